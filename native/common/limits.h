@@ -1,0 +1,19 @@
+// The machine's own limits, measured by libtorch on the device in use: dense matmul FLOP/s at a dtype and
+// memory bandwidth (bytes moved per second by a large copy). Benchmarks report utilization against these.
+#pragma once
+#include <string>
+
+namespace vrft {
+
+struct Measured {
+  double value;      // FLOP/s or bytes/s (median)
+  double best;       // best repetition
+  int repetitions;
+};
+
+Measured measure_matmul_flops(int n, const std::string& dtype, const std::string& device, int reps);
+Measured measure_bandwidth(long long bytes, const std::string& device, int reps);
+// Keeps a core busy with real libtorch work for about `ms` milliseconds (used to prove work is off the JS thread).
+double busy_work(int ms);
+
+}  // namespace vrft

@@ -1,0 +1,123 @@
+// Bindings: runtime info (doctor), thread count, measured machine limits, and a busy-work probe.
+#include <napi.h>
+
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/runtime.h"
+#include "napi/common.h"
+
+namespace vrft::napi {
+
+static Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto r = runtime_info();
+    auto env = info.Env();
+    auto o = Napi::Object::New(env);
+    o.Set("torchVersion", r.torch_version);
+    o.Set("torchDir", r.torch_dir);
+    o.Set("builtWithCuda", r.built_with_cuda);
+    o.Set("cudaAvailable", r.cuda_available);
+    o.Set("cudaDevices", r.cuda_devices);
+    o.Set("parallelInfo", r.parallel_info);
+    o.Set("blas", r.blas);
+    o.Set("referenceBlas", r.reference_blas);
+    o.Set("haveGloo", r.have_gloo);
+    o.Set("numThreads", r.num_threads);
+    o.Set("napiVersion", NAPI_VERSION);
+    return o;
+  });
+}
+
+static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    set_num_threads(static_cast<int>(get_int(info[0], "threads", 0, 4096)));
+    return Napi::Number::New(info.Env(), num_threads());
+  });
+}
+
+static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), num_threads());
+}
+
+static Napi::Object measured(Napi::Env env, const Measured& m) {
+  auto o = Napi::Object::New(env);
+  o.Set("median", m.value);
+  o.Set("best", m.best);
+  o.Set("repetitions", m.repetitions);
+  return o;
+}
+
+// measureMatmul({ n, dtype, device, reps }) -> Promise<{median, best, repetitions}> (FLOP/s)
+static Napi::Value MeasureMatmul(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    int n = static_cast<int>(opt_int(o, "n", 1024, 16, 32768));
+    auto dtype = opt_string(o, "dtype", "float32");
+    auto device = opt_string(o, "device", "cpu");
+    int reps = static_cast<int>(opt_int(o, "reps", 5, 1, 1000));
+    auto out = std::make_shared<Measured>();
+    return run_async(info.Env(), [=] { *out = measure_matmul_flops(n, dtype, device, reps); },
+                     [out](Napi::Env env) -> Napi::Value { return measured(env, *out); });
+  });
+}
+
+// measureBandwidth({ bytes, device, reps }) -> Promise<{median, best, repetitions}> (bytes/s)
+static Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    long long bytes = opt_int(o, "bytes", 256ll << 20, 1 << 20, 1ll << 40);
+    auto device = opt_string(o, "device", "cpu");
+    int reps = static_cast<int>(opt_int(o, "reps", 5, 1, 1000));
+    auto out = std::make_shared<Measured>();
+    return run_async(info.Env(), [=] { *out = measure_bandwidth(bytes, device, reps); },
+                     [out](Napi::Env env) -> Napi::Value { return measured(env, *out); });
+  });
+}
+
+// busyWork(ms) -> Promise<number> (elapsed ms); runs libtorch work on a worker thread.
+static Napi::Value BusyWork(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    int ms = static_cast<int>(get_int(info[0], "ms", 0, 600000));
+    auto out = std::make_shared<double>(0);
+    return run_async(info.Env(), [=] { *out = busy_work(ms); },
+                     [out](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *out); });
+  });
+}
+
+// throwTest(kind) -> throws/rejects each mapped error kind (tests of the guard).
+static Napi::Value ThrowTest(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto kind = get_string(info[0], "kind");
+    bool async = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+    auto fn = [kind] {
+      if (kind == "torch") {
+        auto a = torch::ones({2, 3}), b = torch::ones({4, 5});
+        (void)torch::mm(a, b);  // c10::Error from a shape check
+      } else if (kind == "oom") {
+        throw c10::OutOfMemoryError(c10::SourceLocation{__func__, __FILE__, __LINE__}, "simulated out of memory");
+      } else if (kind == "std") {
+        throw std::runtime_error("simulated native failure");
+      } else if (kind == "range") {
+        throw_range("Expected a value between 1 and 10 for x but received 0");
+      }
+      throw_arg(fmt("Expected kind 'torch', 'oom', 'std' or 'range' but received '", kind, "'"));
+    };
+    if (!async) {
+      fn();
+      return info.Env().Undefined();
+    }
+    return run_async(info.Env(), fn, nullptr);
+  });
+}
+
+void init_runtime(Napi::Env env, Napi::Object exports) {
+  exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfoJs));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("measureMatmul", Napi::Function::New(env, MeasureMatmul));
+  exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
+  exports.Set("busyWork", Napi::Function::New(env, BusyWork));
+  exports.Set("throwTest", Napi::Function::New(env, ThrowTest));
+}
+
+}  // namespace vrft::napi
