@@ -6,7 +6,8 @@
 // libtorch-dev + libopenblas0-pthread (+ libgloo-dev, nlohmann-json3-dev, cmake, g++), saying so.
 // Environment: LIBTORCH, Torch_DIR, VRFT_SKIP_NATIVE_BUILD=1, VRFT_BUILD_JOBS, VRFT_ASAN=1, VRFT_BUILD_DIR.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, realpathSync } from 'node:fs'
+import { findTorch } from './find-torch.mjs'
+import { existsSync, realpathSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
@@ -26,38 +27,6 @@ function tryRun(cmd, args) {
   } catch {
     return null
   }
-}
-
-function systemTorchDirs() {
-  const out = []
-  for (const base of ['/usr/lib', '/usr/local/lib', '/usr/lib64']) {
-    if (existsSync(join(base, 'cmake/Torch/TorchConfig.cmake'))) out.push(join(base, 'cmake/Torch'))
-    let entries = []
-    try { entries = readdirSync(base) } catch { continue }
-    for (const e of entries) {
-      const d = join(base, e, 'cmake/Torch')
-      if (existsSync(join(d, 'TorchConfig.cmake'))) out.push(d)
-    }
-  }
-  return out
-}
-
-export function findTorch() {
-  if (process.env.Torch_DIR) return { dir: process.env.Torch_DIR, how: 'Torch_DIR' }
-  if (process.env.LIBTORCH) {
-    const d = join(process.env.LIBTORCH, 'share/cmake/Torch')
-    if (!existsSync(join(d, 'TorchConfig.cmake'))) {
-      throw new Error(`LIBTORCH=${process.env.LIBTORCH} has no share/cmake/Torch/TorchConfig.cmake: expected the root of an unzipped libtorch`)
-    }
-    return { dir: d, how: 'LIBTORCH' }
-  }
-  for (const py of ['python3', 'python']) {
-    const p = tryRun(py, ['-c', 'import torch.utils; print(torch.utils.cmake_prefix_path)'])
-    if (p && existsSync(join(p, 'Torch/TorchConfig.cmake'))) return { dir: join(p, 'Torch'), how: `Python torch (${py})` }
-  }
-  const sys = systemTorchDirs()
-  if (sys.length) return { dir: sys[0], how: 'system libtorch' }
-  return null
 }
 
 function isDebianRoot() {

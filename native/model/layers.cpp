@@ -1,0 +1,70 @@
+// Building blocks: empty-initialized Linear/RMSNorm/LayerNorm and the attention function (see layers.h).
+#include "model/layers.h"
+
+#include <cstdlib>
+
+namespace vrft::model {
+
+LinImpl::LinImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o) {
+  weight = register_parameter("weight", torch::empty({out, in}, o));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}, o));
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const torch::TensorOptions& o) : eps(eps_) {
+  weight = register_parameter("weight", torch::empty({dim}, o));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto xf = x.to(torch::kFloat32);
+  auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  xf = xf * torch::rsqrt(var + eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+LNormImpl::LNormImpl(int64_t dim, double eps_, const torch::TensorOptions& o) : eps(eps_) {
+  weight = register_parameter("weight", torch::empty({dim}, o));
+  bias = register_parameter("bias", torch::empty({dim}, o));
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto h = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, h), x2 = x.narrow(-1, h, h);
+  return torch::cat({-x2, x1}, -1);
+}
+
+torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
+  if (name == "quick_gelu") return x * torch::sigmoid(1.702 * x);
+  if (name == "silu") return torch::silu(x);
+  if (name == "gelu") return torch::gelu(x);
+  return torch::gelu(x, "tanh");  // gelu_pytorch_tanh (config.check() allows only these four)
+}
+
+bool using_sdpa() {
+#if TORCH_VERSION_MAJOR >= 2
+  static const bool manual = [] {
+    const char* e = std::getenv("VRFT_MANUAL_ATTENTION");
+    return e && std::string(e) == "1";
+  }();
+  return !manual;
+#else
+  return false;
+#endif
+}
+
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const std::optional<torch::Tensor>& allowed) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (using_sdpa()) {
+    c10::optional<at::Tensor> m;
+    if (allowed) m = *allowed;
+    return at::scaled_dot_product_attention(q, k, v, m);  // (B, h, Tq, d)
+  }
+#endif
+  const double scale = 1.0 / std::sqrt(double(q.size(-1)));
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, h, Tq, Tk)
+  if (allowed) scores = scores.masked_fill(allowed->logical_not(), -std::numeric_limits<float>::infinity());
+  auto p = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
+  return torch::matmul(p, v);  // (B, h, Tq, d)
+}
+
+}  // namespace vrft::model

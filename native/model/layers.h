@@ -1,0 +1,54 @@
+// Small building blocks shared by the vision tower and the decoder: Linear / RMSNorm / LayerNorm modules
+// whose parameters are created empty (no init, any device incl. meta) so a checkpoint fills them by name,
+// rotate_half, and one attention function (SDPA on libtorch >= 2, a float32-softmax path everywhere).
+#pragma once
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+
+namespace vrft::model {
+
+// y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
+struct LinImpl : torch::nn::Module {
+  torch::Tensor weight, bias;
+  LinImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+};
+TORCH_MODULE(Lin);
+
+// RMSNorm (Qwen2): w · cast(x·rsqrt(mean(x²) + eps)), statistics in float32. Parameter "weight" [dim].
+struct RMSNormImpl : torch::nn::Module {
+  torch::Tensor weight;
+  double eps;
+  RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(RMSNorm);
+
+// LayerNorm with "weight" and "bias" [dim] (Qwen2-VL vision, eps 1e-6).
+struct LNormImpl : torch::nn::Module {
+  torch::Tensor weight, bias;
+  double eps;
+  LNormImpl(int64_t dim, double eps, const torch::TensorOptions& o);
+  torch::Tensor forward(const torch::Tensor& x) { return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps); }
+};
+TORCH_MODULE(LNorm);
+
+// [-x2, x1] over the two halves of the last dimension.
+torch::Tensor rotate_half(const torch::Tensor& x);
+
+// Activation by HF name: quick_gelu, silu, gelu (exact), gelu_pytorch_tanh.
+torch::Tensor activation(const torch::Tensor& x, const std::string& name);
+
+// Scaled dot-product attention. q (B, h, Tq, d), k/v (B, h, Tk, d) (kv heads already repeated),
+// allowed: optional bool mask broadcastable to (B, h, Tq, Tk), true = may attend; every row must allow at
+// least one key. Scale 1/√d, softmax in float32. Returns (B, h, Tq, d) in q's dtype.
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const std::optional<torch::Tensor>& allowed);
+
+// Whether attention() uses at::scaled_dot_product_attention (libtorch >= 2; VRFT_MANUAL_ATTENTION=1 forces
+// the manual path).
+bool using_sdpa();
+
+}  // namespace vrft::model

@@ -1,0 +1,71 @@
+// Vision tower of Qwen2-VL and Qwen2.5-VL (module names = HF keys under "visual."):
+//   patch_embed.proj (Conv3d as a matmul over 1176-wide patch rows) -> 2D rotary -> blocks -> merger.
+// Qwen2-VL blocks: LayerNorm, full attention per image, fc1/fc2 MLP (QuickGELU). Qwen2.5-VL blocks:
+// RMSNorm, window attention (full in fullatt_block_indexes), SwiGLU MLP; rows run in window order and
+// the merger output is permuted back to raster order.
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <vector>
+
+#include "model/config.h"
+#include "model/layers.h"
+
+namespace vrft::model {
+
+using Grid = std::array<int64_t, 3>;  // image_grid_thw: (t, h, w) in patches
+
+struct VisionAttentionImpl : torch::nn::Module {
+  Lin qkv{nullptr}, proj{nullptr};
+  int64_t heads;
+  VisionAttentionImpl(const VisionConfig& c, const torch::TensorOptions& o);
+  // x (N, D); cos/sin (N, head_dim) float32; attention inside each [cu[i], cu[i+1]) only. -> (N, D)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const std::vector<int64_t>& cu);
+};
+TORCH_MODULE(VisionAttention);
+
+struct VisionBlockImpl : torch::nn::Module {
+  torch::nn::AnyModule norm1, norm2;  // LNorm (Qwen2-VL) or RMSNorm (Qwen2.5-VL)
+  VisionAttention attn{nullptr};
+  // MLP: fc1/fc2 (Qwen2-VL) or gate_proj/up_proj/down_proj (Qwen2.5-VL), all with bias
+  Lin fc1{nullptr}, fc2{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
+  std::string act;
+  VisionBlockImpl(const VisionConfig& c, Arch arch, const torch::TensorOptions& o);
+  // x (N, D) -> (N, D). A pure function of its inputs (ready for per-block gradient checkpointing).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const std::vector<int64_t>& cu);
+};
+TORCH_MODULE(VisionBlock);
+
+struct VisionTowerImpl : torch::nn::Module {
+  VisionConfig cfg;
+  Arch arch;
+  torch::Tensor patch_weight;  // patch_embed.proj.weight (D, C, tp, p, p)
+  torch::nn::ModuleList blocks;
+  torch::nn::AnyModule ln_q;   // merger.ln_q
+  Lin mlp0{nullptr}, mlp2{nullptr};  // merger.mlp.0 (4D -> 4D), merger.mlp.2 (4D -> H)
+  VisionTowerImpl(const VisionConfig& c, Arch arch, const torch::TensorOptions& o);
+  // pixels (N, 1176) in any float dtype, grids: one (t, h, w) per image with N = Σ t·h·w.
+  // Returns image embeddings (N/4, H) in raster order of merge blocks, image after image.
+  // trace (optional, debugging/tests): patch embeddings and each block's output, (N, D), in the row order
+  // the blocks see (window order for Qwen2.5-VL).
+  torch::Tensor forward(const torch::Tensor& pixels, const std::vector<Grid>& grids,
+                        std::vector<torch::Tensor>* trace = nullptr);
+};
+TORCH_MODULE(VisionTower);
+
+// Qwen2.5-VL window layout over merge blocks: permutation (index into the N/4 merge blocks) and the
+// cumulative patch-row boundaries of the windows (empty windows dropped). Exposed for tests.
+struct WindowLayout {
+  std::vector<int64_t> index;
+  std::vector<int64_t> cu_seqlens;
+};
+WindowLayout window_layout(const std::vector<Grid>& grids, int64_t window_size, int64_t patch_size,
+                           int64_t merge);
+
+// Checks grids against the pixel rows (ERR_INVALID_ARG naming the image on mismatch).
+void check_grids(const std::vector<Grid>& grids, int64_t rows, int64_t merge);
+
+}  // namespace vrft::model
