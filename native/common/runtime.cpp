@@ -8,6 +8,10 @@
 #include <fstream>
 #include <thread>
 
+#ifndef VRFT_TORCH_DIR
+#define VRFT_TORCH_DIR "(not recorded by this build)"
+#endif
+
 namespace vrft {
 
 static int default_threads() {

@@ -27,7 +27,8 @@ struct VisionAttentionImpl : torch::nn::Module {
 TORCH_MODULE(VisionAttention);
 
 struct VisionBlockImpl : torch::nn::Module {
-  torch::nn::AnyModule norm1, norm2;  // LNorm (Qwen2-VL) or RMSNorm (Qwen2.5-VL)
+  LNorm ln1{nullptr}, ln2{nullptr};       // "norm1"/"norm2": LayerNorm (Qwen2-VL)
+  RMSNorm rms1{nullptr}, rms2{nullptr};   // "norm1"/"norm2": RMSNorm (Qwen2.5-VL)
   VisionAttention attn{nullptr};
   // MLP: fc1/fc2 (Qwen2-VL) or gate_proj/up_proj/down_proj (Qwen2.5-VL), all with bias
   Lin fc1{nullptr}, fc2{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
@@ -44,7 +45,8 @@ struct VisionTowerImpl : torch::nn::Module {
   Arch arch;
   torch::Tensor patch_weight;  // patch_embed.proj.weight (D, C, tp, p, p)
   torch::nn::ModuleList blocks;
-  torch::nn::AnyModule ln_q;   // merger.ln_q
+  LNorm ln_q{nullptr};         // merger.ln_q (Qwen2-VL)
+  RMSNorm rms_q{nullptr};      // merger.ln_q (Qwen2.5-VL)
   Lin mlp0{nullptr}, mlp2{nullptr};  // merger.mlp.0 (4D -> 4D), merger.mlp.2 (4D -> H)
   VisionTowerImpl(const VisionConfig& c, Arch arch, const torch::TensorOptions& o);
   // pixels (N, 1176) in any float dtype, grids: one (t, h, w) per image with N = Σ t·h·w.

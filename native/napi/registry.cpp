@@ -5,9 +5,19 @@
 
 namespace vrft::napi {
 
+void init_model(Napi::Env env, Napi::Object exports);
+void init_dist(Napi::Env env, Napi::Object exports);
+
+void init_generate(Napi::Env env, Napi::Object exports);
+void init_trainer(Napi::Env env, Napi::Object exports);
+
 void init_all(Napi::Env env, Napi::Object exports) {
   (void)env;
   (void)exports;
+  init_model(env, exports);
+  init_generate(env, exports);
+  init_trainer(env, exports);
+  init_dist(env, exports);
 }
 
 }  // namespace vrft::napi

@@ -45,7 +45,8 @@ switch (what) {
   }
   case 'defines': {
     const gloo = existsSync(join(p.prefix, 'include/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp'))
-    const d = [`VRFT_CUDA=${p.cuda ? 1 : 0}`, `VRFT_TORCH_DIR="${torch.dir}"`]
+    // (the libtorch folder is not passed as a string define: gyp's command expansion drops the quotes)
+    const d = [`VRFT_CUDA=${p.cuda ? 1 : 0}`]
     if (gloo) d.push('VRFT_HAVE_GLOO=1')
     console.log(d.join(' '))
     break

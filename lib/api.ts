@@ -1,0 +1,324 @@
+/**
+ * The high-level library API: load a checkpoint, chat with it (text + images), get text, token ids and the
+ * parsed `<think>`/`<answer>`, and dispose it. Everything heavy runs off the JS thread (tokenizers in
+ * Rust's pool, decoding in libvips, the model on a libuv worker); calls on one model are serialized.
+ *
+ *   import { loadModel } from 'vrft-native'
+ *   await using model = await loadModel('./checkpoints/qwen2-vl-2b-rft')
+ *   const r = await model.chat([{ role: 'user', content: [
+ *     { type: 'image', image: 'cat.jpg' }, { type: 'text', text: detectionPrompt('cat') }] }], { task: 'detection' })
+ *   r.text; r.ids; r.answer.detection
+ *
+ * `generateBatch` is the batched entry the server uses: many requests, one native generate call.
+ */
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { VrftError, expectArg } from './errors.js'
+import type { Task } from './data/types.js'
+import type { GenerationModel } from './generate.js'
+import { padLeft, prepareInputs, type ChatMessage, type ModelInputs } from './model/chat.js'
+import { generateIds } from './native/generate.js'
+import { extractAnswer, extractThink, parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion, type DetectionParse } from './rewards/parse.js'
+import type { Box } from './rewards/boxes.js'
+import type { FinishReason, GenerationOutput, GenerationRequest } from './serve/types.js'
+import { applyStop } from './serve/openai.js'
+import { readModelConfig, type ModelConfig } from './model/config.js'
+import { loadPreprocessorConfig, type PreprocessorConfig } from './model/preprocess.js'
+import { defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
+import { native } from './native/binding.js'
+
+export type { ChatMessage, ChatContentPart } from './model/chat.js'
+export type { ImageSource } from './model/images.js'
+
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /** `cpu` (default), `cuda` or `cuda:N`. */
+  device?: string
+  /** Weights dtype. Default float32 on CPU, bfloat16 on CUDA. */
+  dtype?: 'float32' | 'bfloat16' | 'float16'
+  /** tokenizer.json to use. Default: the model folder's, else the bundled Qwen tokenizer. */
+  tokenizer?: string
+  /** Image-processor overrides (e.g. `{ maxPixels: 401408 }`) on top of preprocessor_config.json. */
+  preprocessor?: Partial<PreprocessorConfig>
+}
+
+/** Options of {@link VisionLanguageModel.chat}. */
+export interface ChatOptions {
+  /** Most new tokens. Default 256. */
+  maxTokens?: number
+  /** 0 = greedy (default: answers are reproducible). */
+  temperature?: number
+  /** Nucleus mass in (0, 1]. Default 1 (off). */
+  topP?: number
+  /** Keep the k most likely tokens; 0 = off (default). */
+  topK?: number
+  /** Completions to sample. Default 1. */
+  n?: number
+  /** Sampler seed (same seed, prompt and options → same samples). */
+  seed?: number
+  /** Cut completions at the first of these strings. */
+  stop?: string[]
+  /** Also parse the answer for this task (detection boxes, grounding box, class label). */
+  task?: Task
+  /** Refuse prompts longer than this many tokens (image pads included) with ERR_PROMPT_TOO_LONG. */
+  maxPromptTokens?: number
+  /** Cancel the call (rejects with ERR_ABORTED). */
+  signal?: AbortSignal
+}
+
+/** The parsed parts of a completion (lib/rewards/parse.ts rules). */
+export interface ParsedAnswer {
+  /** `<think>` body trimmed, or null. */
+  think: string | null
+  /** `<answer>` body trimmed, or null. */
+  answer: string | null
+  /** With `task: 'detection'`: boxes with confidences, `none`, or `malformed` with a reason. */
+  detection?: DetectionParse
+  /** With `task: 'grounding'`: the first box, or null. */
+  grounding?: Box | null
+  /** With `task: 'classification'`: the answered class (the whole text when there is no `<answer>`). */
+  label?: string
+}
+
+/** One completion. */
+export interface ChatChoice {
+  text: string
+  /** Completion token ids (the final eos id included when it stopped on one). */
+  ids: number[]
+  finishReason: FinishReason
+  answer: ParsedAnswer
+}
+
+/** What {@link VisionLanguageModel.chat} returns: the first completion's fields, and all of them. */
+export interface ChatResult extends ChatChoice {
+  /** Every completion (n of them); `choices[0]` is the one whose fields are above. */
+  choices: ChatChoice[]
+  /** Prompt length in tokens, image pads included. */
+  promptTokens: number
+}
+
+/** Parse a completion's think/answer (and task-specific answer). */
+export function parseAnswer(text: string, task?: Task): ParsedAnswer {
+  const out: ParsedAnswer = { think: extractThink(text), answer: extractAnswer(text) }
+  if (task === 'detection') out.detection = parseDetectionCompletion(text)
+  else if (task === 'grounding') out.grounding = parseGroundingCompletion(text)
+  else if (task === 'classification') out.label = parseClassificationCompletion(text)
+  return out
+}
+
+/** A loaded Qwen2-VL / Qwen2.5-VL model. Create with {@link loadModel}; dispose when done. */
+export class VisionLanguageModel implements AsyncDisposable {
+  /** Folder it was loaded from. */
+  readonly dir: string
+  /** Tokenizer, preprocessor settings, stop ids and native handle (what lib/generate.ts needs). */
+  readonly inner: GenerationModel
+  private readonly release: () => void
+  private tail: Promise<unknown> = Promise.resolve()
+  private pending = 0
+  private state: 'open' | 'closing' | 'closed' = 'open'
+
+  /** @internal use {@link loadModel} (or {@link wrapModel} for a model loaded elsewhere). */
+  constructor(dir: string, inner: GenerationModel, release: () => void) {
+    this.dir = dir
+    this.inner = inner
+    this.release = release
+  }
+
+  /** True after dispose(). */
+  get disposed(): boolean {
+    return this.state !== 'open'
+  }
+
+  /** Chat: one conversation in, `n` completions out (greedy unless `temperature` > 0). */
+  async chat(messages: ChatMessage[], opts: ChatOptions = {}): Promise<ChatResult> {
+    expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
+    const req: GenerationRequest = {
+      messages,
+      n: opts.n ?? 1,
+      maxTokens: opts.maxTokens ?? 256,
+      temperature: opts.temperature ?? 0,
+      topP: opts.topP ?? 1,
+      seed: opts.seed,
+      stop: opts.stop ?? [],
+      maxPromptTokens: opts.maxPromptTokens ?? Number.MAX_SAFE_INTEGER,
+    }
+    expectArg(Number.isInteger(req.n) && req.n >= 1, 'an integer >= 1', 'n', req.n)
+    expectArg(Array.isArray(req.stop) && req.stop.every((s) => typeof s === 'string' && s.length > 0), 'an array of non-empty strings', 'stop', req.stop)
+    const [out] = await this.generateBatch([req], { topK: opts.topK, signal: opts.signal })
+    if (out instanceof Error) throw out
+    const choices = out!.choices.map((c) => ({ ...c, answer: parseAnswer(c.text, opts.task) }))
+    return { ...choices[0]!, choices, promptTokens: out!.promptTokens }
+  }
+
+  /**
+   * Generate for many requests in one native call. The requests must share temperature, top-p and seed
+   * (the server's queue groups them so). Prompts are prepared one by one, so a bad image or an
+   * over-long prompt fails only its own request (an Error in its slot). Each request keeps its own `n`,
+   * `maxTokens` (the call runs to the largest) and stop strings.
+   */
+  async generateBatch(batch: readonly GenerationRequest[], opts: { topK?: number; signal?: AbortSignal } = {}): Promise<Array<GenerationOutput | Error>> {
+    expectArg(Array.isArray(batch) && batch.length > 0, 'a non-empty array of requests', 'batch', batch)
+    const head = batch[0]!
+    for (const r of batch) {
+      if (r.temperature !== head.temperature || r.topP !== head.topP || r.seed !== head.seed) {
+        throw new VrftError('ERR_INVALID_ARG', 'Expected one temperature, top_p and seed for every request of a batch but they differ')
+      }
+    }
+    return this.exclusive(() => this.runBatch(batch, opts))
+  }
+
+  private async runBatch(batch: readonly GenerationRequest[], opts: { topK?: number; signal?: AbortSignal }): Promise<Array<GenerationOutput | Error>> {
+    const m = this.inner
+    const results: Array<GenerationOutput | Error> = new Array(batch.length)
+    const prepared: Array<{ i: number; inputs: ModelInputs }> = []
+    await Promise.all(batch.map(async (r, i) => {
+      try {
+        const inputs = await prepareInputs(m.tokenizer, [r.messages], { preprocessor: m.preprocessor, padId: m.padId })
+        const len = inputs.promptLengths[0]!
+        if (len > r.maxPromptTokens) {
+          throw new VrftError('ERR_PROMPT_TOO_LONG', `The prompt has ${len} tokens (images included); the limit is ${r.maxPromptTokens}. Shorten the text or send smaller images`, { promptTokens: len })
+        }
+        prepared.push({ i, inputs })
+      } catch (e) {
+        results[i] = e instanceof Error ? e : new Error(String(e))
+      }
+    }))
+    if (prepared.length === 0) return results
+    prepared.sort((a, b) => a.i - b.i)
+    const ns = prepared.map((p) => batch[p.i]!.n)
+    const sameN = ns.every((n) => n === ns[0])
+    // Equal n: G = n with one shared prefill per prompt. Mixed n: each prompt repeated n times, G = 1.
+    const rows = sameN ? prepared : prepared.flatMap((p) => Array.from({ length: batch[p.i]!.n }, () => p))
+    const seqs = rows.map((p) => rowIds(p.inputs))
+    const padded = padLeft(seqs, m.padId)
+    const maxTokens = Math.max(...prepared.map((p) => batch[p.i]!.maxTokens))
+    const g = await generateIds(m.handle, {
+      inputIds: padded.inputIds,
+      attentionMask: padded.attentionMask,
+      batchSize: padded.batchSize,
+      pixelValues: rows.flatMap((p) => p.inputs.pixelValues),
+      imageGridThw: rows.flatMap((p) => p.inputs.imageGridThw),
+    }, {
+      maxNewTokens: maxTokens,
+      numSamples: sameN ? ns[0]! : 1,
+      temperature: batch[0]!.temperature,
+      topP: batch[0]!.topP,
+      topK: opts.topK ?? 0,
+      seed: batch[0]!.seed,
+      eosIds: m.eosIds,
+      padId: m.padId,
+      signal: opts.signal,
+    })
+    let row = 0
+    for (const p of prepared) {
+      const r = batch[p.i]!
+      const choices = []
+      for (let c = 0; c < r.n; c++, row++) {
+        let ids = g.completions[row]!
+        let finished = g.finished[row]!
+        if (ids.length > r.maxTokens) {
+          ids = ids.slice(0, r.maxTokens)
+          finished = false
+        }
+        const decoded = await m.tokenizer.decode(ids, { skipSpecialTokens: true })
+        const s = applyStop(decoded, r.stop)
+        choices.push({ text: s.text, ids, finishReason: (finished || s.cut ? 'stop' : 'length') as FinishReason })
+      }
+      results[p.i] = { choices, promptTokens: p.inputs.promptLengths[0]! }
+    }
+    return results
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state !== 'open') return Promise.reject(new VrftError('ERR_MODEL_DISPOSED', `Expected a loaded model but the model from ${this.dir} was disposed`))
+    this.pending++
+    const run = this.tail.then(fn)
+    this.tail = run.then(() => undefined, () => undefined).finally(() => {
+      if (--this.pending === 0 && this.state === 'closing') this.close()
+    })
+    return run
+  }
+
+  private close(): void {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    this.release()
+  }
+
+  /**
+   * Free the native weights. Idempotent. Calls already running finish first (the memory is freed
+   * after them); new calls reject with ERR_MODEL_DISPOSED.
+   */
+  dispose(): void {
+    if (this.state !== 'open') return
+    this.state = 'closing'
+    if (this.pending === 0) this.close()
+  }
+
+  /** `await using model = await loadModel(dir)`: waits for running calls, then disposes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose()
+    await this.tail
+  }
+}
+
+function rowIds(inputs: ModelInputs): number[] {
+  return Array.from(inputs.inputIds.subarray(inputs.seqLen - inputs.promptLengths[0]!))
+}
+
+/**
+ * Load a model folder (config.json, *.safetensors, tokenizer.json — the bundled Qwen tokenizer when
+ * absent — generation_config.json, preprocessor_config.json).
+ */
+export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<VisionLanguageModel> {
+  const { model, dispose } = await openModel(dir, opts)
+  return new VisionLanguageModel(dir, model, dispose)
+}
+
+/** Wrap a model loaded by other means (lib/generate.ts `GenerationModel`) in the high-level API. */
+export function wrapModel(model: GenerationModel, opts: { dir?: string; dispose?: () => void } = {}): VisionLanguageModel {
+  return new VisionLanguageModel(opts.dir ?? '(in memory)', model, opts.dispose ?? (() => {}))
+}
+
+// ------------------------------------------------------------------------------------------ loading
+// TODO(model helper): use lib/native/model.ts's loader when it lands; until then the native modelLoad
+// is called here with the validated flat config of lib/model/config.ts.
+
+type Json = Record<string, any>
+
+interface ModelLoadBinding {
+  modelLoad(dir: string, config: ModelConfig, o?: { dtype?: string; device?: string }): Promise<unknown>
+  modelDispose(h: unknown): void
+}
+
+async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: GenerationModel; dispose: () => void }> {
+  expectArg(typeof dir === 'string' && dir.length > 0, 'a model folder', 'dir', dir)
+  expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
+  if (!existsSync(join(dir, 'config.json'))) {
+    throw new VrftError('ERR_MODEL_MISSING', `No config.json in ${JSON.stringify(dir)}: expected a Hugging Face model folder (config.json, *.safetensors)`, { dir })
+  }
+  const cfg = readModelConfig(dir)
+  // Stop ids come from the model's generation_config.json even when the tokenizer is the bundled one.
+  let stopIds: number[] | undefined
+  try {
+    const g = JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8')) as Json
+    const e = g.eos_token_id
+    stopIds = Array.isArray(e) ? e.filter(Number.isInteger) : Number.isInteger(e) ? [e] : undefined
+  } catch { /* no generation_config.json: the tokenizer's defaults */ }
+  const tokenizer = loadTokenizer(opts.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath()), stopIds?.length ? { specialIds: { stopIds } } : {})
+  const preprocessor = await loadPreprocessorConfig(dir, opts.preprocessor ?? {})
+  const device = opts.device ?? 'cpu'
+  const dtype = opts.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
+  const b = native() as unknown as ModelLoadBinding
+  const handle = await b.modelLoad(dir, cfg, { dtype, device })
+  let disposed = false
+  return {
+    model: { handle, tokenizer, preprocessor, eosIds: tokenizer.special.stopIds, padId: tokenizer.special.pad },
+    dispose: () => {
+      if (disposed) return
+      disposed = true
+      b.modelDispose(handle)
+    },
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * `vrft-native eval`: evaluate a model on a data set with greedy decoding (COCO mAP for detection,
+ * accuracy for classification, mIoU for grounding; lib/eval/), or score an existing results file against
+ * COCO annotations without a model (`--annotations gt.json --results dt.json|completions.jsonl`).
+ */
+import type { Argv, CommandModule } from 'yargs'
+import { VrftError } from '../../errors.js'
+import { formatReport } from '../../eval/report.js'
+import { scoreResultsFile } from '../../eval/evaluate.js'
+import { writeFileAtomic, writeJsonAtomic } from '../../train/checkpoint.js'
+import { evaluatePolicy } from '../../train/evaluate.js'
+import { loadEvalPolicy, modelDirOf, modelIO, openData, resolveDevice, resolveTask } from '../../train/setup.js'
+import { GRPO_DEFAULTS } from '../../train/defaults.js'
+
+interface EvalArgs {
+  model?: string; data?: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
+  batchSize: number; maxPixels: number; minPixels: number; device: string; output?: string; json: boolean
+  annotations?: string; results?: string; classes?: string[]
+}
+
+export const evalCommand: CommandModule<object, EvalArgs> = {
+  command: 'eval',
+  describe: 'Evaluate a model on data (greedy; mAP / accuracy / mIoU), or score a results file against COCO annotations',
+  builder: (y) => y
+    .option('model', { type: 'string', describe: 'model directory or hub id (local Hugging Face cache)' })
+    .option('data', { type: 'string', describe: 'evaluation data (.jsonl/.json/.parquet)' })
+    .option('task', { type: 'string', choices: ['detection', 'classification', 'grounding'] as const, describe: 'task [default: from the samples]' })
+    .option('limit', { type: 'number', describe: 'evaluate only the first N samples [default: all]' })
+    .option('max-new-tokens', { type: 'number', default: GRPO_DEFAULTS.maxCompletionLength, describe: 'max completion tokens' })
+    .option('batch-size', { type: 'number', default: 8, describe: 'prompts per generate call' })
+    .option('max-pixels', { type: 'number', default: GRPO_DEFAULTS.maxPixels, describe: 'image max_pixels' })
+    .option('min-pixels', { type: 'number', default: GRPO_DEFAULTS.minPixels, describe: 'image min_pixels' })
+    .option('device', { type: 'string', default: 'auto', describe: 'cpu, cuda, cuda:N or auto' })
+    .option('output', { type: 'string', describe: 'write the JSON report here (and the completions beside it as .completions.jsonl)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON object' })
+    .option('annotations', { type: 'string', describe: 'COCO annotations file (results-file mode, no model)' })
+    .option('results', { type: 'string', describe: 'COCO results .json or completions .jsonl (results-file mode)' })
+    .option('classes', { type: 'array', string: true, describe: 'results-file mode: category names or ids to evaluate [default: all]' })
+    .strict() as unknown as Argv<EvalArgs>,
+  handler: async (argv) => {
+    let report
+    let completions: Array<Record<string, unknown>> | undefined
+    if (argv.annotations || argv.results) {
+      if (!argv.annotations || !argv.results) throw new VrftError('ERR_CONFIG', `Invalid option ${argv.annotations ? '--results' : '--annotations'}: expected a file path (results-file mode needs both) but received undefined`)
+      report = await scoreResultsFile(argv.annotations, argv.results, argv.classes ? { classes: argv.classes.map((c) => (/^\d+$/.test(c) ? Number(c) : c)) } : {})
+    } else {
+      if (!argv.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected an evaluation data file but received undefined')
+      const modelDir = modelDirOf(argv.model)
+      const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels })
+      const data = await openData(argv.data, argv.task)
+      const task = await resolveTask(argv.task, data)
+      const policy = await loadEvalPolicy(modelDir, { device: resolveDevice(argv.device) })
+      try {
+        const ev = await evaluatePolicy({
+          policy, decoder: io.tokenizer, encode: io.encode, data, eosTokenIds: io.eosTokenIds, maxNewTokens: argv.maxNewTokens, task,
+          batchSize: argv.batchSize, ...(argv.limit ? { limit: argv.limit } : {}),
+        })
+        report = ev.report
+        completions = ev.samples.map((s, i) => ({ id: s.id, completion: ev.completions[i] }))
+      } finally {
+        policy.dispose()
+      }
+    }
+    if (argv.output) {
+      writeJsonAtomic(argv.output, report)
+      if (completions) writeFileAtomic(argv.output.replace(/\.json$/, '') + '.completions.jsonl', completions.map((c) => JSON.stringify(c) + '\n').join(''))
+    }
+    console.log(argv.json ? JSON.stringify(report) : formatReport(report))
+  },
+}

@@ -1,0 +1,22 @@
+/**
+ * `vrft-native sft`: the supervised fine-tuning baseline — cross-entropy on each sample's solution after the
+ * same prompt and image GRPO uses; same data readers, run files, checkpoints and resume as `train`.
+ */
+import type { CommandModule } from 'yargs'
+import { resolveSftConfig } from '../../train/config.js'
+import { addOptions, givenFlags, SFT_OPTIONS } from '../../train/cli-options.js'
+import { runSft } from '../../train/commands.js'
+
+export const sftCommand: CommandModule<object, Record<string, unknown>> = {
+  command: 'sft',
+  describe: 'Supervised fine-tuning baseline on the same data (targets: the solutions)',
+  builder: (y) => addOptions(y, SFT_OPTIONS)
+    .example('$0 sft --model Qwen/Qwen2-VL-2B-Instruct --data train.parquet --max-steps 200', 'SFT baseline with the GRPO budget')
+    .strict(),
+  handler: async (argv) => {
+    const flags = givenFlags(argv, SFT_OPTIONS)
+    const cfg = resolveSftConfig(flags, argv.config as string | undefined)
+    const r = await runSft(cfg)
+    console.log(JSON.stringify({ runDir: r.runDir, step: r.step, stopped: r.stopped, checkpoint: r.checkpoint ?? null }))
+  },
+}

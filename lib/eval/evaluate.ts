@@ -1,0 +1,296 @@
+/**
+ * Scoring of model answers without running a model: detection (COCO AP via cocoeval.ts, boxes mapped
+ * from model coordinates back to image pixels), classification (accuracy overall and per class) and
+ * grounding (mIoU and the share with IoU ≥ 0.5). Also reads/writes COCO results files (written
+ * atomically: temp file + rename) and scores an existing results file or a JSONL of raw completions
+ * against an annotations file. The CLI (`vrft-native eval`) calls these.
+ */
+import { promises as fsp } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { VrftError, describeValue, expectArg } from '../errors.js'
+import type { Sample, Task } from '../data/types.js'
+import { cornersToXywh, iou, modelToImage, type Box, type CoordSpace } from '../rewards/boxes.js'
+import { parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion } from '../rewards/parse.js'
+import { classificationScore, detectionTruth, groundingTruth, type ClassificationRewardOptions } from '../rewards/rewards.js'
+import type { ModelFamily } from '../prompts/index.js'
+import { evaluateCoco, type CocoClassResult, type CocoDataset, type CocoDetection, type CocoEvalParams } from './cocoeval.js'
+
+/** Detection report. AP values are in [0, 1] (-1: no ground truth for any evaluated class). */
+export interface DetectionReport {
+  task: 'detection'
+  samples: number
+  /** Completions whose answer was malformed (scored as no detections). */
+  malformed: number
+  detections: number
+  AP: number
+  AP50: number
+  AP75: number
+  /** COCOeval.summarize() numbers. */
+  stats: number[]
+  perClass: CocoClassResult[]
+}
+
+/** Classification report. */
+export interface ClassificationReport {
+  task: 'classification'
+  samples: number
+  accuracy: number
+  perClass: Array<{ label: string; samples: number; correct: number; accuracy: number }>
+}
+
+/** Grounding report. */
+export interface GroundingReport {
+  task: 'grounding'
+  samples: number
+  mIoU: number
+  /** Share of samples with IoU ≥ 0.5. */
+  iou50: number
+  /** Completions without a readable box (IoU 0). */
+  noBox: number
+}
+
+/** Any evaluation report (JSON-serializable). */
+export type EvalReport = DetectionReport | ClassificationReport | GroundingReport
+
+/** Options of `evaluateCompletions`. */
+export interface EvaluateOptions {
+  /** Model family of the completions (coordinate convention). Default qwen2-vl. */
+  family?: ModelFamily
+  /** Detection: COCO ground truth. Without it, ground truth is built from the samples' solutions. */
+  groundTruth?: CocoDataset
+  /** Detection: restrict to these category ids. */
+  catIds?: number[]
+  /** Classification: matching rule (default exact). */
+  classification?: ClassificationRewardOptions
+}
+
+function coordSpace(s: Sample, family: ModelFamily): CoordSpace {
+  if (family === 'qwen2-vl') return { kind: 'grid1000' }
+  const m = s.meta ?? {}
+  if (!m.resizedWidth || !m.resizedHeight) {
+    throw new VrftError('ERR_EVAL_INPUT', `Expected meta.resizedWidth/resizedHeight on sample ${s.id} for Qwen2.5-VL pixel coordinates but received none`)
+  }
+  return { kind: 'pixels', resizedWidth: m.resizedWidth, resizedHeight: m.resizedHeight }
+}
+
+const CATEGORY_RE = /category '([^']*)'/
+
+/**
+ * Convert detection completions to COCO results (pixels, [x, y, w, h], score = confidence).
+ * Each sample needs meta.imageId and meta.categoryId, and the image size (meta.width/height or
+ * `images`). Returns the detections and the number of malformed answers.
+ */
+export function detectionsFromCompletions(
+  samples: readonly Sample[],
+  completions: readonly string[],
+  opts: { family?: ModelFamily; images?: ReadonlyMap<number, { width?: number; height?: number }> } = {},
+): { detections: CocoDetection[]; malformed: number } {
+  expectArg(samples.length === completions.length, `as many completions as samples (${samples.length})`, 'completions', completions)
+  const family = opts.family ?? 'qwen2-vl'
+  const detections: CocoDetection[] = []
+  let malformed = 0
+  samples.forEach((s, i) => {
+    const m = s.meta ?? {}
+    const img = m.imageId === undefined ? undefined : opts.images?.get(m.imageId)
+    const w = m.width ?? img?.width
+    const h = m.height ?? img?.height
+    if (m.imageId === undefined || m.categoryId === undefined || !w || !h) {
+      throw new VrftError('ERR_EVAL_INPUT', `Expected meta.imageId, meta.categoryId and the image size on sample ${s.id} but received ${JSON.stringify(m)}`)
+    }
+    const space = coordSpace(s, family)
+    const limits = space.kind === 'grid1000' ? {} : { maxX: space.resizedWidth, maxY: space.resizedHeight }
+    const p = parseDetectionCompletion(completions[i]!, limits)
+    if (p.kind === 'malformed') { malformed++; return }
+    if (p.kind === 'none') return
+    for (const b of p.boxes) {
+      detections.push({ image_id: m.imageId, category_id: m.categoryId, bbox: round4(cornersToXywh(modelToImage(b.box, space, w, h))), score: b.confidence })
+    }
+  })
+  return { detections, malformed }
+}
+
+function round4(b: Box): Box {
+  return b.map((v) => Math.round(v * 1e4) / 1e4) as Box
+}
+
+/** Build a COCO ground truth from samples' own solutions (one image per distinct image id, one category per name). */
+export function groundTruthFromSamples(samples: readonly Sample[], family: ModelFamily = 'qwen2-vl'): { gt: CocoDataset; samples: Sample[] } {
+  const imgIds = new Map<string, number>()
+  const catIds = new Map<string, number>()
+  const gt: CocoDataset = { images: [], annotations: [], categories: [] }
+  const out: Sample[] = []
+  for (const s of samples) {
+    const imgKey = s.meta?.imageId !== undefined ? `id:${s.meta.imageId}` : 'path' in s.image && s.image.path ? `p:${s.image.path}` : `s:${s.id}`
+    const cat = s.category ?? CATEGORY_RE.exec(s.problem)?.[1]
+    if (cat === undefined) throw new VrftError('ERR_EVAL_INPUT', `Expected a category (sample.category or "category '…'" in the prompt) on sample ${s.id}`)
+    const w = s.meta?.width ?? 1000
+    const h = s.meta?.height ?? 1000
+    let imageId = imgIds.get(imgKey)
+    if (imageId === undefined) {
+      imageId = imgIds.size + 1
+      imgIds.set(imgKey, imageId)
+      gt.images.push({ id: imageId, width: w, height: h })
+    }
+    let categoryId = catIds.get(cat)
+    if (categoryId === undefined) {
+      categoryId = catIds.size + 1
+      catIds.set(cat, categoryId)
+      gt.categories.push({ id: categoryId, name: cat })
+    }
+    const withMeta: Sample = { ...s, meta: { ...s.meta, imageId, categoryId, width: w, height: h } }
+    const space = coordSpace(withMeta, family)
+    for (const b of detectionTruth(s)) {
+      const xywh = cornersToXywh(modelToImage(b, space, w, h))
+      gt.annotations.push({ id: gt.annotations.length + 1, image_id: imageId, category_id: categoryId, bbox: xywh, area: xywh[2] * xywh[3], iscrowd: 0 })
+    }
+    out.push(withMeta)
+  }
+  return { gt, samples: out }
+}
+
+/** Evaluate completions[i] for samples[i]. */
+export function evaluateCompletions(task: Task, samples: readonly Sample[], completions: readonly string[], opts: EvaluateOptions = {}): EvalReport {
+  expectArg(samples.length === completions.length, `as many completions as samples (${samples.length})`, 'completions', completions)
+  if (task === 'detection') {
+    let gt = opts.groundTruth
+    let ss: readonly Sample[] = samples
+    if (!gt) ({ gt, samples: ss } = groundTruthFromSamples(samples, opts.family))
+    const images = new Map(gt.images.map((i) => [i.id, i]))
+    const { detections, malformed } = detectionsFromCompletions(ss, completions, { family: opts.family, images })
+    const catIds = opts.catIds ?? [...new Set(ss.map((s) => s.meta!.categoryId!))]
+    const imgIds = [...new Set(ss.map((s) => s.meta!.imageId!))]
+    const r = evaluateCoco(gt, detections, { catIds, imgIds })
+    return { task, samples: samples.length, malformed, detections: detections.length, AP: r.AP, AP50: r.AP50, AP75: r.AP75, stats: r.stats, perClass: r.perClass }
+  }
+  if (task === 'classification') {
+    const per = new Map<string, { samples: number; correct: number }>()
+    let correct = 0
+    samples.forEach((s, i) => {
+      const label = s.label ?? parseClassificationCompletion(s.solution)
+      const ok = classificationScore(parseClassificationCompletion(completions[i]!), label, { ...opts.classification, classes: opts.classification?.classes ?? s.classes }) === 1
+      const e = per.get(label) ?? { samples: 0, correct: 0 }
+      e.samples++
+      if (ok) { e.correct++; correct++ }
+      per.set(label, e)
+    })
+    return {
+      task, samples: samples.length, accuracy: samples.length ? correct / samples.length : 0,
+      perClass: [...per].sort((a, b) => a[0].localeCompare(b[0])).map(([label, e]) => ({ label, ...e, accuracy: e.correct / e.samples })),
+    }
+  }
+  if (task === 'grounding') {
+    let sum = 0, hit = 0, noBox = 0
+    samples.forEach((s, i) => {
+      const gt = groundingTruth(s)
+      const limits = opts.family === 'qwen2.5-vl' && s.meta?.resizedWidth ? { maxX: s.meta.resizedWidth, maxY: s.meta.resizedHeight } : {}
+      const p = parseGroundingCompletion(completions[i]!, limits)
+      if (p === null) { noBox++; return }
+      const v = iou(p, gt)
+      sum += v
+      if (v >= 0.5) hit++
+    })
+    const n = samples.length
+    return { task, samples: n, mIoU: n ? sum / n : 0, iou50: n ? hit / n : 0, noBox }
+  }
+  throw new VrftError('ERR_INVALID_ARG', `Expected detection, classification or grounding for task but received ${describeValue(task)}`)
+}
+
+/** Write a file atomically (temp file in the same folder, then rename). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`)
+  try {
+    await fsp.writeFile(tmp, data)
+    await fsp.rename(tmp, path)
+  } catch (e) {
+    await fsp.rm(tmp, { force: true })
+    throw new VrftError('ERR_EVAL_WRITE', `Could not write ${path}: ${(e as Error).message}`, { path }, { cause: e })
+  }
+}
+
+/** Write detections as a COCO results file (JSON array), atomically. */
+export async function writeCocoResults(path: string, detections: readonly CocoDetection[]): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(detections))
+}
+
+async function readJson(path: string, code: string): Promise<unknown> {
+  let text: string
+  try {
+    text = await fsp.readFile(path, 'utf8')
+  } catch (e) {
+    throw new VrftError(code, `Could not read ${path}: ${(e as Error).message}`, { path }, { cause: e })
+  }
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw new VrftError(code, `Expected JSON in ${path} but it does not parse: ${(e as Error).message}`, { path }, { cause: e })
+  }
+}
+
+/** Read and check a COCO / LVIS annotation file (ERR_DATA_COCO on a bad file). */
+export async function readCocoAnnotations(path: string): Promise<CocoDataset> {
+  const j = (await readJson(path, 'ERR_DATA_COCO')) as Partial<CocoDataset>
+  if (!j || !Array.isArray(j.images) || !Array.isArray(j.annotations) || !Array.isArray(j.categories)) {
+    throw new VrftError('ERR_DATA_COCO', `Expected a COCO annotation file with images, annotations and categories arrays in ${path}`)
+  }
+  return j as CocoDataset
+}
+
+/** Options of `scoreResultsFile`. */
+export interface ScoreFileOptions {
+  /** Category ids, or names, to evaluate (default: all). */
+  classes?: Array<number | string>
+  /** For a JSONL of raw completions: model family (coordinates). */
+  family?: ModelFamily
+  params?: CocoEvalParams
+}
+
+/**
+ * Score an existing COCO results file (`.json`, array of {image_id, category_id, bbox, score}) or a
+ * JSONL of raw completions (one {image_id, category_id | category, completion} per line; image
+ * sizes from the annotation file) against an annotation file, without a model.
+ */
+export async function scoreResultsFile(annotationsPath: string, resultsPath: string, opts: ScoreFileOptions = {}): Promise<DetectionReport> {
+  const gt = await readCocoAnnotations(annotationsPath)
+  const byName = new Map(gt.categories.map((c) => [c.name, c.id]))
+  const resolveCat = (c: number | string, where: string): number => {
+    const id = typeof c === 'number' ? c : byName.get(c)
+    if (id === undefined || !gt.categories.some((x) => x.id === id)) {
+      throw new VrftError('ERR_EVAL_INPUT', `Expected a category of ${annotationsPath} for ${where} but received ${describeValue(c)}`)
+    }
+    return id
+  }
+  const catIds = opts.classes?.map((c) => resolveCat(c, 'classes'))
+  let detections: CocoDetection[]
+  let malformed = 0
+  if (resultsPath.endsWith('.jsonl')) {
+    const text = await fsp.readFile(resultsPath, 'utf8').catch((e: Error) => { throw new VrftError('ERR_EVAL_INPUT', `Could not read ${resultsPath}: ${e.message}`) })
+    const images = new Map(gt.images.map((i) => [i.id, i]))
+    const samples: Sample[] = []
+    const completions: string[] = []
+    text.split('\n').forEach((line, n) => {
+      if (line.trim() === '') return
+      let r: { image_id?: unknown; category_id?: unknown; category?: unknown; completion?: unknown }
+      try { r = JSON.parse(line) } catch (e) {
+        throw new VrftError('ERR_EVAL_INPUT', `${resultsPath}:${n + 1}: expected a JSON object but the line does not parse (${(e as Error).message})`, { file: resultsPath, line: n + 1 })
+      }
+      if (typeof r.image_id !== 'number' || typeof r.completion !== 'string' || !images.has(r.image_id)) {
+        throw new VrftError('ERR_EVAL_INPUT', `${resultsPath}:${n + 1}: expected {image_id (an image of the annotation file), category_id or category, completion}`, { file: resultsPath, line: n + 1 })
+      }
+      const categoryId = resolveCat((r.category_id ?? r.category) as number | string, `${resultsPath}:${n + 1}`)
+      samples.push({ id: `${resultsPath}:${n + 1}`, image: { path: '' }, problem: '', solution: '', meta: { imageId: r.image_id, categoryId } })
+      completions.push(r.completion)
+    })
+    ;({ detections, malformed } = detectionsFromCompletions(samples, completions, { family: opts.family, images }))
+  } else {
+    const j = await readJson(resultsPath, 'ERR_EVAL_INPUT')
+    if (!Array.isArray(j)) throw new VrftError('ERR_EVAL_INPUT', `Expected a COCO results array in ${resultsPath} but received ${describeValue(j)}`)
+    j.forEach((d: Partial<CocoDetection>, i) => {
+      const ok = d && typeof d.image_id === 'number' && typeof d.category_id === 'number' && Array.isArray(d.bbox) && d.bbox.length === 4 &&
+        d.bbox.every(Number.isFinite) && Number.isFinite(d.score)
+      if (!ok) throw new VrftError('ERR_EVAL_INPUT', `${resultsPath}: result ${i} is not {image_id, category_id, bbox: [x, y, w, h], score}`)
+    })
+    detections = j as CocoDetection[]
+  }
+  const r = evaluateCoco(gt, detections, { ...opts.params, ...(catIds ? { catIds } : {}) })
+  return { task: 'detection', samples: detections.length, malformed, detections: detections.length, AP: r.AP, AP50: r.AP50, AP75: r.AP75, stats: r.stats, perClass: r.perClass }
+}

@@ -1,0 +1,321 @@
+/**
+ * Typed contract and thin, validating wrappers of the native generation and log-prob bindings
+ * (native/napi/generate.cpp over native/rl/generate.h and logprobs.h). They work on token ids and pixel
+ * values; lib/generate.ts adds chat messages, images and text on top.
+ *
+ * - generateIds(): a batch of P prompts × G samples in one native call (one shared prefill per prompt, a
+ *   preallocated KV cache, eos / max-new-tokens stopping, greedy or temperature / top-k / top-p sampling
+ *   from a generator seeded per call), cancellable with an AbortSignal (rejects with ERR_ABORTED).
+ * - completionLogprobs(): teacher-forced per-token log-probs (optionally entropies) of completions after
+ *   prompts, with the LM head chunked over token rows (never rows × vocabulary float32 logits at once).
+ * Bad arguments throw/reject with ERR_INVALID_ARG.
+ */
+import { InvalidArgumentError, VrftError, expectArg, hasCode } from '../errors.js'
+import { native } from './binding.js'
+
+/** The opaque handle `modelLoad` resolves to (a native External owning the weights). */
+export type NativeModelHandle = unknown
+
+/** Which decoding implementation runs: the real one, or a baseline the benchmarks compare it to. */
+export type GenerateMode = 'cache' | 'nocache' | 'per_sample_prefill'
+
+/** Options object of the native `generate` (validated by generateIds). */
+export interface GenerateNativeOptions {
+  inputIds: Int32Array | number[]
+  batch: number
+  attentionMask?: Int32Array | number[]
+  pixelValues?: Float32Array
+  imageGridThw?: number[]
+  maxNewTokens: number
+  numSamples: number
+  temperature: number
+  greedy: boolean
+  topP: number
+  topK: number
+  eosIds: number[]
+  padId: number
+  seed?: number
+  mode: GenerateMode
+  abortFlag?: unknown
+}
+
+/** What the native `generate` resolves to. Row r = prompt ⌊r / G⌋, sample r mod G. */
+export interface GenerateNativeResult {
+  rows: number
+  steps: number
+  /** (rows, steps) row-major; padId after a row's end. */
+  ids: Int32Array
+  /** Tokens generated per row (eos included). */
+  lengths: Int32Array
+  /** (rows, steps) log-prob of each sampled token at temperature 1; 0 after a row's end. */
+  logp: Float32Array
+  /** (rows, steps) the same at the sampling temperature (only when sampling with temperature ≠ 1). */
+  logpTemp?: Float32Array
+  promptLength: number
+  prefillSeconds: number
+  decodeSeconds: number
+}
+
+/** Options object of the native `logprobs`. */
+export interface LogprobsNativeOptions {
+  inputIds: Int32Array | number[]
+  batch: number
+  attentionMask?: Int32Array | number[]
+  pixelValues?: Float32Array
+  imageGridThw?: number[]
+  completionIds: Int32Array | number[]
+  completionRows: number
+  completionMask?: Int32Array | number[]
+  chunk: number
+  entropy: boolean
+  temperature: number
+}
+
+/** What the native `logprobs` resolves to. */
+export interface LogprobsNativeResult {
+  rows: number
+  length: number
+  /** (rows, length) row-major; 0 where the completion mask is 0. */
+  logp: Float32Array
+  entropy?: Float32Array
+  /** Largest float32 logits chunk (bytes) built since the last logitsChunkPeak(true). */
+  peakChunkBytes: number
+}
+
+/** The generation part of the binding contract. */
+export interface GenerateBinding {
+  generate(model: NativeModelHandle, o: GenerateNativeOptions): Promise<GenerateNativeResult>
+  logprobs(model: NativeModelHandle, o: LogprobsNativeOptions): Promise<LogprobsNativeResult>
+  generateAbortFlag(): unknown
+  generateAbortSet(flag: unknown): void
+  /** Largest logits chunk (bytes) built by logprobs so far; `reset` starts a new measurement. */
+  logitsChunkPeak(reset?: boolean): number
+  /** Self-test: max |Δ| of the chunked log-prob function (values, entropy, gradients) vs plain autograd. */
+  logprobsGradCheck(o: { rows?: number; hidden?: number; vocab?: number; chunk?: number; temperature?: number; seed?: number }): Promise<{ logp: number; gradHidden: number; gradWeight: number; entropy: number }>
+}
+
+/** The addon, typed with the generation bindings. */
+export function generateBinding(): GenerateBinding {
+  return native() as unknown as GenerateBinding
+}
+
+/** A batch of left-padded prompts with their images, as lib/model/chat.ts `prepareInputs` builds it. */
+export interface PromptBatch {
+  /** (batch, T) row-major token ids, left-padded. */
+  inputIds: Int32Array | readonly number[]
+  batchSize: number
+  /** (batch, T) 1 = real token, 0 = padding. Default: all 1. */
+  attentionMask?: Int32Array | readonly number[]
+  /** Patch rows of every image, prompt 0's first: one Float32Array, or one per image. */
+  pixelValues?: Float32Array | readonly Float32Array[]
+  /** [t, h, w] per image, same order. */
+  imageGridThw?: readonly (readonly [number, number, number])[]
+}
+
+/** Sampling and stopping options of {@link generateIds}. */
+export interface GenerateIdsOptions {
+  /** Default 64. */
+  maxNewTokens?: number
+  /** Samples per prompt (G). Default 1. */
+  numSamples?: number
+  /** 0 = greedy. Default 1. */
+  temperature?: number
+  /** Nucleus mass in (0, 1]. Default 1 (off). */
+  topP?: number
+  /** Keep the k most likely tokens; 0 = off. Default 0. */
+  topK?: number
+  /** Stop ids (generation_config.json eos_token_id). Default none: always max_new_tokens. */
+  eosIds?: readonly number[]
+  /** Written after a row's end. Default the first eos id, else 0. */
+  padId?: number
+  /**
+   * Seed of the per-call torch generator: the same seed, inputs, options, batch and machine give the same
+   * samples. Default: random. Ignored when greedy.
+   */
+  seed?: number
+  /** Default 'cache'. The others are the benchmark baselines. */
+  mode?: GenerateMode
+  /** Cancels the call: it rejects with ERR_ABORTED (checked once per generated token). */
+  signal?: AbortSignal
+}
+
+/** Result of {@link generateIds}: per row (prompt-major, G rows per prompt). */
+export interface GenerateIdsResult {
+  numPrompts: number
+  numSamples: number
+  /** Completion ids per row, cut at its length (eos included when generated). */
+  completions: number[][]
+  /** Log-prob of each completion token at temperature 1 (same lengths as completions). */
+  logprobs: number[][]
+  /** Log-probs at the sampling temperature, when sampling with temperature ≠ 1. */
+  logprobsAtTemperature?: number[][]
+  /** Whether each row ended with an eos id (false: max_new_tokens reached). */
+  finished: boolean[]
+  /** The raw native result. */
+  raw: GenerateNativeResult
+}
+
+const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x)
+
+function flatGrids(g: PromptBatch['imageGridThw']): number[] | undefined {
+  if (g === undefined) return undefined
+  expectArg(Array.isArray(g) && g.every((x) => Array.isArray(x) && x.length === 3 && x.every((v) => isInt(v) && v > 0)),
+    'an array of [t, h, w] positive integer triples', 'imageGridThw', g)
+  return g.flat()
+}
+
+function flatPixels(p: PromptBatch['pixelValues']): Float32Array | undefined {
+  if (p === undefined) return undefined
+  if (p instanceof Float32Array) return p
+  expectArg(Array.isArray(p) && p.every((x) => x instanceof Float32Array), 'a Float32Array or an array of them', 'pixelValues', p)
+  const n = p.reduce((a, x) => a + x.length, 0)
+  const out = new Float32Array(n)
+  let o = 0
+  for (const x of p) {
+    out.set(x, o)
+    o += x.length
+  }
+  return out
+}
+
+function promptFields(p: PromptBatch): Pick<GenerateNativeOptions, 'inputIds' | 'batch' | 'attentionMask' | 'pixelValues' | 'imageGridThw'> {
+  expectArg(typeof p === 'object' && p !== null, 'a prompt batch {inputIds, batchSize, ...}', 'prompts', p)
+  expectArg(isInt(p.batchSize) && p.batchSize > 0, 'a positive integer', 'batchSize', p.batchSize)
+  expectArg(p.inputIds instanceof Int32Array || Array.isArray(p.inputIds), 'an Int32Array or number[]', 'inputIds', p.inputIds)
+  expectArg(p.inputIds.length > 0 && p.inputIds.length % p.batchSize === 0, `batchSize (${p.batchSize}) rows of equal length`, 'inputIds', p.inputIds)
+  if (p.attentionMask !== undefined) {
+    expectArg(p.attentionMask.length === p.inputIds.length, `${p.inputIds.length} mask values`, 'attentionMask', p.attentionMask)
+  }
+  return {
+    inputIds: p.inputIds instanceof Int32Array ? p.inputIds : Array.from(p.inputIds),
+    batch: p.batchSize,
+    attentionMask: p.attentionMask === undefined ? undefined : p.attentionMask instanceof Int32Array ? p.attentionMask : Array.from(p.attentionMask),
+    pixelValues: flatPixels(p.pixelValues),
+    imageGridThw: flatGrids(p.imageGridThw),
+  }
+}
+
+function abortedError(signal: AbortSignal): VrftError {
+  return new VrftError('ERR_ABORTED', 'generation was aborted', undefined, { cause: signal.reason })
+}
+
+/** Validated, defaulted native options of generateIds (exported for tests and the CLI). */
+export function resolveGenerateOptions(o: GenerateIdsOptions): Omit<GenerateNativeOptions, 'inputIds' | 'batch' | 'attentionMask' | 'pixelValues' | 'imageGridThw' | 'abortFlag'> {
+  expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
+  const maxNewTokens = o.maxNewTokens ?? 64
+  const numSamples = o.numSamples ?? 1
+  const temperature = o.temperature ?? 1
+  const topP = o.topP ?? 1
+  const topK = o.topK ?? 0
+  const eosIds = [...(o.eosIds ?? [])]
+  expectArg(isInt(maxNewTokens) && maxNewTokens >= 1, 'an integer >= 1', 'maxNewTokens', maxNewTokens)
+  expectArg(isInt(numSamples) && numSamples >= 1, 'an integer >= 1', 'numSamples', numSamples)
+  expectArg(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0, 'a number >= 0 (0 = greedy)', 'temperature', temperature)
+  expectArg(typeof topP === 'number' && topP > 0 && topP <= 1, 'a number in (0, 1]', 'topP', topP)
+  expectArg(isInt(topK) && topK >= 0, 'an integer >= 0', 'topK', topK)
+  expectArg(eosIds.every((e) => isInt(e) && e >= 0), 'an array of token ids', 'eosIds', o.eosIds)
+  const padId = o.padId ?? eosIds[0] ?? 0
+  expectArg(isInt(padId) && padId >= 0, 'a token id', 'padId', padId)
+  if (o.seed !== undefined) expectArg(isInt(o.seed) && o.seed >= 0 && o.seed <= Number.MAX_SAFE_INTEGER, 'a non-negative safe integer', 'seed', o.seed)
+  const mode = o.mode ?? 'cache'
+  expectArg(mode === 'cache' || mode === 'nocache' || mode === 'per_sample_prefill', "'cache', 'nocache' or 'per_sample_prefill'", 'mode', mode)
+  return { maxNewTokens, numSamples, temperature, greedy: temperature === 0, topP, topK, eosIds, padId, seed: o.seed, mode }
+}
+
+function rowsOf<T extends Int32Array | Float32Array>(a: T, rows: number, steps: number, lengths: Int32Array): number[][] {
+  const out: number[][] = []
+  for (let r = 0; r < rows; r++) out.push(Array.from(a.subarray(r * steps, r * steps + lengths[r]!)))
+  return out
+}
+
+/**
+ * Generate G completions for each of a batch of prompts in one native call. Rows are prompt-major:
+ * row r is sample r mod G of prompt ⌊r / G⌋.
+ */
+export async function generateIds(model: NativeModelHandle, prompts: PromptBatch, opts: GenerateIdsOptions = {}): Promise<GenerateIdsResult> {
+  const fields = promptFields(prompts)
+  const o = resolveGenerateOptions(opts)
+  const signal = opts.signal
+  if (signal !== undefined) expectArg(signal instanceof AbortSignal, 'an AbortSignal', 'signal', signal)
+  if (signal?.aborted) throw abortedError(signal)
+  const b = generateBinding()
+  let flag: unknown
+  let onAbort: (() => void) | undefined
+  if (signal) {
+    flag = b.generateAbortFlag()
+    onAbort = () => b.generateAbortSet(flag)
+    signal.addEventListener('abort', onAbort, { once: true })
+  }
+  let raw: GenerateNativeResult
+  try {
+    raw = await b.generate(model, { ...fields, ...o, abortFlag: flag })
+  } catch (e) {
+    if (signal && hasCode(e, 'ERR_ABORTED')) throw abortedError(signal)
+    throw e
+  } finally {
+    if (signal && onAbort) signal.removeEventListener('abort', onAbort)
+  }
+  const eos = new Set(o.eosIds)
+  const completions = rowsOf(raw.ids, raw.rows, raw.steps, raw.lengths)
+  return {
+    numPrompts: fields.batch,
+    numSamples: o.numSamples,
+    completions,
+    logprobs: rowsOf(raw.logp, raw.rows, raw.steps, raw.lengths),
+    logprobsAtTemperature: raw.logpTemp ? rowsOf(raw.logpTemp, raw.rows, raw.steps, raw.lengths) : undefined,
+    finished: completions.map((c) => c.length > 0 && eos.has(c[c.length - 1]!)),
+    raw,
+  }
+}
+
+/** Options of {@link completionLogprobs}. */
+export interface CompletionLogprobsOptions {
+  /** Token rows per LM-head call: logits memory ≈ chunk × vocabulary × 4 bytes. Default 256. */
+  chunk?: number
+  /** Also return per-token entropies. Default false. */
+  entropy?: boolean
+  /** Divide logits by it before the log-softmax. Default 1. */
+  temperature?: number
+}
+
+/** Result of {@link completionLogprobs}: one array per completion, cut at its length. */
+export interface CompletionLogprobsResult {
+  logprobs: number[][]
+  entropies?: number[][]
+  raw: LogprobsNativeResult
+}
+
+/**
+ * Teacher-forced log-probs of `completions` (one array of ids per row; B = P·G rows, row r after prompt
+ * ⌊r / G⌋) after the prompts: logprobs[r][j] = log softmax(logits / temperature)[completions[r][j]].
+ */
+export async function completionLogprobs(model: NativeModelHandle, prompts: PromptBatch, completions: readonly (readonly number[])[], opts: CompletionLogprobsOptions = {}): Promise<CompletionLogprobsResult> {
+  const fields = promptFields(prompts)
+  expectArg(Array.isArray(completions) && completions.length > 0 && completions.every((c) => Array.isArray(c) && c.every((x) => isInt(x) && x >= 0)),
+    'a non-empty array of token id arrays', 'completions', completions)
+  if (completions.length % fields.batch !== 0) {
+    throw new InvalidArgumentError(`Expected a multiple of ${fields.batch} completions (G per prompt) but received ${completions.length}`)
+  }
+  const chunk = opts.chunk ?? 256
+  const temperature = opts.temperature ?? 1
+  expectArg(isInt(chunk) && chunk >= 1, 'an integer >= 1', 'chunk', chunk)
+  expectArg(typeof temperature === 'number' && temperature > 0 && Number.isFinite(temperature), 'a number > 0', 'temperature', temperature)
+  const B = completions.length
+  const L = Math.max(1, ...completions.map((c) => c.length))
+  const ids = new Int32Array(B * L)
+  const mask = new Int32Array(B * L)
+  completions.forEach((c, r) => {
+    ids.set(c, r * L)
+    mask.fill(1, r * L, r * L + c.length)
+  })
+  const raw = await generateBinding().logprobs(model, {
+    ...fields, completionIds: ids, completionRows: B, completionMask: mask, chunk, entropy: opts.entropy ?? false, temperature,
+  })
+  const lens = Int32Array.from(completions.map((c) => c.length))
+  return {
+    logprobs: rowsOf(raw.logp, B, L, lens),
+    entropies: raw.entropy ? rowsOf(raw.entropy, B, L, lens) : undefined,
+    raw,
+  }
+}
+

@@ -1,0 +1,51 @@
+/**
+ * GRPO advantages from rewards laid out group by group (G consecutive completions per prompt):
+ *   group: A = (r − mean_g) / (std_g + 1e-4)          (reference, default)
+ *   batch: A = (r − mean_g) / (std_batch + 1e-4)      (TRL ≥ 0.19 `scale_rewards='batch'`)
+ *   none:  A = r − mean_g                             (Dr. GRPO)
+ * std is unbiased (Bessel, n − 1). A group of one has std 0 by definition here (torch would give NaN),
+ * so its advantage is 0.
+ */
+import { expectArg } from '../errors.js'
+
+/** Options of `computeAdvantages`. */
+export interface AdvantageOptions {
+  /** Scaling rule (default `group`). */
+  scale?: 'group' | 'batch' | 'none'
+  /** Added to the std (default 1e-4). */
+  eps?: number
+}
+
+function unbiasedStd(r: ArrayLike<number>, from: number, to: number, mean: number): number {
+  const n = to - from
+  if (n < 2) return 0
+  let s = 0
+  for (let i = from; i < to; i++) s += (r[i]! - mean) ** 2
+  return Math.sqrt(s / (n - 1))
+}
+
+/** Advantages for `rewards` (length a multiple of `groupSize`). */
+export function computeAdvantages(rewards: ArrayLike<number>, groupSize: number, opts: AdvantageOptions = {}): Float64Array {
+  expectArg(Number.isInteger(groupSize) && groupSize >= 1, 'a positive integer', 'groupSize', groupSize)
+  expectArg(rewards.length % groupSize === 0, `a reward count divisible by groupSize ${groupSize}`, 'rewards', rewards.length)
+  for (let i = 0; i < rewards.length; i++) expectArg(Number.isFinite(rewards[i]), 'finite rewards', `rewards[${i}]`, rewards[i])
+  const scale = opts.scale ?? 'group'
+  expectArg(scale === 'group' || scale === 'batch' || scale === 'none', "'group', 'batch' or 'none'", 'scale', scale)
+  const eps = opts.eps ?? 1e-4
+  const n = rewards.length
+  const out = new Float64Array(n)
+  let batchStd = 0
+  if (scale === 'batch') {
+    let m = 0
+    for (let i = 0; i < n; i++) m += rewards[i]!
+    batchStd = unbiasedStd(rewards, 0, n, n > 0 ? m / n : 0)
+  }
+  for (let g = 0; g < n; g += groupSize) {
+    let mean = 0
+    for (let i = g; i < g + groupSize; i++) mean += rewards[i]!
+    mean /= groupSize
+    const std = scale === 'group' ? unbiasedStd(rewards, g, g + groupSize, mean) : batchStd
+    for (let i = g; i < g + groupSize; i++) out[i] = scale === 'none' ? rewards[i]! - mean : (rewards[i]! - mean) / (std + eps)
+  }
+  return out
+}

@@ -1,0 +1,82 @@
+/**
+ * The command-line options of `train` and `sft`, generated from the config schemas and the defaults
+ * table, so `--help` documents every option with the default the schema applies. Flags are kebab-case
+ * forms of the config keys; only flags the user actually gave override the config file.
+ */
+import type { Argv, Options } from 'yargs'
+import { DEFAULTS_TABLE, flagName } from './defaults.js'
+import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from './config.js'
+
+interface Opt { key: string; type: 'number' | 'string' | 'boolean' | 'array'; describe: string; choices?: readonly string[]; group?: string }
+
+const described = new Map(DEFAULTS_TABLE.map((d) => [d.key, d]))
+
+/** Options with no entry in the defaults table. */
+const EXTRA: Record<string, { describe: string; group?: string }> = {
+  model: { describe: 'model directory or Hugging Face hub id resolved from the local cache (e.g. Qwen/Qwen2-VL-2B-Instruct); with no --model and no --data the built-in demo runs', group: 'Data and model:' },
+  data: { describe: 'training data: .jsonl/.json records or .parquet (columns image, problem, solution)', group: 'Data and model:' },
+  evalData: { describe: 'evaluation data (same formats); evaluated every --eval-every steps and at the end', group: 'Data and model:' },
+  evalLimit: { describe: 'evaluate only the first N eval samples [default: all]', group: 'Data and model:' },
+  task: { describe: 'task of the data: detection, classification, grounding [default: from the samples]', group: 'Data and model:' },
+  output: { describe: 'run directory (config.json, metrics.jsonl, samples.jsonl, plots/, checkpoint-N/) [default: runs/<command>-<time>]', group: 'Run:' },
+  resume: { describe: 'continue a run: true = the latest checkpoint of --output, or a checkpoint/run directory [default: false]', group: 'Run:' },
+  reward: { describe: 'extra reward ./file.js[:export][=weight] (repeatable); added to the task\'s built-in rewards', group: 'Rewards:' },
+  builtinRewards: { describe: 'include the task\'s built-in rewards; --no-builtin-rewards uses only --reward functions [default: true]', group: 'Rewards:' },
+  dtype: { describe: 'compute dtype: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 [default: "auto"]', group: 'Run:' },
+  device: { describe: 'cpu, cuda, cuda:N or auto [default: "auto"]', group: 'Run:' },
+  quiet: { describe: 'no progress output [default: false]', group: 'Run:' },
+}
+
+const GROUPS: Record<string, string> = {
+  numGenerations: 'GRPO:', temperature: 'GRPO:', topP: 'GRPO:', topK: 'GRPO:', maxCompletionLength: 'GRPO:', beta: 'GRPO:',
+  numIterations: 'GRPO:', epsilon: 'GRPO:', epsilonHigh: 'GRPO:', aggregation: 'GRPO:', advantageScale: 'GRPO:',
+  iouNormalize: 'Rewards:', iouThreshold: 'Rewards:', classificationMatch: 'Rewards:', groundingReward: 'Rewards:',
+  maxPromptLength: 'Data and model:', maxPixels: 'Data and model:', minPixels: 'Data and model:',
+  saveEvery: 'Run:', evalEvery: 'Run:', sampleEvery: 'Run:', keepCheckpoints: 'Run:', seed: 'Run:', maxSteps: 'Optimizer:',
+}
+
+function optionsOf(shape: Record<string, unknown>, overrides: Record<string, unknown> = {}): Opt[] {
+  const out: Opt[] = []
+  for (const [key, def] of Object.entries(shape)) {
+    type Def = { type: string; innerType?: { _zod: { def: Def } }; entries?: Record<string, string> }
+    let d = (def as { _zod: { def: Def } })._zod.def
+    while ((d.type === 'default' || d.type === 'optional') && d.innerType) d = d.innerType._zod.def
+    const type = d.type === 'number' ? 'number' : d.type === 'boolean' ? 'boolean' : d.type === 'array' ? 'array' : 'string'
+    const entry = described.get(key)
+    const value = key in overrides ? overrides[key] : entry?.value
+    const describe = entry ? `${entry.description} [default: ${JSON.stringify(value)}]` : EXTRA[key]?.describe ?? key
+    const opt: Opt = { key, type, describe, group: GROUPS[key] ?? EXTRA[key]?.group ?? 'Optimizer:' }
+    if (d.type === 'enum' && d.entries) opt.choices = Object.values(d.entries)
+    out.push(opt)
+  }
+  return out
+}
+
+/** yargs option specs of `train`. */
+export const TRAIN_OPTIONS: readonly Opt[] = optionsOf(trainConfigSchema.shape)
+/** yargs option specs of `sft`. */
+export const SFT_OPTIONS: readonly Opt[] = optionsOf(sftConfigSchema.shape, SFT_DEFAULTS)
+
+/** Add the options to a yargs builder (no yargs defaults: absent flags stay undefined). */
+export function addOptions<T>(y: Argv<T>, opts: readonly Opt[]): Argv<T> {
+  let out = y.option('config', { type: 'string', describe: 'YAML or JSON file of options (keys as below, camelCase or kebab-case); flags override it', group: 'Run:' }) as unknown as Argv<T>
+  for (const o of opts) {
+    const flag = flagName(o.key).slice(2)
+    const spec: Options = { type: o.type === 'array' ? 'array' : o.type, describe: o.describe, group: o.group ?? 'Options:' }
+    if (o.type === 'array') spec.string = true
+    if (o.choices) spec.choices = [...o.choices]
+    if (o.key === 'resume') { spec.type = 'string'; spec.coerce = (v: unknown) => (v === '' || v === 'true' ? true : v === 'false' ? false : v) }
+    out = out.option(flag, spec) as Argv<T>
+  }
+  return out
+}
+
+/** The options the user gave on the command line (camelCase keys), from parsed argv. */
+export function givenFlags(argv: Record<string, unknown>, opts: readonly Opt[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const o of opts) {
+    const v = argv[o.key] ?? argv[flagName(o.key).slice(2)]
+    if (v !== undefined) out[o.key] = o.type === 'array' ? (Array.isArray(v) ? v.map(String) : [String(v)]) : v
+  }
+  return out
+}

@@ -1,0 +1,194 @@
+/**
+ * Training configuration: one zod schema per command (GRPO `train`, `sft`), filled from defaults
+ * (defaults.ts) < a YAML/JSON config file (`--config`) < command-line flags. Validation errors are
+ * ERR_CONFIG and name the option (as its flag), the expected and the received value, and where the value
+ * came from. The result is a plain, frozen, fully resolved object that is printed and saved as the run's
+ * config.json.
+ */
+import { readFileSync } from 'node:fs'
+import { extname } from 'node:path'
+import YAML from 'yaml'
+import { z } from 'zod'
+import { VrftError, describeValue } from '../errors.js'
+import { GRPO_DEFAULTS as D, flagName } from './defaults.js'
+
+const int = (min: number) => z.number().int().min(min)
+const task = z.enum(['detection', 'classification', 'grounding'])
+
+/** Options shared by `train` and `sft`. */
+const common = {
+  model: z.string().min(1).optional(),
+  data: z.string().min(1).optional(),
+  evalData: z.string().min(1).optional(),
+  task: task.optional(),
+  output: z.string().min(1).optional(),
+  resume: z.union([z.boolean(), z.string().min(1)]).default(false),
+  learningRate: z.number().positive().default(D.learningRate),
+  weightDecay: z.number().min(0).default(D.weightDecay),
+  adamBeta1: z.number().min(0).max(0.999999).default(D.adamBeta1),
+  adamBeta2: z.number().min(0).max(0.999999).default(D.adamBeta2),
+  adamEpsilon: z.number().positive().default(D.adamEpsilon),
+  lrScheduler: z.enum(['linear', 'cosine', 'constant']).default(D.lrScheduler),
+  warmupSteps: int(0).default(D.warmupSteps),
+  maxGradNorm: z.number().min(0).default(D.maxGradNorm),
+  promptsPerStep: int(1).default(D.promptsPerStep),
+  microBatchSize: int(1).default(D.microBatchSize),
+  maxSteps: int(1).default(D.maxSteps),
+  maxPromptLength: int(1).default(D.maxPromptLength),
+  maxPixels: int(784).default(D.maxPixels),
+  minPixels: int(784).default(D.minPixels),
+  seed: int(0).default(D.seed),
+  saveEvery: int(0).default(D.saveEvery),
+  evalEvery: int(0).default(D.evalEvery),
+  evalLimit: int(1).optional(),
+  keepCheckpoints: int(1).default(D.keepCheckpoints),
+  dtype: z.enum(['auto', 'float32', 'bfloat16']).default(D.dtype),
+  device: z.string().min(1).default(D.device),
+  quiet: z.boolean().default(false),
+}
+
+/** The GRPO (`vrft-native train`) configuration schema. */
+export const trainConfigSchema = z.strictObject({
+  ...common,
+  numGenerations: int(2).default(D.numGenerations),
+  temperature: z.number().min(0).default(D.temperature),
+  topP: z.number().gt(0).max(1).default(D.topP),
+  topK: int(0).default(D.topK),
+  maxCompletionLength: int(1).default(D.maxCompletionLength),
+  beta: z.number().min(0).default(D.beta),
+  epsilon: z.number().min(0).default(D.epsilon),
+  epsilonHigh: z.number().min(0).optional(),
+  numIterations: int(1).default(D.numIterations),
+  aggregation: z.enum(['grpo', 'token', 'dr_grpo']).default(D.aggregation),
+  advantageScale: z.enum(['group', 'batch', 'none']).default(D.advantageScale),
+  sampleEvery: int(0).default(D.sampleEvery),
+  reward: z.array(z.string().min(1)).default([]),
+  builtinRewards: z.boolean().default(true),
+  iouNormalize: z.enum(['max', 'pred']).default(D.iouNormalize),
+  iouThreshold: z.number().min(0).lt(1).default(D.iouThreshold),
+  classificationMatch: z.enum(['exact', 'substring']).default(D.classificationMatch),
+  groundingReward: z.enum(['iou', 'giou']).default(D.groundingReward),
+})
+
+/** SFT defaults that differ from GRPO's (no reference value exists for the SFT baseline). */
+export const SFT_DEFAULTS = Object.freeze({ learningRate: 1e-5 })
+
+/** The SFT (`vrft-native sft`) configuration schema. */
+export const sftConfigSchema = z.strictObject({
+  ...common,
+  learningRate: z.number().positive().default(SFT_DEFAULTS.learningRate),
+})
+
+/** A resolved GRPO configuration. */
+export type TrainConfig = z.output<typeof trainConfigSchema> & { epsilonHigh: number }
+/** A resolved SFT configuration. */
+export type SftConfig = z.output<typeof sftConfigSchema>
+/** What a user may write (every key optional). */
+export type TrainConfigInput = z.input<typeof trainConfigSchema>
+export type SftConfigInput = z.input<typeof sftConfigSchema>
+
+/** Read a YAML or JSON config file into a plain object (ERR_CONFIG when unreadable or not a mapping). */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new VrftError('ERR_CONFIG', `Expected a readable YAML or JSON config file for --config but could not read ${file}: ${(e as Error).message}`, { file })
+  }
+  let v: unknown
+  try {
+    v = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : YAML.parse(text)
+  } catch (e) {
+    throw new VrftError('ERR_CONFIG', `Config file ${file} is not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message}`, { file })
+  }
+  if (v === null || v === undefined) return {}
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    throw new VrftError('ERR_CONFIG', `Expected a mapping of options in config file ${file} but received ${describeValue(v)}`, { file })
+  }
+  // Accept kebab-case keys as written on the command line.
+  const out: Record<string, unknown> = {}
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) out[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = val
+  return out
+}
+
+function expectedOf(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`
+    case 'too_small':
+      return `${issue.origin === 'number' ? 'a number' : issue.origin === 'string' ? 'a string of length' : 'a value'} ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`
+    case 'too_big':
+      return `${issue.origin === 'number' ? 'a number' : 'a value'} ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`
+    case 'invalid_value':
+      return `one of ${issue.values.map((x) => JSON.stringify(x)).join(', ')}`
+    case 'invalid_union':
+      return 'true, false or a checkpoint path'
+    default:
+      return issue.message
+  }
+}
+
+function received(v: unknown): string {
+  if (typeof v === 'number' && Number.isNaN(v)) return 'NaN (not a number)'
+  if (Array.isArray(v)) return JSON.stringify(v).slice(0, 60)
+  return describeValue(v)
+}
+
+/**
+ * Validate `raw` against `schema`. `sources` maps a key to where its value came from (for the message).
+ * Throws ERR_CONFIG naming the first bad option; every problem is in `details.issues`.
+ */
+export function validateConfig<S extends z.ZodType>(schema: S, raw: Record<string, unknown>, sources: Record<string, string> = {}): z.output<S> {
+  const r = schema.safeParse(raw, { reportInput: true })
+  if (r.success) return r.data
+  const msgs = r.error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return `unknown option ${issue.keys.map((k) => flagName(k)).join(', ')} (${issue.keys.map((k) => sources[k] ?? 'config').join(', ')})`
+    }
+    const key = String(issue.path[0] ?? '')
+    const at = issue.path.length > 1 ? `${flagName(key)}[${issue.path.slice(1).join('.')}]` : flagName(key)
+    const input = 'input' in issue ? issue.input : raw[key]
+    return `Invalid option ${at}${sources[key] ? ` (from ${sources[key]})` : ''}: expected ${expectedOf(issue)} but received ${received(input)}`
+  })
+  throw new VrftError('ERR_CONFIG', msgs.join('; '), { issues: msgs })
+}
+
+/**
+ * Merge defaults < config file < flags and validate. `flags` holds only options the user gave (camelCase).
+ * Also checks relations between options (min ≤ max pixels, G and micro-batches).
+ */
+export function resolveConfig<S extends typeof trainConfigSchema | typeof sftConfigSchema>(
+  schema: S,
+  flags: Record<string, unknown>,
+  configFile?: string,
+): z.output<S> {
+  const fromFile = configFile ? readConfigFile(configFile) : {}
+  const sources: Record<string, string> = {}
+  for (const k of Object.keys(fromFile)) sources[k] = `config file ${configFile}`
+  for (const k of Object.keys(flags)) sources[k] = `flag ${flagName(k)}`
+  const merged = { ...fromFile, ...flags }
+  const cfg = validateConfig(schema, merged, sources) as z.output<S> & Record<string, unknown>
+  const fail = (key: string, expected: string, v: unknown): never => {
+    throw new VrftError('ERR_CONFIG', `Invalid option ${flagName(key)}${sources[key] ? ` (from ${sources[key]})` : ''}: expected ${expected} but received ${received(v)}`)
+  }
+  if (cfg.minPixels > cfg.maxPixels) fail('minPixels', `a value <= max-pixels (${cfg.maxPixels})`, cfg.minPixels)
+  if ('epsilon' in cfg && cfg.epsilonHigh === undefined) (cfg as Record<string, unknown>).epsilonHigh = cfg.epsilon
+  return Object.freeze(cfg) as z.output<S>
+}
+
+/** A readable multi-line rendering of a resolved config (printed at the start of a run). */
+export function formatConfig(cfg: Record<string, unknown>): string {
+  const keys = Object.keys(cfg).sort()
+  const w = Math.max(...keys.map((k) => flagName(k).length))
+  return keys.map((k) => `  ${flagName(k).padEnd(w)}  ${JSON.stringify(cfg[k])}`).join('\n')
+}
+
+/** Resolve a GRPO config (defaults < file < flags). */
+export function resolveTrainConfig(flags: Record<string, unknown>, configFile?: string): TrainConfig {
+  return resolveConfig(trainConfigSchema, flags, configFile) as TrainConfig
+}
+
+/** Resolve an SFT config (defaults < file < flags). */
+export function resolveSftConfig(flags: Record<string, unknown>, configFile?: string): SftConfig {
+  return resolveConfig(sftConfigSchema, flags, configFile)
+}

@@ -1,0 +1,107 @@
+/**
+ * Every default of `vrft-native train` / `sft`, as data, with where it comes from. The values reproduce
+ * the Visual-RFT reference code (see ../shared/VISUAL-RFT.md); `defaultsMarkdown()` renders the table for
+ * the README, and the zod schema (config.ts) and `--help` read their defaults from here, so the three
+ * can never disagree.
+ */
+
+/** One documented default. */
+export interface DefaultEntry {
+  /** Config key (camelCase; the CLI flag is its kebab-case form). */
+  key: string
+  value: unknown
+  description: string
+  /** Where the value comes from. */
+  source: string
+}
+
+const REF = 'reference code'
+
+/** GRPO defaults (the paper's setting). */
+export const GRPO_DEFAULTS = Object.freeze({
+  numGenerations: 8,
+  temperature: 1.0,
+  topP: 1.0,
+  topK: 0,
+  maxCompletionLength: 256,
+  maxPromptLength: 1024,
+  beta: 0.04,
+  epsilon: 0.2,
+  epsilonHigh: 0.2,
+  numIterations: 1,
+  aggregation: 'grpo' as const,
+  advantageScale: 'group' as const,
+  learningRate: 1e-6,
+  weightDecay: 0,
+  adamBeta1: 0.9,
+  adamBeta2: 0.999,
+  adamEpsilon: 1e-8,
+  lrScheduler: 'linear' as const,
+  warmupSteps: 0,
+  maxGradNorm: 1.0,
+  promptsPerStep: 16,
+  microBatchSize: 8,
+  maxSteps: 200,
+  maxPixels: 401408,
+  minPixels: 3136,
+  seed: 42,
+  saveEvery: 50,
+  evalEvery: 50,
+  sampleEvery: 10,
+  keepCheckpoints: 2,
+  iouNormalize: 'max' as const,
+  iouThreshold: 0.5,
+  classificationMatch: 'exact' as const,
+  groundingReward: 'iou' as const,
+  dtype: 'auto' as const,
+  device: 'auto' as const,
+})
+
+/** The documented table (order = README order). */
+export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([
+  { key: 'numGenerations', value: GRPO_DEFAULTS.numGenerations, description: 'completions per prompt (G)', source: REF },
+  { key: 'temperature', value: GRPO_DEFAULTS.temperature, description: 'sampling temperature', source: REF },
+  { key: 'topP', value: GRPO_DEFAULTS.topP, description: 'nucleus sampling (1 = off)', source: REF },
+  { key: 'topK', value: GRPO_DEFAULTS.topK, description: 'top-k sampling (0 = off)', source: REF },
+  { key: 'maxCompletionLength', value: GRPO_DEFAULTS.maxCompletionLength, description: 'max completion tokens', source: REF },
+  { key: 'maxPromptLength', value: GRPO_DEFAULTS.maxPromptLength, description: 'max prompt tokens; longer prompts are rejected, never truncated', source: REF },
+  { key: 'beta', value: GRPO_DEFAULTS.beta, description: 'KL coefficient β (k3 estimator; 0 skips the reference model)', source: REF },
+  { key: 'numIterations', value: GRPO_DEFAULTS.numIterations, description: 'updates per rollout batch (μ); > 1 turns on clipping', source: REF },
+  { key: 'epsilon', value: GRPO_DEFAULTS.epsilon, description: 'clip range ε (used when μ > 1)', source: 'TRL ≥ 0.19' },
+  { key: 'epsilonHigh', value: GRPO_DEFAULTS.epsilonHigh, description: 'upper clip range ε_high (DAPO uses 0.28)', source: 'TRL ≥ 0.19' },
+  { key: 'aggregation', value: GRPO_DEFAULTS.aggregation, description: 'loss aggregation: grpo (per-sequence mean), token, dr_grpo', source: REF },
+  { key: 'advantageScale', value: GRPO_DEFAULTS.advantageScale, description: 'advantage scaling: group std (+1e-4), batch std, none', source: REF },
+  { key: 'learningRate', value: GRPO_DEFAULTS.learningRate, description: 'AdamW learning rate', source: REF },
+  { key: 'weightDecay', value: GRPO_DEFAULTS.weightDecay, description: 'AdamW weight decay', source: REF },
+  { key: 'adamBeta1', value: GRPO_DEFAULTS.adamBeta1, description: 'AdamW β1', source: 'transformers default' },
+  { key: 'adamBeta2', value: GRPO_DEFAULTS.adamBeta2, description: 'AdamW β2', source: 'transformers default' },
+  { key: 'adamEpsilon', value: GRPO_DEFAULTS.adamEpsilon, description: 'AdamW ε', source: 'transformers default' },
+  { key: 'lrScheduler', value: GRPO_DEFAULTS.lrScheduler, description: 'learning-rate schedule: linear decay, cosine, constant', source: REF },
+  { key: 'warmupSteps', value: GRPO_DEFAULTS.warmupSteps, description: 'warm-up steps', source: REF },
+  { key: 'maxGradNorm', value: GRPO_DEFAULTS.maxGradNorm, description: 'gradient-norm clip', source: REF },
+  { key: 'promptsPerStep', value: GRPO_DEFAULTS.promptsPerStep, description: 'prompts per optimizer step (8 GPUs × 1 × 2 accumulation)', source: REF },
+  { key: 'microBatchSize', value: GRPO_DEFAULTS.microBatchSize, description: 'completions per forward/backward (gradients accumulate)', source: 'vrft-native' },
+  { key: 'maxSteps', value: GRPO_DEFAULTS.maxSteps, description: 'optimizer steps (~200 for few-shot detection)', source: 'paper' },
+  { key: 'maxPixels', value: GRPO_DEFAULTS.maxPixels, description: 'image max_pixels', source: 'reference training scripts' },
+  { key: 'minPixels', value: GRPO_DEFAULTS.minPixels, description: 'image min_pixels', source: 'reference training scripts' },
+  { key: 'seed', value: GRPO_DEFAULTS.seed, description: 'seed of data order and sampling', source: 'TRL default' },
+  { key: 'saveEvery', value: GRPO_DEFAULTS.saveEvery, description: 'checkpoint every N steps (0 = only at the end)', source: 'vrft-native' },
+  { key: 'evalEvery', value: GRPO_DEFAULTS.evalEvery, description: 'evaluate every N steps when eval data is given (0 = never)', source: 'vrft-native' },
+  { key: 'sampleEvery', value: GRPO_DEFAULTS.sampleEvery, description: 'write completions to samples.jsonl every N steps (0 = never)', source: 'vrft-native' },
+  { key: 'keepCheckpoints', value: GRPO_DEFAULTS.keepCheckpoints, description: 'checkpoints kept (older ones deleted after a new one is complete)', source: 'vrft-native' },
+  { key: 'iouNormalize', value: GRPO_DEFAULTS.iouNormalize, description: 'detection R_IoU denominator: max(#pred, #gt) (code) or #pred (paper)', source: REF },
+  { key: 'iouThreshold', value: GRPO_DEFAULTS.iouThreshold, description: 'detection match threshold τ (strict >)', source: REF },
+  { key: 'classificationMatch', value: GRPO_DEFAULTS.classificationMatch, description: 'classification reward: exact (paper) or guarded substring (code)', source: 'paper' },
+  { key: 'groundingReward', value: GRPO_DEFAULTS.groundingReward, description: 'grounding reward: iou (paper) or giou (GIoU + 1, code)', source: 'paper' },
+] satisfies DefaultEntry[])
+
+/** `camelCase` → `--kebab-case`. */
+export function flagName(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
+}
+
+/** The defaults table as Markdown (paste into the README). */
+export function defaultsMarkdown(): string {
+  const rows = DEFAULTS_TABLE.map((d) => `| \`${flagName(d.key)}\` | ${JSON.stringify(d.value)} | ${d.description} | ${d.source} |`)
+  return ['| option | default | meaning | from |', '|---|---|---|---|', ...rows].join('\n')
+}

@@ -1,0 +1,76 @@
+/**
+ * Evaluation with a policy: greedy answers for a list of samples (batched), then the eval helper's
+ * metrics (lib/eval/evaluate.ts: COCO mAP, accuracy, mIoU) and the mean of each reward component.
+ * Used by the trainers every `--eval-every` steps, by `vrft-native eval`, and by the built-in demo.
+ */
+import type { Sample, Task } from '../data/types.js'
+import { evaluateCompletions, type EvalReport } from '../eval/evaluate.js'
+import type { ModelFamily } from '../prompts/index.js'
+import { scoreCompletions, type NamedReward } from '../rewards/scorer.js'
+import { decodeCompletions, meanStd, type PromptEncoder, type SampleSource, type TextDecoder } from './loop.js'
+import type { TrainablePolicy } from './types.js'
+
+/** Options of {@link evaluatePolicy}. */
+export interface EvaluatePolicyOptions {
+  /** Only `generate` is used: a TrainablePolicy or a generation-only model (setup.ts loadEvalPolicy). */
+  policy: Pick<TrainablePolicy, 'generate'>
+  decoder: TextDecoder
+  encode: PromptEncoder
+  data: SampleSource
+  eosTokenIds: number[]
+  maxNewTokens: number
+  /** Task of the samples (default: each sample's `task`, else classification). */
+  task?: Task
+  rewards?: readonly NamedReward[]
+  /** Evaluate only the first `limit` samples. */
+  limit?: number
+  /** Prompts per generate call (default 8). */
+  batchSize?: number
+  family?: ModelFamily
+  signal?: AbortSignal
+}
+
+/** What an evaluation returns. */
+export interface PolicyEvaluation {
+  report: EvalReport
+  /** Mean of each reward component on the greedy answers. */
+  rewards: Record<string, number>
+  /** The headline number: AP (detection), accuracy (classification), mIoU (grounding). */
+  score: number
+  completions: string[]
+  samples: Sample[]
+  seconds: number
+}
+
+/** The headline number of a report. */
+export function headline(r: EvalReport): number {
+  return r.task === 'detection' ? r.AP : r.task === 'classification' ? r.accuracy : r.mIoU
+}
+
+/** Greedy answers of `policy` for samples, then metrics. */
+export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEvaluation> {
+  const t0 = performance.now()
+  const n = Math.min(o.data.length, o.limit ?? Infinity)
+  const samples: Sample[] = []
+  for (let i = 0; i < n; i++) samples.push(await o.data.get(i))
+  const bs = o.batchSize ?? 8
+  const completions: string[] = []
+  for (let i = 0; i < n; i += bs) {
+    const chunk = samples.slice(i, i + bs)
+    const prompts = await Promise.all(chunk.map((s) => o.encode(s)))
+    const out = await o.policy.generate(prompts, {
+      numSamples: 1, maxNewTokens: o.maxNewTokens, temperature: 0, topP: 1, topK: 0, eosTokenIds: o.eosTokenIds, seed: 0,
+      ...(o.signal ? { signal: o.signal } : {}),
+    })
+    out.sort((a, b) => a.promptIndex - b.promptIndex)
+    completions.push(...(await decodeCompletions(o.decoder, out)))
+  }
+  const task = o.task ?? samples[0]?.task ?? 'classification'
+  const report = evaluateCompletions(task, samples, completions, o.family ? { family: o.family } : {})
+  const rewards: Record<string, number> = {}
+  if (o.rewards && o.rewards.length) {
+    const sc = await scoreCompletions(o.rewards, completions, samples, { onError: 'skip' })
+    for (const [k, v] of Object.entries(sc.components)) rewards[k] = meanStd(v).mean
+  }
+  return { report, rewards, score: headline(report), completions, samples, seconds: (performance.now() - t0) / 1000 }
+}

@@ -1,0 +1,265 @@
+/**
+ * `NativePolicy`: the `TrainablePolicy` the training loop uses, over the native addon. It owns one loaded
+ * model (the policy, trained in place) and one native trainer (reference model, AdamW, schedule, LoRA,
+ * checkpointing); generation samples from the current weights with the generation binding.
+ *
+ *   const policy = await NativePolicy.create({ modelDir, config, device: 'cpu', dtype: 'float32', train: { lr: 1e-6 } })
+ *   const completions = await policy.generate(prompts, sampling)
+ *   const metrics = await policy.grpoStep(rollouts, stepOptions)
+ *   await policy.saveModel(dir); await policy.saveState(stateDir)
+ */
+import { VrftError, expectArg } from '../errors.js'
+import { native } from '../native/binding.js'
+import { generateIds, type NativeModelHandle } from '../native/generate.js'
+import {
+  resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeStepReport, type NativeTrainerHandle, type TrainerSettings,
+} from '../native/trainer.js'
+import type { Completion, EncodedPrompt, Rollout, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
+
+/** The model binding functions NativePolicy.create uses (declared in full by lib/native/model.ts). */
+interface ModelLoadBinding {
+  modelLoad(dir: string, config: object, o: { dtype: string; device: string }): Promise<NativeModelHandle>
+  modelDispose(model: NativeModelHandle): void
+}
+
+/** Options of {@link NativePolicy.create}. */
+export interface NativePolicyOptions {
+  /** Hugging Face model directory (weights are loaded from it; its non-weight files are copied on save). */
+  modelDir: string
+  /** The flat native model config for this directory (lib/model/config.ts builds it from config.json). */
+  config: object
+  /** Default 'cpu'. */
+  device?: string
+  /** Compute dtype; default float32 on CPU, bfloat16 on CUDA (float32 master weights either way). */
+  dtype?: 'float32' | 'bfloat16'
+  /** Trainer settings (AdamW, schedule, clipping, LoRA, freezing, checkpointing). */
+  train?: TrainerSettings
+  /** With LoRA: saveModel writes the merged full model instead of the PEFT adapter. Default false. */
+  mergeOnSave?: boolean
+  /** Called when the non-finite guard skips an update (default: a console.warn line). */
+  onSkip?: (metrics: StepMetrics, skippedTotal: number) => void
+}
+
+/** Options of {@link NativePolicy.fromModel}: an already loaded model handle. */
+export interface NativePolicyFromModelOptions extends Omit<NativePolicyOptions, 'config' | 'device' | 'dtype'> {
+  model: NativeModelHandle
+  /** Dispose the model with the policy. Default false. */
+  ownsModel?: boolean
+}
+
+function metricsOf(r: NativeStepReport): StepMetrics {
+  return {
+    loss: r.loss, kl: r.kl, clipFraction: r.clipFraction, gradNorm: r.gradNorm, lr: r.lr, skipped: r.skipped,
+    tokens: r.tokens, seconds: { logprobs: r.seconds.logprobs, update: r.seconds.update },
+  }
+}
+
+/**
+ * Groups rollouts by prompt object (the G completions of one prompt share it) into the native batch layout:
+ * each distinct prompt (and its images) is sent, and encoded, once.
+ */
+export function toNativeBatch(rollouts: ReadonlyArray<{ prompt: EncodedPrompt; tokens: Int32Array; advantage?: number; oldLogprobs?: Float32Array }>, withOld: boolean): NativeBatch {
+  expectArg(Array.isArray(rollouts) && rollouts.length > 0, 'a non-empty array of rollouts', 'rollouts', rollouts)
+  const index = new Map<EncodedPrompt, number>()
+  const prompts: NativeBatch['prompts'] = []
+  const out: NativeBatch['rollouts'] = []
+  rollouts.forEach((r, i) => {
+    expectArg(typeof r === 'object' && r !== null && typeof r.prompt === 'object' && r.prompt !== null, 'a rollout { prompt, tokens, ... }', `rollouts[${i}]`, r)
+    expectArg(r.tokens instanceof Int32Array, 'an Int32Array', `rollouts[${i}].tokens`, r.tokens)
+    let k = index.get(r.prompt)
+    if (k === undefined) {
+      const p = r.prompt
+      expectArg(p.inputIds instanceof Int32Array && p.inputIds.length > 0, 'a non-empty Int32Array', `rollouts[${i}].prompt.inputIds`, p.inputIds)
+      expectArg(Array.isArray(p.pixelValues) && p.pixelValues.every((x: unknown) => x instanceof Float32Array), 'an array of Float32Array', `rollouts[${i}].prompt.pixelValues`, p.pixelValues)
+      expectArg(Array.isArray(p.imageGridThw) && p.imageGridThw.length === p.pixelValues.length, 'one [t, h, w] per image', `rollouts[${i}].prompt.imageGridThw`, p.imageGridThw)
+      k = prompts.length
+      index.set(p, k)
+      let pixels: Float32Array | undefined
+      if (p.pixelValues.length === 1) pixels = p.pixelValues[0]
+      else if (p.pixelValues.length > 1) {
+        pixels = new Float32Array(p.pixelValues.reduce((a: number, x: Float32Array) => a + x.length, 0))
+        let o = 0
+        for (const x of p.pixelValues) pixels.set(x, o), (o += x.length)
+      }
+      prompts.push(pixels ? { inputIds: p.inputIds, pixelValues: pixels, imageGridThw: p.imageGridThw.flat() } : { inputIds: p.inputIds })
+    }
+    if (r.advantage !== undefined) expectArg(Number.isFinite(r.advantage), 'a finite number', `rollouts[${i}].advantage`, r.advantage)
+    const item: NativeBatch['rollouts'][number] = { prompt: k, tokens: r.tokens, advantage: r.advantage ?? 0 }
+    if (withOld) {
+      expectArg(r.oldLogprobs instanceof Float32Array && r.oldLogprobs.length === r.tokens.length,
+        `a Float32Array of ${r.tokens.length} log-probs (clipped objective)`, `rollouts[${i}].oldLogprobs`, r.oldLogprobs)
+      item.oldLogprobs = r.oldLogprobs
+    }
+    out.push(item)
+  })
+  return { prompts, rollouts: out }
+}
+
+/** A trainable Qwen2-VL / Qwen2.5-VL policy backed by the native trainer. */
+export class NativePolicy implements TrainablePolicy {
+  readonly model: NativeModelHandle
+  readonly trainer: NativeTrainerHandle
+  readonly modelDir: string
+  private readonly mergeOnSave: boolean
+  private readonly ownsModel: boolean
+  private readonly onSkip: (m: StepMetrics, total: number) => void
+  private disposed = false
+  private queue: Promise<unknown> = Promise.resolve()
+
+  private constructor(model: NativeModelHandle, trainer: NativeTrainerHandle, o: NativePolicyFromModelOptions) {
+    this.model = model
+    this.trainer = trainer
+    this.modelDir = o.modelDir
+    this.mergeOnSave = o.mergeOnSave ?? false
+    this.ownsModel = o.ownsModel ?? false
+    this.onSkip = o.onSkip ?? ((m, total) => console.warn(`vrft-native: non-finite loss or gradient (loss ${m.loss}, grad norm ${m.gradNorm}): update skipped (${total} so far)`))
+  }
+
+  /** Loads the model from `modelDir` and creates the trainer around it. */
+  static async create(o: NativePolicyOptions): Promise<NativePolicy> {
+    expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
+    expectArg(typeof o.config === 'object' && o.config !== null, 'the flat native model config', 'config', o.config)
+    const device = o.device ?? 'cpu'
+    expectArg(typeof device === 'string', "a device such as 'cpu' or 'cuda:0'", 'device', device)
+    const dtype = o.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
+    expectArg(dtype === 'float32' || dtype === 'bfloat16', "'float32' or 'bfloat16'", 'dtype', dtype)
+    const settings = resolveTrainerSettings(o.train ?? {}, o.modelDir)
+    const mb = native() as unknown as ModelLoadBinding
+    const model = await mb.modelLoad(o.modelDir, o.config, { dtype, device })
+    try {
+      const trainer = await trainerBinding().trainerCreate(model, settings)
+      return new NativePolicy(model, trainer, { ...o, model, ownsModel: true })
+    } catch (e) {
+      mb.modelDispose(model)
+      throw e
+    }
+  }
+
+  /** Creates the trainer around an already loaded model handle (trained in place). */
+  static async fromModel(o: NativePolicyFromModelOptions): Promise<NativePolicy> {
+    expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
+    const settings = resolveTrainerSettings(o.train ?? {}, o.modelDir)
+    const trainer = await trainerBinding().trainerCreate(o.model, settings)
+    return new NativePolicy(o.model, trainer, o)
+  }
+
+  private check(): void {
+    if (this.disposed) throw new VrftError('ERR_POLICY_DISPOSED', 'Expected a live policy but this one was disposed')
+  }
+
+  /** Runs native calls one at a time (generation and updates share the weights). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    this.check()
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  /** Samples `opts.numSamples` completions per prompt (prompt-major order), cut after the first eos. */
+  generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Completion[]> {
+    expectArg(Array.isArray(prompts) && prompts.length > 0, 'a non-empty array of prompts', 'prompts', prompts)
+    return this.serial(async () => {
+      const T = Math.max(...prompts.map((p) => p.inputIds.length))
+      const ids = new Int32Array(prompts.length * T)
+      const mask = new Int32Array(prompts.length * T)
+      prompts.forEach((p, i) => { // left padding
+        const off = i * T + (T - p.inputIds.length)
+        ids.set(p.inputIds, off)
+        mask.fill(1, off, (i + 1) * T)
+      })
+      const pixels = prompts.flatMap((p) => p.pixelValues)
+      const grids = prompts.flatMap((p) => p.imageGridThw)
+      const r = await generateIds(this.model, {
+        inputIds: ids, batchSize: prompts.length, attentionMask: mask,
+        pixelValues: pixels.length ? pixels : undefined, imageGridThw: grids.length ? grids : undefined,
+      }, {
+        maxNewTokens: opts.maxNewTokens, numSamples: opts.numSamples, temperature: opts.temperature, topP: opts.topP,
+        topK: opts.topK, eosIds: opts.eosTokenIds, seed: opts.seed, signal: opts.signal,
+      })
+      return r.completions.map((c, row) => ({
+        promptIndex: Math.floor(row / r.numSamples),
+        tokens: Int32Array.from(c),
+        logprobs: Float32Array.from(r.logprobs[row]!),
+        finished: r.finished[row]!,
+      }))
+    })
+  }
+
+  /** One GRPO optimizer step over `rollouts` (gradients accumulated over micro-batches). */
+  grpoStep(rollouts: Rollout[], opts: StepOptions): Promise<StepMetrics> {
+    expectArg(typeof opts === 'object' && opts !== null, 'step options', 'options', opts)
+    expectArg(Number.isFinite(opts.beta) && opts.beta >= 0, 'a number >= 0', 'beta', opts.beta)
+    expectArg(Number.isFinite(opts.epsilonLow) && opts.epsilonLow >= 0 && opts.epsilonLow <= 1, 'a number in [0, 1]', 'epsilonLow', opts.epsilonLow)
+    expectArg(Number.isFinite(opts.epsilonHigh) && opts.epsilonHigh >= 0, 'a number >= 0', 'epsilonHigh', opts.epsilonHigh)
+    expectArg(['grpo', 'token', 'dr_grpo'].includes(opts.aggregation), "'grpo', 'token' or 'dr_grpo'", 'aggregation', opts.aggregation)
+    expectArg(Number.isInteger(opts.microBatchSize) && opts.microBatchSize >= 1, 'an integer >= 1', 'microBatchSize', opts.microBatchSize)
+    expectArg(Number.isInteger(opts.maxCompletionLength) && opts.maxCompletionLength >= 0, 'an integer >= 0', 'maxCompletionLength', opts.maxCompletionLength)
+    const batch = toNativeBatch(rollouts, opts.clipped)
+    return this.serial(async () => {
+      const r = await trainerBinding().trainerGrpoStep(this.trainer, batch, {
+        beta: opts.beta, epsilonLow: opts.epsilonLow, epsilonHigh: opts.epsilonHigh, aggregation: opts.aggregation,
+        microBatchSize: opts.microBatchSize, clipped: opts.clipped, maxCompletionLength: opts.maxCompletionLength,
+      })
+      const m = metricsOf(r)
+      if (r.skipped) this.onSkip(m, r.skippedTotal)
+      return m
+    })
+  }
+
+  /** One SFT step: cross-entropy on `targets` after each prompt, mean over all target tokens. */
+  sftStep(batch: Array<{ prompt: EncodedPrompt; targets: Int32Array }>, opts: { microBatchSize: number }): Promise<StepMetrics> {
+    expectArg(Array.isArray(batch) && batch.length > 0, 'a non-empty array of { prompt, targets }', 'batch', batch)
+    expectArg(Number.isInteger(opts?.microBatchSize) && opts.microBatchSize >= 1, 'an integer >= 1', 'microBatchSize', opts?.microBatchSize)
+    const nb = toNativeBatch(batch.map((b) => ({ prompt: b.prompt, tokens: b.targets })), false)
+    return this.serial(async () => {
+      const r = await trainerBinding().trainerSftStep(this.trainer, nb, { microBatchSize: opts.microBatchSize })
+      const m = metricsOf(r)
+      if (r.skipped) this.onSkip(m, r.skippedTotal)
+      return m
+    })
+  }
+
+  /** Teacher-forced per-token log-probs of completions under the policy or the reference, one array each. */
+  logprobs(rollouts: Array<{ prompt: EncodedPrompt; tokens: Int32Array }>, opts: { reference?: boolean; microBatchSize?: number } = {}): Promise<Float32Array[]> {
+    const nb = toNativeBatch(rollouts, false)
+    return this.serial(async () => {
+      const r = await trainerBinding().trainerLogprobs(this.trainer, nb, { reference: opts.reference ?? false, microBatchSize: opts.microBatchSize ?? 8 })
+      return rollouts.map((x, i) => r.logp.slice(i * r.length, i * r.length + x.tokens.length))
+    })
+  }
+
+  /** HF model directory (with LoRA: the PEFT adapter, or the merged model when mergeOnSave). */
+  saveModel(dir: string): Promise<void> {
+    expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
+    return this.serial(() => trainerBinding().trainerSaveModel(this.trainer, dir, { merge: this.mergeOnSave }))
+  }
+
+  /** The merged full model in HF format (LoRA or not). */
+  saveMergedModel(dir: string): Promise<void> {
+    expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
+    return this.serial(() => trainerBinding().trainerSaveModel(this.trainer, dir, { merge: true }))
+  }
+
+  saveState(dir: string): Promise<void> {
+    expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
+    return this.serial(() => trainerBinding().trainerSaveState(this.trainer, dir))
+  }
+
+  loadState(dir: string): Promise<void> {
+    expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
+    return this.serial(() => trainerBinding().trainerLoadState(this.trainer, dir))
+  }
+
+  /** Optimizer step count, skipped updates, current lr. */
+  info(): { step: number; skipped: number; calls: number; lr: number; trainable: number; lora: boolean } {
+    this.check()
+    return trainerBinding().trainerInfo(this.trainer)
+  }
+
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    trainerBinding().trainerDispose(this.trainer)
+    if (this.ownsModel) (native() as unknown as ModelLoadBinding).modelDispose(this.model)
+  }
+}

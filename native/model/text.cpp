@@ -1,0 +1,134 @@
+// Qwen2 decoder with M-RoPE, GQA and a preallocated KV cache (see text.h). Shapes: B batch, T new tokens,
+// L = start_pos + T keys, H hidden, nh query heads, nkv kv heads, d head_dim.
+#include "model/text.h"
+
+#include "common/errors.h"
+
+namespace vrft::model {
+
+KVCache KVCache::allocate(const ModelConfig& c, int64_t batch, int64_t max_len, const torch::TensorOptions& o) {
+  KVCache kv;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    kv.k.push_back(torch::zeros({batch, c.num_kv_heads, max_len, c.head_dim}, o));
+    kv.v.push_back(torch::zeros({batch, c.num_kv_heads, max_len, c.head_dim}, o));
+  }
+  return kv;
+}
+
+KVCache KVCache::expand(int64_t times, int64_t new_max_len) const {
+  KVCache out;
+  out.length = length;
+  for (size_t l = 0; l < k.size(); ++l) {
+    for (int which = 0; which < 2; ++which) {
+      const auto& src = which ? v[l] : k[l];  // (B, nkv, max, d)
+      const int64_t ml = new_max_len < 0 ? src.size(2) : new_max_len;
+      if (ml < length) throw_range(fmt("Expected a cache length >= ", length, " but received ", ml));
+      auto dst = torch::zeros({src.size(0) * times, src.size(1), ml, src.size(3)}, src.options());
+      dst.narrow(2, 0, length).copy_(src.narrow(2, 0, length).repeat_interleave(times, 0));
+      (which ? out.v : out.k).push_back(dst);
+    }
+  }
+  return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> mrope_cos_sin(const ModelConfig& c, const torch::Tensor& position_ids) {
+  const int64_t half = c.head_dim / 2;
+  auto inv = 1.0 / torch::pow(c.rope_theta, torch::arange(0, c.head_dim, 2, torch::kFloat32) / double(c.head_dim));  // (d/2)
+  std::vector<int64_t> axis(c.head_dim);
+  for (int64_t dd = 0; dd < c.head_dim; ++dd) {
+    int64_t j = dd % half;
+    axis[dd] = j < c.mrope_section[0] ? 0 : j < c.mrope_section[0] + c.mrope_section[1] ? 1 : 2;
+  }
+  auto dev = position_ids.device();
+  auto pos = position_ids.to(torch::kFloat32).permute({1, 2, 0});                         // (B, T, 3)
+  auto sel = pos.index_select(2, torch::tensor(axis, torch::kInt64).to(dev));             // (B, T, d)
+  auto freqs = sel * torch::cat({inv, inv}).to(dev);                                      // (B, T, d)
+  return {freqs.cos(), freqs.sin()};
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o)
+    : heads(c.num_heads), kv_heads(c.num_kv_heads), head_dim(c.head_dim) {
+  auto attn = register_module("self_attn", std::make_shared<torch::nn::Module>());
+  q_proj = attn->register_module("q_proj", Lin(c.hidden_size, c.num_heads * c.head_dim, true, o));
+  k_proj = attn->register_module("k_proj", Lin(c.hidden_size, c.num_kv_heads * c.head_dim, true, o));
+  v_proj = attn->register_module("v_proj", Lin(c.hidden_size, c.num_kv_heads * c.head_dim, true, o));
+  o_proj = attn->register_module("o_proj", Lin(c.num_heads * c.head_dim, c.hidden_size, false, o));
+  auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
+  gate_proj = mlp->register_module("gate_proj", Lin(c.hidden_size, c.intermediate_size, false, o));
+  up_proj = mlp->register_module("up_proj", Lin(c.hidden_size, c.intermediate_size, false, o));
+  down_proj = mlp->register_module("down_proj", Lin(c.intermediate_size, c.hidden_size, false, o));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, o));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, o));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                        const torch::Tensor& allowed, KVCache* cache, int64_t layer, int64_t start_pos) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto y = input_layernorm->forward(x);
+  auto q = q_proj->forward(y).view({B, T, heads, head_dim}).transpose(1, 2);     // (B, nh, T, d)
+  auto k = k_proj->forward(y).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, nkv, T, d)
+  auto v = v_proj->forward(y).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, nkv, T, d)
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  if (cache) {
+    cache->k[layer].narrow(2, start_pos, T).copy_(k);
+    cache->v[layer].narrow(2, start_pos, T).copy_(v);
+    k = cache->k[layer].narrow(2, 0, start_pos + T);  // (B, nkv, L, d)
+    v = cache->v[layer].narrow(2, 0, start_pos + T);
+  }
+  const int64_t rep = heads / kv_heads;
+  if (rep > 1) {  // query head i uses kv head i / rep
+    k = k.repeat_interleave(rep, 1);  // (B, nh, L, d)
+    v = v.repeat_interleave(rep, 1);
+  }
+  auto a = attention(q, k, v, allowed);                        // (B, nh, T, d)
+  a = a.transpose(1, 2).reshape({B, T, heads * head_dim});     // (B, T, nh·d)
+  auto h = x + o_proj->forward(a);
+  auto z = post_attention_layernorm->forward(h);
+  return h + down_proj->forward(torch::silu(gate_proj->forward(z)) * up_proj->forward(z));  // (B, T, H)
+}
+
+TextModelImpl::TextModelImpl(const ModelConfig& c, const torch::TensorOptions& o) : cfg(c) {
+  auto emb = register_module("embed_tokens", std::make_shared<torch::nn::Module>());
+  embed_tokens = emb->register_parameter("weight", torch::empty({c.vocab_size, c.hidden_size}, o));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_layers; ++i) layers->push_back(DecoderLayer(c, o));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps, o));
+}
+
+torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::Tensor& position_ids,
+                                     const torch::Tensor& key_mask, KVCache* cache, int64_t start_pos,
+                                     std::vector<torch::Tensor>* trace) {
+  const int64_t B = embeds.size(0), T = embeds.size(1), L = start_pos + T;
+  const auto dev = embeds.device();
+  if (position_ids.dim() != 3 || position_ids.size(0) != 3 || position_ids.size(1) != B || position_ids.size(2) != T)
+    throw_arg(fmt("Expected position_ids of shape [3, ", B, ", ", T, "] but received ", position_ids.sizes()));
+  if (!cache && start_pos != 0) throw_arg(fmt("Expected start_pos 0 without a KV cache but received ", start_pos));
+  if (cache && (cache->batch() != B || L > cache->max_len() || (int64_t)cache->k.size() != cfg.num_layers))
+    throw_arg(fmt("Expected a KV cache for ", B, " rows and >= ", L, " positions but received one for ", cache->batch(),
+                  " rows and ", cache->max_len(), " positions"));
+  auto [cos, sin] = mrope_cos_sin(cfg, position_ids.to(dev));
+  cos = cos.to(embeds.scalar_type()).unsqueeze(1);  // (B, 1, T, d)
+  sin = sin.to(embeds.scalar_type()).unsqueeze(1);
+  // allowed[b, i, j] = key j is not after query i (absolute index start_pos + i) and is a real token;
+  // a query always sees itself, so rows of padding never have an empty softmax.
+  auto qi = torch::arange(start_pos, L, torch::TensorOptions().dtype(torch::kInt64).device(dev)).view({T, 1});
+  auto kj = torch::arange(0, L, torch::TensorOptions().dtype(torch::kInt64).device(dev)).view({1, L});
+  auto allowed = (kj <= qi).unsqueeze(0);  // (1, T, L)
+  if (key_mask.defined()) {
+    if (key_mask.dim() != 2 || key_mask.size(0) != B || key_mask.size(1) != L)
+      throw_arg(fmt("Expected an attention mask of shape [", B, ", ", L, "] but received ", key_mask.sizes()));
+    allowed = allowed.logical_and(key_mask.to(dev).to(torch::kBool).unsqueeze(1)).logical_or((kj == qi).unsqueeze(0));
+  }
+  allowed = allowed.unsqueeze(1);  // (B|1, 1, T, L)
+  auto x = embeds;
+  if (trace) trace->push_back(x);
+  for (size_t l = 0; l < layers->size(); ++l) {
+    x = layers[l]->as<DecoderLayer>()->forward(x, cos, sin, allowed, cache, int64_t(l), start_pos);
+    if (trace) trace->push_back(x);
+  }
+  if (cache) cache->length = L;
+  return norm->forward(x);  // (B, T, H)
+}
+
+}  // namespace vrft::model

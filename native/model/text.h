@@ -1,0 +1,66 @@
+// The Qwen2 decoder of Qwen2-VL / Qwen2.5-VL (module names = HF keys under "model."): embed_tokens,
+// layers.N.{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, input_layernorm, post_attention_layernorm},
+// norm. M-RoPE over 3 position axes, grouped-query attention, optional preallocated KV cache.
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "model/config.h"
+#include "model/layers.h"
+
+namespace vrft::model {
+
+// Preallocated KV cache. Per layer l: k[l], v[l] of shape (B, kv_heads, max_len, head_dim) in the model's
+// dtype/device; keys are stored already rotated (M-RoPE applied). `length` = number of filled positions
+// (the same for every row: rows are left padded, padding is excluded by the key mask).
+// Use it under torch::NoGradGuard / InferenceMode: forward writes into it in place.
+struct KVCache {
+  std::vector<torch::Tensor> k, v;
+  int64_t length = 0;
+  int64_t max_len() const { return k.empty() ? 0 : k[0].size(2); }
+  int64_t batch() const { return k.empty() ? 0 : k[0].size(0); }
+  // Zeros, (batch, kv_heads, max_len, head_dim) per layer.
+  static KVCache allocate(const ModelConfig& c, int64_t batch, int64_t max_len, const torch::TensorOptions& o);
+  // Repeat every row `times` times along the batch (row b -> rows b*times .. b*times+times-1): after one
+  // prefill of B prompts, G samples each share the prompt's keys. New max_len may be larger (copied into
+  // a fresh allocation) or -1 to keep it.
+  KVCache expand(int64_t times, int64_t new_max_len = -1) const;
+};
+
+// M-RoPE cos/sin: position_ids (3, B, T) int64 -> cos, sin (B, T, head_dim) float32. Dimension d uses
+// frequency j = d mod head_dim/2 of axis t (j < s0), h (j < s0+s1) or w, inv_freq[j] = θ^(-2j/head_dim).
+std::pair<torch::Tensor, torch::Tensor> mrope_cos_sin(const ModelConfig& c, const torch::Tensor& position_ids);
+
+struct DecoderLayerImpl : torch::nn::Module {
+  Lin q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Lin gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  int64_t heads, kv_heads, head_dim;
+  DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o);
+  // x (B, T, H); cos/sin (B, 1, T, d) in x's dtype; allowed (B, 1, T, L) bool with L = start_pos + T.
+  // cache: nullptr (keys of this call only; start_pos must be 0) or the cache whose layer `layer` is
+  // written at [start_pos, start_pos + T). -> (B, T, H). Pure apart from the cache write.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& allowed, KVCache* cache, int64_t layer, int64_t start_pos);
+};
+TORCH_MODULE(DecoderLayer);
+
+struct TextModelImpl : torch::nn::Module {
+  ModelConfig cfg;
+  torch::Tensor embed_tokens;  // embed_tokens.weight (V, H)
+  torch::nn::ModuleList layers;
+  RMSNorm norm{nullptr};
+  TextModelImpl(const ModelConfig& c, const torch::TensorOptions& o);
+  // ids (B, T) int64 -> (B, T, H)
+  torch::Tensor embed(const torch::Tensor& ids) { return torch::embedding(embed_tokens, ids.to(embed_tokens.device())); }
+  // embeds (B, T, H); position_ids (3, B, T) int64; key_mask (B, start_pos + T) (1 = real token, 0 =
+  // padding) or undefined (all real); causal attention over cached + new keys. With a cache, writes the new
+  // keys at [start_pos, start_pos + T) and sets cache->length = start_pos + T. -> hidden after the final
+  // norm (B, T, H).
+  torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& position_ids, const torch::Tensor& key_mask,
+                        KVCache* cache = nullptr, int64_t start_pos = 0, std::vector<torch::Tensor>* trace = nullptr);
+};
+TORCH_MODULE(TextModel);
+
+}  // namespace vrft::model

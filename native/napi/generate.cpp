@@ -1,0 +1,273 @@
+// Bindings for generation and teacher-forced log-probs (native/rl/generate.h, logprobs.h):
+//   generate(model, options) -> Promise<{ ids, lengths, logp, logpTemp?, rows, steps, ... }>
+//   logprobs(model, options) -> Promise<{ logp, entropy?, rows, length, peakChunkBytes }>
+//   generateAbortFlag() -> flag; generateAbortSet(flag): cancel a running generate that was given `flag`
+//   logitsChunkPeak(reset?) -> largest float32 logits chunk (bytes) built by logprobs since the last reset
+//   logprobsGradCheck(options) -> self-test of the chunked log-prob backward against plain autograd
+// Arguments are read and copied on the JS thread into plain structs; workers never touch JS values. The
+// model handle is the External made by modelLoad (native/napi/model.cpp). See lib/native/generate.ts.
+#include <napi.h>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <limits>
+
+#include "common/errors.h"
+#include "model/qwen2vl.h"
+#include "napi/common.h"
+#include "rl/generate.h"
+#include "rl/logprobs.h"
+
+namespace vrft::napi {
+
+namespace m = vrft::model;
+
+// The payload of modelLoad's External. model.cpp defines this same struct (identical definition, so the
+// one-definition rule holds); it does not export an accessor, so the unwrapping is repeated here.
+struct ModelHolder {
+  m::Qwen2VL model{nullptr};
+};
+
+static m::Qwen2VL model_of(const Napi::Value& v) {
+  if (!v.IsExternal()) throw_arg(fmt("Expected a model handle (from modelLoad) for model but received ", describe(v)));
+  auto* h = v.As<Napi::External<ModelHolder>>().Data();
+  if (!h || !h->model) throw_coded("ERR_MODEL_DISPOSED", "Expected a loaded model but this one was disposed");
+  return h->model;
+}
+
+using AbortFlag = std::shared_ptr<std::atomic<bool>>;
+
+static AbortFlag* abort_flag_of(const Napi::Value& v) {
+  if (!v.IsExternal()) throw_arg(fmt("Expected an abort flag (from generateAbortFlag) for abortFlag but received ", describe(v)));
+  return v.As<Napi::External<AbortFlag>>().Data();
+}
+
+static bool absent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
+
+// The prompt part of both calls: ids, mask, pixels, grids.
+struct PromptInputs {
+  torch::Tensor ids, mask, pixels;  // (P, T) int64, (P, T) int64, (N, patch_dim) float32 or undefined
+  std::vector<m::Grid> grids;
+};
+
+static torch::Tensor read_matrix(const Napi::Value& v, const char* name, int64_t rows) {
+  auto flat = get_int_vector(v, name);
+  if (flat.empty() || flat.size() % rows)
+    throw_arg(fmt("Expected ", name, " to hold ", rows, " rows of equal, non-zero length but received ", flat.size(), " values"));
+  return torch::tensor(flat, torch::kInt64).view({rows, int64_t(flat.size()) / rows});
+}
+
+static PromptInputs read_prompt(const Napi::Object& o, const m::ModelConfig& cfg) {
+  PromptInputs p;
+  const int64_t P = get_int(o.Get("batch"), "batch", 1, 1 << 16);
+  p.ids = read_matrix(o.Get("inputIds"), "inputIds", P);
+  if (absent(o.Get("attentionMask"))) {
+    p.mask = torch::ones_like(p.ids);
+  } else {
+    p.mask = read_matrix(o.Get("attentionMask"), "attentionMask", P);
+    if (!p.mask.sizes().equals(p.ids.sizes())) throw_arg(fmt("Expected attentionMask of shape ", p.ids.sizes(), " but received ", p.mask.sizes()));
+  }
+  auto gv = o.Get("imageGridThw");
+  if (!absent(gv)) {
+    auto flat = get_int_vector(gv, "imageGridThw");
+    if (flat.size() % 3) throw_arg(fmt("Expected imageGridThw to hold 3 integers per image but received ", flat.size()));
+    for (size_t i = 0; i < flat.size(); i += 3) {
+      if (flat[i] < 1 || flat[i + 1] < 1 || flat[i + 2] < 1) throw_range(fmt("Expected positive grid sizes in imageGridThw but received ", flat[i], "x", flat[i + 1], "x", flat[i + 2]));
+      p.grids.push_back({flat[i], flat[i + 1], flat[i + 2]});
+    }
+  }
+  auto pv = o.Get("pixelValues");
+  const int64_t pd = cfg.vision.patch_dim();
+  if (!absent(pv)) {
+    if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg(fmt("Expected a Float32Array for pixelValues but received ", describe(pv)));
+    auto a = pv.As<Napi::Float32Array>();
+    if (a.ElementLength() % pd) throw_arg(fmt("Expected pixelValues to hold a multiple of ", pd, " floats but received ", a.ElementLength()));
+    int64_t need = 0;
+    for (auto& g : p.grids) need += g[0] * g[1] * g[2];
+    if (int64_t(a.ElementLength() / pd) != need)
+      throw_arg(fmt("Expected pixelValues to hold ", need, " patch rows (from imageGridThw) but received ", a.ElementLength() / pd));
+    p.pixels = torch::from_blob(a.Data(), {int64_t(a.ElementLength() / pd), pd}, torch::kFloat32).clone();
+  }
+  if (p.pixels.defined() != !p.grids.empty())
+    throw_arg(fmt("Expected pixelValues and imageGridThw together but received ", p.pixels.defined() ? "pixelValues only" : "imageGridThw only"));
+  return p;
+}
+
+template <typename T, typename A>
+static A to_typed(Napi::Env env, const torch::Tensor& t, c10::ScalarType st) {
+  auto c = t.to(torch::kCPU, st).contiguous();
+  auto a = A::New(env, c.numel());
+  if (c.numel()) std::memcpy(a.Data(), c.data_ptr<T>(), c.numel() * sizeof(T));
+  return a;
+}
+static Napi::Int32Array i32(Napi::Env env, const torch::Tensor& t) { return to_typed<int32_t, Napi::Int32Array>(env, t, torch::kInt32); }
+static Napi::Float32Array f32(Napi::Env env, const torch::Tensor& t) { return to_typed<float, Napi::Float32Array>(env, t, torch::kFloat32); }
+
+// generate(model, options) — see GenerateNativeOptions in lib/native/generate.ts.
+static Napi::Value Generate(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto model = model_of(info[0]);
+    auto o = get_object(info[1], "options");
+    auto in = read_prompt(o, model->cfg);
+    rl::GenerateOptions g;
+    g.max_new_tokens = opt_int(o, "maxNewTokens", 64, 1, 1 << 20);
+    g.num_samples = opt_int(o, "numSamples", 1, 1, 1 << 16);
+    g.sampling.temperature = opt_number(o, "temperature", 1.0, 0, 1e6);
+    g.sampling.greedy = opt_bool(o, "greedy", false) || g.sampling.temperature == 0;
+    g.sampling.top_p = opt_number(o, "topP", 1.0, std::numeric_limits<double>::min(), 1.0);
+    g.sampling.top_k = opt_int(o, "topK", 0, 0, 1 << 30);
+    if (!absent(o.Get("eosIds"))) g.eos_ids = get_int_vector(o.Get("eosIds"), "eosIds");
+    g.pad_id = opt_int(o, "padId", 0, 0, int64_t(1) << 40);
+    if (!absent(o.Get("seed"))) g.seed = uint64_t(get_int(o.Get("seed"), "seed", 0, (int64_t(1) << 53)));
+    auto mode = opt_string(o, "mode", "cache");
+    if (mode == "cache") g.mode = rl::GenerateMode::Cache;
+    else if (mode == "nocache") g.mode = rl::GenerateMode::NoCache;
+    else if (mode == "per_sample_prefill") g.mode = rl::GenerateMode::PerSamplePrefill;
+    else throw_arg(fmt("Expected 'cache', 'nocache' or 'per_sample_prefill' for mode but received '", mode, "'"));
+    std::vector<Napi::Value> keep{info[0]};
+    if (!absent(o.Get("abortFlag"))) {
+      AbortFlag flag = *abort_flag_of(o.Get("abortFlag"));
+      g.should_stop = [flag] { return flag->load(std::memory_order_relaxed); };
+      keep.push_back(o.Get("abortFlag"));
+    }
+    auto out = std::make_shared<rl::GenerateResult>();
+    auto work = [model, in, g, out] {
+      c10::InferenceMode im;
+      *out = rl::generate(*model, in.ids, in.mask, in.pixels, in.grids, g);
+    };
+    auto done = [out](Napi::Env env) -> Napi::Value {
+      auto& r = *out;
+      auto res = Napi::Object::New(env);
+      res.Set("rows", double(r.ids.size(0)));
+      res.Set("steps", double(r.ids.size(1)));
+      res.Set("ids", i32(env, r.ids));
+      res.Set("lengths", i32(env, r.lengths));
+      res.Set("logp", f32(env, r.logp));
+      if (r.logp_temp.defined()) res.Set("logpTemp", f32(env, r.logp_temp));
+      res.Set("promptLength", double(r.prompt_len));
+      res.Set("prefillSeconds", r.prefill_seconds);
+      res.Set("decodeSeconds", r.decode_seconds);
+      r = rl::GenerateResult{};
+      return res;
+    };
+    return run_async(info.Env(), work, done, keep);
+  });
+}
+
+// logprobs(model, options) — see LogprobsNativeOptions in lib/native/generate.ts.
+static Napi::Value Logprobs(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto model = model_of(info[0]);
+    auto o = get_object(info[1], "options");
+    auto in = read_prompt(o, model->cfg);
+    const int64_t P = in.ids.size(0);
+    const int64_t B = opt_int(o, "completionRows", P, 1, 1 << 20);
+    if (B % P) throw_range(fmt("Expected completionRows to be a multiple of batch (", P, ") but received ", B));
+    auto comp = read_matrix(o.Get("completionIds"), "completionIds", B);
+    torch::Tensor cmask;
+    if (!absent(o.Get("completionMask"))) {
+      cmask = read_matrix(o.Get("completionMask"), "completionMask", B);
+      if (!cmask.sizes().equals(comp.sizes())) throw_arg(fmt("Expected completionMask of shape ", comp.sizes(), " but received ", cmask.sizes()));
+    }
+    rl::LogprobsOptions lo;
+    lo.chunk = opt_int(o, "chunk", 256, 1, 1 << 24);
+    lo.entropy = opt_bool(o, "entropy", false);
+    lo.temperature = opt_number(o, "temperature", 1.0, 1e-6, 1e6);
+    auto out = std::make_shared<rl::LogprobsResult>();
+    auto work = [model, in, comp, cmask, lo, out] {
+      c10::InferenceMode im;
+      *out = rl::completion_logprobs(*model, in.ids, in.mask, in.pixels, in.grids, comp, cmask, lo);
+    };
+    auto done = [out](Napi::Env env) -> Napi::Value {
+      auto& r = *out;
+      auto res = Napi::Object::New(env);
+      res.Set("rows", double(r.logp.size(0)));
+      res.Set("length", double(r.logp.size(1)));
+      res.Set("logp", f32(env, r.logp));
+      if (r.entropy.defined()) res.Set("entropy", f32(env, r.entropy));
+      res.Set("peakChunkBytes", double(rl::logits_chunk_peak_bytes()));
+      r = rl::LogprobsResult{};
+      return res;
+    };
+    return run_async(info.Env(), work, done, {info[0]});
+  });
+}
+
+static Napi::Value AbortFlagNew(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto* f = new AbortFlag(std::make_shared<std::atomic<bool>>(false));
+    return Napi::External<AbortFlag>::New(info.Env(), f, [](Napi::Env, AbortFlag* p) { delete p; });
+  });
+}
+
+static Napi::Value AbortFlagSet(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    (*abort_flag_of(info[0]))->store(true);
+    return info.Env().Undefined();
+  });
+}
+
+static Napi::Value ChunkPeak(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const double v = double(rl::logits_chunk_peak_bytes());
+    if (info.Length() > 0 && !absent(info[0]) && get_bool(info[0], "reset")) rl::reset_logits_chunk_peak();
+    return Napi::Number::New(info.Env(), v);
+  });
+}
+
+
+// logprobsGradCheck({ rows, hidden, vocab, chunk, temperature, seed }) -> max |Δ| between the chunked
+// autograd function and plain log_softmax autograd, for logp and for the gradients w.r.t. hidden and
+// weight (float64 on the CPU; a self-test of the GRPO path's backward).
+static Napi::Value GradCheck(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    const int64_t M = opt_int(o, "rows", 37, 1, 1 << 16), H = opt_int(o, "hidden", 16, 1, 4096), V = opt_int(o, "vocab", 1000, 2, 1 << 20);
+    rl::LogprobsOptions lo;
+    lo.chunk = opt_int(o, "chunk", 8, 1, 1 << 20);
+    lo.temperature = opt_number(o, "temperature", 1.0, 1e-3, 1e3);
+    lo.entropy = true;
+    const int64_t seed = opt_int(o, "seed", 0, 0, int64_t(1) << 40);
+    auto out = std::make_shared<std::array<double, 4>>();
+    auto work = [=] {
+      torch::manual_seed(uint64_t(seed));
+      auto opt = torch::TensorOptions().dtype(torch::kFloat64);
+      auto h = torch::randn({M, H}, opt).requires_grad_(true), w = (torch::randn({V, H}, opt) * 0.5).requires_grad_(true);
+      auto tgt = torch::randint(V, {M}, torch::kInt64), g = torch::randn({M}, opt);
+      auto r = rl::chunked_token_logprobs(h, w, tgt, lo);
+      auto cg = torch::autograd::grad({r.logp}, {h, w}, {g.to(r.logp.scalar_type())});
+      auto gh = cg[0], gw = cg[1];
+      auto z = torch::linear(h, w) / lo.temperature;
+      auto ls = z.log_softmax(-1);
+      auto ref = ls.gather(-1, tgt.unsqueeze(-1)).squeeze(-1);
+      auto ent = -(ls.exp() * ls).sum(-1);
+      auto rg = torch::autograd::grad({ref}, {h, w}, {g});
+      (*out)[0] = (r.logp.to(torch::kFloat64) - ref).abs().max().item<double>();
+      (*out)[1] = (gh.to(torch::kFloat64) - rg[0]).abs().max().item<double>();
+      (*out)[2] = (gw.to(torch::kFloat64) - rg[1]).abs().max().item<double>();
+      (*out)[3] = (r.entropy.to(torch::kFloat64) - ent).abs().max().item<double>();
+    };
+    auto done = [out](Napi::Env env) -> Napi::Value {
+      auto res = Napi::Object::New(env);
+      res.Set("logp", (*out)[0]);
+      res.Set("gradHidden", (*out)[1]);
+      res.Set("gradWeight", (*out)[2]);
+      res.Set("entropy", (*out)[3]);
+      return res;
+    };
+    return run_async(info.Env(), work, done);
+  });
+}
+
+void init_generate(Napi::Env env, Napi::Object exports) {
+  exports.Set("generate", Napi::Function::New(env, Generate, "generate"));
+  exports.Set("logprobs", Napi::Function::New(env, Logprobs, "logprobs"));
+  exports.Set("generateAbortFlag", Napi::Function::New(env, AbortFlagNew, "generateAbortFlag"));
+  exports.Set("generateAbortSet", Napi::Function::New(env, AbortFlagSet, "generateAbortSet"));
+  exports.Set("logitsChunkPeak", Napi::Function::New(env, ChunkPeak, "logitsChunkPeak"));
+  exports.Set("logprobsGradCheck", Napi::Function::New(env, GradCheck, "logprobsGradCheck"));
+}
+
+}  // namespace vrft::napi

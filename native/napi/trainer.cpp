@@ -1,0 +1,356 @@
+// Bindings of the native trainer (native/rl/trainer.h): create it around a loaded model handle (the policy is
+// trained in place, so generation with the same handle samples from the current weights), GRPO and SFT
+// steps, teacher-forced log-probs, gradient / parameter read-back for tests, saving (HF model, PEFT adapter,
+// resumable state) and loading state. Options arrive validated and defaulted by lib/native/trainer.ts;
+// JS values are read on the JS thread, the work runs on a worker.
+#include <napi.h>
+
+#include <cstring>
+#include <set>
+
+#include "common/errors.h"
+#include "model/qwen2vl.h"
+#include "napi/common.h"
+#include "rl/trainer.h"
+
+namespace vrft::napi {
+
+namespace m = vrft::model;
+
+// The model binding's handle (native/napi/model.cpp): the same definition, so an External made there is
+// read here. (A shared native/napi/model.h would be the cleaner home.)
+struct ModelHolder {
+  m::Qwen2VL model{nullptr};
+};
+
+struct TrainerHolder {
+  std::shared_ptr<rl::Trainer> trainer;
+};
+
+static std::shared_ptr<rl::Trainer> trainer_of(const Napi::Value& v) {
+  if (!v.IsExternal()) throw_arg(fmt("Expected a trainer handle for trainer but received ", describe(v)));
+  auto* h = v.As<Napi::External<TrainerHolder>>().Data();
+  if (!h->trainer) throw_coded("ERR_TRAINER_DISPOSED", "Expected a live trainer but this one was disposed");
+  return h->trainer;
+}
+
+static Napi::Float32Array to_f32(Napi::Env env, const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat32).contiguous();
+  auto a = Napi::Float32Array::New(env, c.numel());
+  if (c.numel()) std::memcpy(a.Data(), c.data_ptr<float>(), c.numel() * sizeof(float));
+  return a;
+}
+
+static torch::Tensor f32_tensor(const Napi::Value& v, const char* name) {
+  auto x = get_float_vector(v, name);
+  return torch::tensor(x, torch::kFloat32);
+}
+
+static torch::Tensor i64_tensor(const Napi::Value& v, const char* name) {
+  auto x = get_int_vector(v, name);
+  return torch::tensor(x, torch::kInt64).view({int64_t(x.size())});
+}
+
+// { prompts: [{ inputIds, pixelValues?, imageGridThw? (flat t,h,w per image) }],
+//   rollouts: [{ prompt, tokens, advantage?, oldLogprobs?, refLogprobs? }] }
+struct BatchIn {
+  std::vector<rl::Prompt> prompts;
+  std::vector<rl::Sequence> seqs;
+};
+
+static BatchIn read_batch(const Napi::Value& v, int64_t patch_dim) {
+  auto o = get_object(v, "batch");
+  BatchIn b;
+  auto ps = get_array(o.Get("prompts"), "prompts");
+  for (uint32_t i = 0; i < ps.Length(); ++i) {
+    auto po = get_object(ps.Get(i), "prompts[i]");
+    rl::Prompt p;
+    p.ids = i64_tensor(po.Get("inputIds"), "inputIds");
+    auto pv = po.Get("pixelValues");
+    auto gv = po.Get("imageGridThw");
+    if (!pv.IsUndefined() && !pv.IsNull()) {
+      if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw_arg(fmt("Expected a Float32Array for prompts[", i, "].pixelValues but received ", describe(pv)));
+      auto a = pv.As<Napi::Float32Array>();
+      if (a.ElementLength() % patch_dim)
+        throw_arg(fmt("Expected prompts[", i, "].pixelValues to hold a multiple of ", patch_dim, " floats but received ", a.ElementLength()));
+      if (a.ElementLength())
+        p.pixels = torch::from_blob(a.Data(), {int64_t(a.ElementLength() / patch_dim), patch_dim}, torch::kFloat32).clone();
+      auto flat = get_int_vector(gv, "imageGridThw");
+      if (flat.size() % 3) throw_arg(fmt("Expected prompts[", i, "].imageGridThw to hold 3 integers per image but received ", flat.size()));
+      for (size_t k = 0; k < flat.size(); k += 3) p.grids.push_back({flat[k], flat[k + 1], flat[k + 2]});
+      if (p.pixels.defined() != !p.grids.empty())
+        throw_arg(fmt("Expected pixelValues and imageGridThw together for prompts[", i, "]"));
+    }
+    b.prompts.push_back(std::move(p));
+  }
+  auto rs = get_array(o.Get("rollouts"), "rollouts");
+  for (uint32_t i = 0; i < rs.Length(); ++i) {
+    auto ro = get_object(rs.Get(i), "rollouts[i]");
+    rl::Sequence s;
+    s.prompt = get_int(ro.Get("prompt"), "prompt", 0, int64_t(ps.Length()) - 1);
+    s.tokens = i64_tensor(ro.Get("tokens"), "tokens");
+    s.advantage = opt_number(ro, "advantage", 0, -1e30, 1e30);
+    auto ov = ro.Get("oldLogprobs");
+    if (!ov.IsUndefined() && !ov.IsNull()) s.old_logp = f32_tensor(ov, "oldLogprobs");
+    auto rv = ro.Get("refLogprobs");
+    if (!rv.IsUndefined() && !rv.IsNull()) s.ref_logp = f32_tensor(rv, "refLogprobs");
+    b.seqs.push_back(std::move(s));
+  }
+  return b;
+}
+
+static Napi::Object report_js(Napi::Env env, const rl::StepReport& r) {
+  auto o = Napi::Object::New(env);
+  o.Set("loss", r.loss);
+  o.Set("kl", r.kl);
+  o.Set("clipFraction", r.clip_fraction);
+  o.Set("gradNorm", r.grad_norm);
+  o.Set("lr", r.lr);
+  o.Set("skipped", r.skipped);
+  o.Set("tokens", double(r.tokens));
+  o.Set("step", double(r.step));
+  o.Set("skippedTotal", double(r.skipped_total));
+  auto sec = Napi::Object::New(env);
+  sec.Set("logprobs", r.t_ref);
+  sec.Set("update", r.t_update);
+  o.Set("seconds", sec);
+  if (r.logp.defined()) {
+    auto d = Napi::Object::New(env);
+    d.Set("length", double(r.logp.size(1)));
+    d.Set("logp", to_f32(env, r.logp));
+    d.Set("refLogp", to_f32(env, r.ref_logp));
+    d.Set("kl", to_f32(env, r.kl_tok));
+    d.Set("perTokenLoss", to_f32(env, r.per_token));
+    o.Set("details", d);
+  }
+  return o;
+}
+
+// trainerCreate(modelHandle, options) -> Promise<handle>
+static Napi::Value Create(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    if (!info[0].IsExternal()) throw_arg(fmt("Expected a model handle for model but received ", describe(info[0])));
+    auto model = info[0].As<Napi::External<ModelHolder>>().Data()->model;
+    if (!model) throw_coded("ERR_MODEL_DISPOSED", "Expected a loaded model but this one was disposed");
+    auto o = get_object(info[1], "options");
+    rl::TrainerOptions t;
+    t.adam.lr = opt_number(o, "lr", 1e-6, 0, 1e3);
+    t.adam.beta1 = opt_number(o, "beta1", 0.9, 0, 1);
+    t.adam.beta2 = opt_number(o, "beta2", 0.999, 0, 1);
+    t.adam.eps = opt_number(o, "eps", 1e-8, 0, 1);
+    t.adam.weight_decay = opt_number(o, "weightDecay", 0, 0, 1e3);
+    t.max_grad_norm = opt_number(o, "maxGradNorm", 1.0, 0, 1e30);
+    t.schedule.kind = rl::parse_schedule(opt_string(o, "schedule", "linear"));
+    t.schedule.warmup_steps = opt_int(o, "warmupSteps", 0, 0, int64_t(1) << 40);
+    t.schedule.total_steps = opt_int(o, "totalSteps", 0, 0, int64_t(1) << 40);
+    t.ckpt_text = opt_bool(o, "checkpointText", false);
+    t.ckpt_vision = opt_bool(o, "checkpointVision", false);
+    t.freeze_vision = opt_bool(o, "freezeVision", false);
+    t.freeze_merger = opt_bool(o, "freezeMerger", false);
+    t.reference = opt_bool(o, "reference", true);
+    t.seed = uint64_t(opt_int(o, "seed", 0, 0, int64_t(1) << 53));
+    t.source_dir = opt_string(o, "sourceDir", "");
+    t.options_json = opt_string(o, "optionsJson", "{}");
+    auto lv = o.Get("lora");
+    if (!lv.IsUndefined() && !lv.IsNull()) {
+      auto lo = get_object(lv, "lora");
+      t.lora.rank = get_int(lo.Get("rank"), "lora.rank", 1, 1 << 16);
+      t.lora.alpha = opt_number(lo, "alpha", 16, 1e-9, 1e9);
+      auto tv = lo.Get("targets");
+      if (!tv.IsUndefined() && !tv.IsNull()) {
+        auto arr = get_array(tv, "lora.targets");
+        t.lora.targets.clear();
+        for (uint32_t i = 0; i < arr.Length(); ++i) t.lora.targets.push_back(get_string(arr.Get(i), "lora.targets[i]"));
+      }
+    }
+    auto out = std::make_shared<std::shared_ptr<rl::Trainer>>();
+    return run_async(info.Env(), [=] { *out = std::make_shared<rl::Trainer>(model, t); },
+                     [out](Napi::Env env) -> Napi::Value {
+                       auto* h = new TrainerHolder{*out};
+                       return Napi::External<TrainerHolder>::New(env, h, [](Napi::Env, TrainerHolder* p) { delete p; });
+                     },
+                     {info[0]});
+  });
+}
+
+// trainerDispose(handle): releases the optimizer state and reference once running calls finish.
+static Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    if (info[0].IsExternal()) info[0].As<Napi::External<TrainerHolder>>().Data()->trainer = nullptr;
+    return info.Env().Undefined();
+  });
+}
+
+// trainerGrpoStep(handle, batch, options) -> Promise<report>
+static Napi::Value GrpoStep(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto batch = read_batch(info[1], tr->policy()->cfg.vision.patch_dim());
+    auto o = get_object(info[2], "options");
+    rl::GrpoStepOptions so;
+    so.loss.beta = opt_number(o, "beta", 0.04, 0, 1e6);
+    so.loss.eps_low = opt_number(o, "epsilonLow", 0.2, 0, 1);
+    so.loss.eps_high = opt_number(o, "epsilonHigh", 0.2, 0, 1e6);
+    so.loss.aggregation = rl::parse_aggregation(opt_string(o, "aggregation", "grpo"));
+    so.loss.clipped = opt_bool(o, "clipped", false);
+    so.micro_batch = opt_int(o, "microBatchSize", 4, 1, 1 << 20);
+    so.max_completion_length = opt_int(o, "maxCompletionLength", 0, 0, 1 << 30);
+    so.update = opt_bool(o, "update", true);
+    so.details = opt_bool(o, "details", false);
+    auto out = std::make_shared<rl::StepReport>();
+    return run_async(info.Env(), [=] { *out = tr->grpo_step(batch.prompts, batch.seqs, so); },
+                     [out](Napi::Env env) -> Napi::Value { return report_js(env, *out); }, {info[0]});
+  });
+}
+
+// trainerSftStep(handle, batch, { microBatchSize, update }) -> Promise<report>
+static Napi::Value SftStep(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto batch = read_batch(info[1], tr->policy()->cfg.vision.patch_dim());
+    auto o = get_object(info[2], "options");
+    const int64_t mb = opt_int(o, "microBatchSize", 4, 1, 1 << 20);
+    const bool update = opt_bool(o, "update", true);
+    auto out = std::make_shared<rl::StepReport>();
+    return run_async(info.Env(), [=] { *out = tr->sft_step(batch.prompts, batch.seqs, mb, update); },
+                     [out](Napi::Env env) -> Napi::Value { return report_js(env, *out); }, {info[0]});
+  });
+}
+
+// trainerLogprobs(handle, batch, { reference, microBatchSize }) -> Promise<{ rows, length, logp }>
+static Napi::Value Logprobs(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto batch = read_batch(info[1], tr->policy()->cfg.vision.patch_dim());
+    auto o = get_object(info[2], "options");
+    const bool ref = opt_bool(o, "reference", false);
+    const int64_t mb = opt_int(o, "microBatchSize", 4, 1, 1 << 20);
+    auto out = std::make_shared<torch::Tensor>();
+    return run_async(info.Env(), [=] { *out = tr->logprobs(batch.prompts, batch.seqs, ref, mb); },
+                     [out](Napi::Env env) -> Napi::Value {
+                       auto r = Napi::Object::New(env);
+                       r.Set("rows", double(out->size(0)));
+                       r.Set("length", double(out->size(1)));
+                       r.Set("logp", to_f32(env, *out));
+                       return r;
+                     },
+                     {info[0]});
+  });
+}
+
+// trainerGrad(handle, name, rows?) -> { data, shape }: float32 accumulated gradient (rows: select dim-0 rows)
+static Napi::Value Grad(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto g = tr->grad(get_string(info[1], "name"));
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      auto rows = get_int_vector(info[2], "rows");
+      for (auto r : rows)
+        if (r < 0 || r >= g.size(0)) throw_range(fmt("Expected rows between 0 and ", g.size(0) - 1, " but received ", r));
+      g = g.index_select(0, torch::tensor(rows, torch::kInt64));
+    }
+    auto o = Napi::Object::New(info.Env());
+    o.Set("data", to_f32(info.Env(), g));
+    auto sh = Napi::Array::New(info.Env(), g.dim());
+    for (int64_t i = 0; i < g.dim(); ++i) sh.Set(uint32_t(i), double(g.size(i)));
+    o.Set("shape", sh);
+    return o;
+  });
+}
+
+// trainerParameters(handle) -> [{ name, trainable }] over the model's parameters (+ LoRA tensors)
+static Napi::Value Parameters(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto names = tr->trainable_names();
+    std::set<std::string> tn(names.begin(), names.end());
+    auto arr = Napi::Array::New(info.Env());
+    uint32_t k = 0;
+    auto add = [&](const std::string& n) {
+      auto e = Napi::Object::New(info.Env());
+      e.Set("name", n);
+      e.Set("trainable", tn.count(n) > 0);
+      arr.Set(k++, e);
+    };
+    for (auto& p : tr->policy()->named_parameters(true)) add(p.key());
+    if (tr->has_lora())
+      for (auto& n : names) add(n);
+    return arr;
+  });
+}
+
+// trainerParameter(handle, name) -> Float32Array copy of a model parameter or LoRA tensor (tests)
+static Napi::Value Parameter(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto name = get_string(info[1], "name");
+    torch::NoGradGuard ng;
+    auto params = tr->policy()->named_parameters(true);
+    if (auto* p = params.find(name)) return to_f32(info.Env(), p->detach());
+    for (auto& n : tr->trainable_names())
+      if (n == name) return to_f32(info.Env(), tr->master(name));
+    throw_arg(fmt("Expected the name of a model parameter or LoRA tensor but received '", name, "'"));
+  });
+}
+
+// trainerInfo(handle) -> { step, skipped, calls, lr, trainable, lora }
+static Napi::Value Info(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto o = Napi::Object::New(info.Env());
+    auto& c = tr->counters();
+    o.Set("step", double(c.step));
+    o.Set("skipped", double(c.skipped));
+    o.Set("calls", double(c.calls));
+    o.Set("lr", tr->current_lr());
+    o.Set("trainable", double(tr->trainable_names().size()));
+    o.Set("lora", tr->has_lora());
+    return o;
+  });
+}
+
+// trainerSaveModel(handle, dir, { merge }) / trainerSaveState(handle, dir) / trainerLoadState(handle, dir)
+static Napi::Value SaveModel(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto dir = get_string(info[1], "dir");
+    bool merge = false;
+    if (info.Length() > 2 && !info[2].IsUndefined()) merge = opt_bool(get_object(info[2], "options"), "merge", false);
+    return run_async(info.Env(), [=] { tr->save_model(dir, merge); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); },
+                     {info[0]});
+  });
+}
+static Napi::Value SaveState(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto dir = get_string(info[1], "dir");
+    return run_async(info.Env(), [=] { tr->save_state(dir); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); },
+                     {info[0]});
+  });
+}
+static Napi::Value LoadState(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto dir = get_string(info[1], "dir");
+    return run_async(info.Env(), [=] { tr->load_state(dir); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); },
+                     {info[0]});
+  });
+}
+
+void init_trainer(Napi::Env env, Napi::Object exports) {
+  exports.Set("trainerCreate", Napi::Function::New(env, Create, "trainerCreate"));
+  exports.Set("trainerDispose", Napi::Function::New(env, Dispose, "trainerDispose"));
+  exports.Set("trainerGrpoStep", Napi::Function::New(env, GrpoStep, "trainerGrpoStep"));
+  exports.Set("trainerSftStep", Napi::Function::New(env, SftStep, "trainerSftStep"));
+  exports.Set("trainerLogprobs", Napi::Function::New(env, Logprobs, "trainerLogprobs"));
+  exports.Set("trainerGrad", Napi::Function::New(env, Grad, "trainerGrad"));
+  exports.Set("trainerParameters", Napi::Function::New(env, Parameters, "trainerParameters"));
+  exports.Set("trainerParameter", Napi::Function::New(env, Parameter, "trainerParameter"));
+  exports.Set("trainerInfo", Napi::Function::New(env, Info, "trainerInfo"));
+  exports.Set("trainerSaveModel", Napi::Function::New(env, SaveModel, "trainerSaveModel"));
+  exports.Set("trainerSaveState", Napi::Function::New(env, SaveState, "trainerSaveState"));
+  exports.Set("trainerLoadState", Napi::Function::New(env, LoadState, "trainerLoadState"));
+}
+
+}  // namespace vrft::napi

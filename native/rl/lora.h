@@ -1,0 +1,58 @@
+// LoRA on chosen Linear layers of Qwen2-VL without touching the model code. A `Lin` computes
+// linear(x, weight, bias) from its `weight` member, which is a handle separate from the registered
+// parameter; LoRA sets that member to W + (α/r)·B·A (differentiable in A and B) for training, to W for the
+// reference model (adapters off: no copy of the model), and to a detached merged copy for generation.
+// Cost of doing it without a hook in the model: one merged weight per adapted layer. (The hook that removes
+// it: an optional adapter in LinImpl::forward adding (α/r)·B·(A·x).)
+// PEFT naming: adapter of module "model.layers.0.self_attn.q_proj" -> tensors
+// "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" (r, in) and "...lora_B.weight" (out, r).
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "model/qwen2vl.h"
+
+namespace vrft::rl {
+
+struct LoraOptions {
+  int64_t rank = 0;  // 0 = LoRA off
+  double alpha = 16;
+  // Module name suffixes (PEFT target_modules semantics: a module matches when its name equals a target or
+  // ends with "." + target). Default: the decoder's seven projections.
+  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+};
+
+class Lora {
+ public:
+  enum class Mode { Off, Train, Merged };
+  struct Adapter {
+    std::string module;  // model module name, e.g. "model.layers.0.self_attn.q_proj"
+    model::LinImpl* lin = nullptr;
+    torch::Tensor base;  // the registered weight (out, in), frozen
+    torch::Tensor A, B;  // (r, in), (out, r): trainable, in the model's dtype
+  };
+  // Finds the target Lins (ArgError when none matches) and creates A (kaiming-uniform, bound 1/√in, as PEFT)
+  // and B (zeros) from `gen`. Freezes every model parameter.
+  Lora(model::Qwen2VL& m, const LoraOptions& o, at::Generator gen);
+  ~Lora();
+  // Rewrites every adapted Lin's weight member. Train: W + s·B·A with grad; Off: W; Merged: detached copy.
+  void set_mode(Mode mode);
+  Mode mode() const { return mode_; }
+  double scale() const { return o_.alpha / double(o_.rank); }
+  const LoraOptions& options() const { return o_; }
+  std::vector<Adapter>& adapters() { return adapters_; }
+  // Trainable tensors with their PEFT names ("base_model.model.<module>.lora_A.weight", ...).
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
+  // W + s·B·A for one adapter (no grad), in the base dtype.
+  torch::Tensor merged(const Adapter& a) const;
+
+ private:
+  model::Qwen2VL model_;
+  LoraOptions o_;
+  std::vector<Adapter> adapters_;
+  Mode mode_ = Mode::Off;
+};
+
+}  // namespace vrft::rl

@@ -1,0 +1,32 @@
+// Next-token selection for generation: greedy, or sampling at a temperature with optional top-k and
+// top-p (nucleus) filtering, drawn from a torch::Generator the caller seeds once per generate call, so
+// that the same seed, inputs, options and machine give the same tokens (see make_generator).
+#pragma once
+#include <torch/types.h>
+
+#include <ATen/core/Generator.h>
+#include <cstdint>
+#include <optional>
+
+namespace vrft::rl {
+
+struct SamplingParams {
+  bool greedy = false;       // argmax (temperature / top_k / top_p ignored); temperature 0 means greedy
+  double temperature = 1.0;  // > 0 when sampling
+  int64_t top_k = 0;         // keep the k most likely tokens; 0 = all
+  double top_p = 1.0;        // keep the smallest set whose probability reaches top_p; 1 = all
+};
+
+// A fresh generator for `device` (CPU or CUDA), seeded with `seed`, or with a non-deterministic seed when
+// absent. It is cloned from the device's default generator, so no global random state is touched.
+at::Generator make_generator(c10::Device device, std::optional<uint64_t> seed);
+
+// logits (N, V) float32 -> the filtered, temperature-scaled logits (N, V) the sampler draws from
+// (tokens outside top-k / top-p set to -inf). The most likely token always survives.
+torch::Tensor filter_logits(const torch::Tensor& logits, const SamplingParams& p);
+
+// logits (N, V) float32 -> next ids (N) int64: argmax when greedy, else one draw per row from
+// softmax(filter_logits(logits)) using gen.
+torch::Tensor select_next(const torch::Tensor& logits, const SamplingParams& p, at::Generator& gen);
+
+}  // namespace vrft::rl

@@ -1,0 +1,388 @@
+// The GRPO / SFT trainer (see trainer.h). Shapes: n sequences in the step, B rows of one micro-batch,
+// T = longest prompt + completion of the micro-batch, L = longest completion, H hidden.
+#include "rl/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "common/errors.h"
+#include "rl/recompute.h"
+
+namespace vrft::rl {
+
+namespace m = vrft::model;
+
+static double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+static bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+struct Trainer::Packed {
+  std::vector<size_t> rows;     // sequence indices, in row order
+  torch::Tensor ids, mask;      // (B, T) int64 CPU: prompt + tokens, right padded with 0
+  torch::Tensor tpos, tgt;      // (B, L) int64: hidden row predicting each token, the token
+  torch::Tensor tmask;          // (B, L) float32 0/1
+  std::vector<int64_t> uniq;    // distinct prompts, in order of first appearance
+  std::vector<size_t> row_uniq; // row -> index into uniq
+};
+
+Trainer::Trainer(m::Qwen2VL policy, const TrainerOptions& o)
+    : policy_(std::move(policy)), o_(o), gen_(at::make_generator<at::CPUGeneratorImpl>(o.seed)) {
+  torch::NoGradGuard ng;
+  std::vector<std::pair<std::string, torch::Tensor>> trainable;
+  if (o.lora.rank > 0) {
+    lora_ = std::make_unique<Lora>(policy_, o.lora, gen_);
+    trainable = lora_->named_parameters();
+    lora_->set_mode(Lora::Mode::Merged);
+  } else {
+    for (auto& p : policy_->named_parameters(true)) {
+      const auto& k = p.key();
+      const bool merger = starts_with(k, "visual.merger.");
+      const bool frozen = (o.freeze_vision && starts_with(k, "visual.") && !merger) || (o.freeze_merger && merger);
+      p.value().requires_grad_(!frozen);
+      if (!frozen) trainable.emplace_back(k, p.value());
+    }
+  }
+  if (trainable.empty()) throw_arg("Expected at least one trainable tensor but every parameter is frozen");
+  if (o.reference && !lora_) {  // a frozen copy of the starting weights
+    auto w = policy_->model->embed_tokens;
+    ref_ = m::Qwen2VL(policy_->cfg, w.options());
+    auto src = policy_->named_parameters(true);
+    for (auto& p : ref_->named_parameters(true)) {
+      p.value().copy_(src[p.key()]);
+      p.value().requires_grad_(false);
+    }
+  }
+  opt_ = std::make_unique<AdamW>(trainable, o.adam);
+}
+
+Trainer::~Trainer() = default;
+
+double Trainer::current_lr() const { return o_.adam.lr * o_.schedule.factor(counters_.calls); }
+
+std::vector<std::string> Trainer::trainable_names() {
+  std::vector<std::string> out;
+  for (auto& s : opt_->slots()) out.push_back(s.name);
+  return out;
+}
+
+torch::Tensor Trainer::grad(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : opt_->slots())
+    if (s.name == name) return s.grad.defined() ? s.grad.to(torch::kCPU) : torch::zeros_like(s.master, torch::kCPU);
+  throw_arg(fmt("Expected the name of a trainable tensor but received '", name, "'"));
+}
+
+torch::Tensor Trainer::master(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : opt_->slots())
+    if (s.name == name) return s.master.detach().to(torch::kCPU, torch::kFloat32);
+  throw_arg(fmt("Expected the name of a trainable tensor but received '", name, "'"));
+}
+
+void Trainer::check_inputs(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs) const {
+  const int64_t V = policy_->cfg.vocab_size;
+  if (seqs.empty()) throw_arg("Expected at least one sequence but received none");
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto& p = prompts[i];
+    if (p.ids.dim() != 1 || p.ids.size(0) < 1) throw_arg(fmt("Expected prompts[", i, "].inputIds to hold at least one id"));
+    if (p.ids.min().item<int64_t>() < 0 || p.ids.max().item<int64_t>() >= V)
+      throw_range(fmt("Expected prompts[", i, "].inputIds between 0 and ", V - 1));
+  }
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    auto& s = seqs[i];
+    if (s.prompt < 0 || s.prompt >= (int64_t)prompts.size())
+      throw_range(fmt("Expected rollouts[", i, "].prompt between 0 and ", prompts.size() - 1, " but received ", s.prompt));
+    const int64_t L = s.tokens.size(0);
+    if (L && (s.tokens.min().item<int64_t>() < 0 || s.tokens.max().item<int64_t>() >= V))
+      throw_range(fmt("Expected rollouts[", i, "].tokens between 0 and ", V - 1));
+    for (auto [t, what] : {std::pair{&s.old_logp, "oldLogprobs"}, std::pair{&s.ref_logp, "refLogprobs"}})
+      if (t->defined() && t->numel() != L)
+        throw_arg(fmt("Expected rollouts[", i, "].", what, " to hold ", L, " values (one per token) but received ", t->numel()));
+  }
+}
+
+Trainer::Packed Trainer::pack(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, size_t begin,
+                              size_t end) const {
+  Packed p;
+  int64_t T = 1, L = 1;
+  std::map<int64_t, size_t> seen;
+  for (size_t i = begin; i < end; ++i) {
+    auto& s = seqs[i];
+    p.rows.push_back(i);
+    T = std::max(T, prompts[s.prompt].ids.size(0) + s.tokens.size(0));
+    L = std::max(L, s.tokens.size(0));
+    auto it = seen.find(s.prompt);
+    if (it == seen.end()) it = seen.emplace(s.prompt, p.uniq.size()).first, p.uniq.push_back(s.prompt);
+    p.row_uniq.push_back(it->second);
+  }
+  const int64_t B = p.rows.size();
+  p.ids = torch::zeros({B, T}, torch::kInt64);
+  p.mask = torch::zeros({B, T}, torch::kInt64);
+  p.tpos = torch::zeros({B, L}, torch::kInt64);
+  p.tgt = torch::zeros({B, L}, torch::kInt64);
+  p.tmask = torch::zeros({B, L}, torch::kFloat32);
+  for (int64_t b = 0; b < B; ++b) {
+    auto& s = seqs[p.rows[b]];
+    auto& pr = prompts[s.prompt];
+    const int64_t P = pr.ids.size(0), n = s.tokens.size(0);
+    p.ids[b].narrow(0, 0, P).copy_(pr.ids);
+    p.mask[b].narrow(0, 0, P + n).fill_(1);
+    if (n) {
+      p.ids[b].narrow(0, P, n).copy_(s.tokens);
+      p.tpos[b].narrow(0, 0, n).copy_(torch::arange(P - 1, P - 1 + n, torch::kInt64));
+      p.tgt[b].narrow(0, 0, n).copy_(s.tokens);
+      p.tmask[b].narrow(0, 0, n).fill_(1);
+    }
+  }
+  return p;
+}
+
+torch::Tensor Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p, bool train) {
+  const auto dev = model->model->embed_tokens.device();
+  // images: each distinct prompt's images encoded once, then repeated for its rows
+  std::vector<torch::Tensor> pix;
+  std::vector<m::Grid> grids;
+  std::vector<int64_t> ntok(p.uniq.size(), 0), off(p.uniq.size(), 0);
+  const int64_t unit = model->cfg.vision.spatial_merge_size * model->cfg.vision.spatial_merge_size;
+  int64_t total = 0;
+  for (size_t u = 0; u < p.uniq.size(); ++u) {
+    auto& pr = prompts[p.uniq[u]];
+    off[u] = total;
+    if (!pr.pixels.defined() || pr.pixels.numel() == 0) continue;
+    pix.push_back(pr.pixels);
+    for (auto& g : pr.grids) grids.push_back(g), ntok[u] += g[0] * g[1] * g[2] / unit;
+    total += ntok[u];
+  }
+  torch::Tensor img;
+  if (!pix.empty()) img = encode_images(model, torch::cat(pix), grids, train && o_.ckpt_vision);  // (Σ, H)
+  std::vector<torch::Tensor> parts;
+  std::vector<m::Grid> row_grids;
+  for (size_t b = 0; b < p.rows.size(); ++b) {
+    const size_t u = p.row_uniq[b];
+    if (ntok[u]) parts.push_back(img.narrow(0, off[u], ntok[u]));
+    auto& pr = prompts[p.uniq[u]];
+    if (ntok[u]) row_grids.insert(row_grids.end(), pr.grids.begin(), pr.grids.end());
+  }
+  auto row_img = parts.empty() ? torch::Tensor() : torch::cat(parts);  // (B·tokens, H)
+  auto emb = model->embed(p.ids, row_img);                              // (B, T, H)
+  auto rope = m::get_rope_index(model->cfg, p.ids, p.mask, row_grids);
+  auto hid = decode(model, emb, rope.position_ids.to(dev), p.mask.to(dev), train && o_.ckpt_text);  // (B, T, H)
+  return token_logprobs(model, hid, p.tpos, p.tgt, p.tmask);            // (B, L)
+}
+
+// (B, L) float32 from the rows' old_logp (old = true) or ref_logp; zeros where a row has none.
+torch::Tensor Trainer::padded(const std::vector<Sequence>& seqs, const Packed& p, bool old) const {
+  auto out = torch::zeros(p.tmask.sizes(), torch::kFloat32);
+  for (size_t b = 0; b < p.rows.size(); ++b) {
+    auto& t = old ? seqs[p.rows[b]].old_logp : seqs[p.rows[b]].ref_logp;
+    if (t.defined() && t.numel()) out[b].narrow(0, 0, t.numel()).copy_(t.to(torch::kFloat32));
+  }
+  return out;
+}
+
+torch::Tensor Trainer::reference_logp(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, const Packed& p) {
+  bool all_given = true, any_given = false;
+  for (auto i : p.rows) {
+    const bool g = seqs[i].ref_logp.defined();
+    all_given = all_given && g;
+    any_given = any_given || g;
+  }
+  auto given = padded(seqs, p, false);
+  if (all_given) return given;
+  torch::Tensor lp;
+  {
+    torch::NoGradGuard ng;
+    if (lora_) {
+      lora_->set_mode(Lora::Mode::Off);
+      lp = forward_logp(policy_, prompts, p, false).to(torch::kCPU);
+      lora_->set_mode(Lora::Mode::Merged);
+    } else if (ref_) {
+      lp = forward_logp(ref_, prompts, p, false).to(torch::kCPU);
+    } else {
+      throw_coded("ERR_NO_REFERENCE", "Expected a reference model (trainer option reference: true) or reference log-probs "
+                                      "for every rollout when beta != 0 but there is neither");
+    }
+  }
+  if (!any_given) return lp;
+  for (size_t b = 0; b < p.rows.size(); ++b)
+    if (seqs[p.rows[b]].ref_logp.defined()) lp[b].copy_(given[b]);
+  return lp;
+}
+
+torch::Tensor Trainer::logprobs(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, bool reference,
+                                int64_t micro_batch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_inputs(prompts, seqs);
+  if (micro_batch < 1) throw_range(fmt("Expected a micro-batch size >= 1 but received ", micro_batch));
+  int64_t L = 1;
+  for (auto& s : seqs) L = std::max(L, s.tokens.size(0));
+  auto out = torch::zeros({int64_t(seqs.size()), L}, torch::kFloat32);
+  torch::NoGradGuard ng;
+  std::vector<Sequence> stripped(seqs.begin(), seqs.end());  // the reference model, not given log-probs
+  for (auto& s : stripped) s.ref_logp = torch::Tensor();
+  for (size_t b = 0; b < seqs.size(); b += micro_batch) {
+    auto p = pack(prompts, seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
+    torch::Tensor lp;
+    if (reference) {
+      lp = reference_logp(prompts, stripped, p);
+    } else {
+      lp = forward_logp(policy_, prompts, p, false).to(torch::kCPU);
+    }
+    out.narrow(0, b, p.rows.size()).narrow(1, 0, lp.size(1)).copy_(lp);
+  }
+  return out;
+}
+
+void Trainer::finish(StepReport& r, bool nonfinite, bool update) {
+  r.grad_norm = opt_->grad_norm();
+  r.lr = current_lr();
+  if (update) {
+    ++counters_.calls;
+    if (nonfinite || !std::isfinite(r.grad_norm)) {
+      r.skipped = true;
+      ++counters_.skipped;
+    } else {
+      opt_->clip(r.grad_norm, o_.max_grad_norm);
+      opt_->step(r.lr);
+      ++counters_.step;
+    }
+    opt_->zero_grad();
+  }
+  if (lora_) lora_->set_mode(Lora::Mode::Merged);
+  r.step = counters_.step;
+  r.skipped_total = counters_.skipped;
+}
+
+StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, const GrpoStepOptions& o) {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_inputs(prompts, seqs);
+  if (o.micro_batch < 1) throw_range(fmt("Expected a micro-batch size >= 1 but received ", o.micro_batch));
+  const double t0 = now_s();
+  StepReport r;
+  const size_t n = seqs.size();
+  LossNorm norm;
+  norm.completions = n;
+  int64_t tokens = 0, Lmax = 1;
+  for (auto& s : seqs) {
+    tokens += s.tokens.size(0), Lmax = std::max(Lmax, s.tokens.size(0));
+    if (o.loss.clipped && !s.old_logp.defined())
+      throw_arg("Expected oldLogprobs on every rollout for the clipped objective but some have none");
+  }
+  norm.tokens = std::max<int64_t>(1, tokens);
+  norm.max_len = o.max_completion_length > 0 ? o.max_completion_length : Lmax;
+  if (o.details) {
+    for (auto* t : {&r.logp, &r.ref_logp, &r.kl_tok, &r.per_token}) *t = torch::zeros({int64_t(n), Lmax}, torch::kFloat32);
+  }
+  opt_->zero_grad();
+  bool nonfinite = false;
+  double kl_sum = 0, clip_sum = 0;
+  for (size_t b = 0; b < n && !nonfinite; b += o.micro_batch) {
+    auto p = pack(prompts, seqs, b, std::min(n, b + size_t(o.micro_batch)));
+    torch::Tensor ref, old;
+    if (o.loss.beta != 0) {
+      const double t = now_s();
+      ref = reference_logp(prompts, seqs, p);
+      r.t_ref += now_s() - t;
+    }
+    if (o.loss.clipped) old = padded(seqs, p, true);
+    std::vector<float> adv;
+    for (auto i : p.rows) adv.push_back(float(seqs[i].advantage));
+    torch::AutoGradMode on(true);
+    if (lora_) lora_->set_mode(Lora::Mode::Train);
+    auto logp = forward_logp(policy_, prompts, p, true);  // (B, L)
+    const auto dev = logp.device();
+    auto terms = grpo_loss(logp, old.defined() ? old.to(dev) : old, ref.defined() ? ref.to(dev) : ref,
+                           torch::tensor(adv).to(dev), p.tmask.to(dev), o.loss, norm);
+    const double lv = terms.loss.item<double>();
+    if (!std::isfinite(lv)) {
+      nonfinite = true;
+    } else {
+      terms.loss.backward();
+      opt_->accumulate();
+    }
+    r.loss += lv;
+    kl_sum += terms.kl.sum().item<double>();
+    clip_sum += terms.clipped.sum().item<double>();
+    if (o.details) {
+      const int64_t B = p.rows.size(), L = logp.size(1);
+      auto put = [&](torch::Tensor& dst, const torch::Tensor& src) { dst.narrow(0, b, B).narrow(1, 0, L).copy_(src.detach().to(torch::kCPU)); };
+      put(r.logp, logp * p.tmask.to(dev));
+      if (ref.defined()) put(r.ref_logp, ref.to(dev) * p.tmask.to(dev));
+      put(r.kl_tok, terms.kl);
+      put(r.per_token, terms.per_token);
+    }
+  }
+  r.tokens = tokens;
+  r.kl = kl_sum / double(std::max<int64_t>(1, tokens));
+  r.clip_fraction = clip_sum / double(std::max<int64_t>(1, tokens));
+  finish(r, nonfinite, o.update);
+  r.t_update = now_s() - t0 - r.t_ref;
+  return r;
+}
+
+StepReport Trainer::sft_step(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, int64_t micro_batch,
+                             bool update) {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_inputs(prompts, seqs);
+  if (micro_batch < 1) throw_range(fmt("Expected a micro-batch size >= 1 but received ", micro_batch));
+  const double t0 = now_s();
+  StepReport r;
+  int64_t tokens = 0;
+  for (auto& s : seqs) tokens += s.tokens.size(0);
+  if (tokens == 0) throw_arg("Expected at least one target token in the SFT batch but received none");
+  opt_->zero_grad();
+  bool nonfinite = false;
+  for (size_t b = 0; b < seqs.size() && !nonfinite; b += micro_batch) {
+    auto p = pack(prompts, seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
+    torch::AutoGradMode on(true);
+    if (lora_) lora_->set_mode(Lora::Mode::Train);
+    auto logp = forward_logp(policy_, prompts, p, true);                         // (B, L)
+    auto loss = -(logp * p.tmask.to(logp.device())).sum() / double(tokens);      // mean over all targets
+    const double lv = loss.item<double>();
+    if (!std::isfinite(lv)) {
+      nonfinite = true;
+    } else {
+      loss.backward();
+      opt_->accumulate();
+    }
+    r.loss += lv;
+  }
+  r.tokens = tokens;
+  finish(r, nonfinite, update);
+  r.t_update = now_s() - t0;
+  return r;
+}
+
+void Trainer::save_model(const std::string& dir, bool merge) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (o_.source_dir.empty()) throw_arg("Expected the trainer's sourceDir (the model directory) to save a model but it is empty");
+  if (lora_ && !merge) {
+    rl::save_adapter(dir, o_.source_dir, *lora_);
+    return;
+  }
+  rl::save_model(dir, o_.source_dir, policy_, lora_.get(), merge);  // registered weights are the base
+}
+
+void Trainer::save_adapter(const std::string& dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!lora_) throw_coded("ERR_NO_LORA", "Expected a LoRA trainer to save an adapter but this one trains all weights");
+  rl::save_adapter(dir, o_.source_dir, *lora_);
+}
+
+void Trainer::save_state(const std::string& dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rl::save_state(dir, *opt_, counters_, gen_, o_.options_json);
+}
+
+void Trainer::load_state(const std::string& dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rl::load_state(dir, *opt_, counters_, gen_);
+  if (lora_) lora_->set_mode(Lora::Mode::Merged);
+}
+
+}  // namespace vrft::rl

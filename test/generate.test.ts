@@ -1,0 +1,183 @@
+/**
+ * Generation against the transformers goldens (tiny Qwen2-VL and Qwen2.5-VL checkpoints, golden input ids
+ * and golden pixel values): greedy ids, batch / G-invariance of greedy, seeded sampling, log-probs that
+ * generate returns vs teacher-forced logprobs, abort and argument errors.
+ * Run: VRFT_NATIVE_ADDON=build-gen/Release/vrft_native.node npx tap test/generate.test.ts
+ */
+import t from 'tap'
+import { join } from 'node:path'
+import { completionLogprobs, generateBinding, generateIds, type PromptBatch } from '../lib/native/generate.js'
+import { loadPreprocessorConfig, preprocessImage } from '../lib/model/preprocess.js'
+import { EOS, GOLDENS, IMAGES, PAD, caseMeta, casePrompt, goldenPixels, loadTiny, tinyCheckpointDir, type TinyName } from './generate-helpers.js'
+
+const MODELS: TinyName[] = ['qwen2vl-tiny', 'qwen25vl-tiny']
+const maxAbs = (a: number[], b: number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0)
+
+async function batch2Prompt(model: TinyName): Promise<{ prompt: PromptBatch; meta: Record<string, any> }> {
+  const meta = caseMeta(model, 'batch2')
+  const cfg = await loadPreprocessorConfig(tinyCheckpointDir(model))
+  const img2 = await preprocessImage(join(GOLDENS, 'images', 'img2_strip_57x1000.png'), cfg)
+  t.same(img2.imageGridThw, meta.image_grid_thw[1], 'img2 preprocesses to the golden grid')
+  return {
+    meta,
+    prompt: {
+      inputIds: Int32Array.from((meta.input_ids as number[][]).flat()),
+      attentionMask: Int32Array.from((meta.attention_mask as number[][]).flat()),
+      batchSize: 2,
+      pixelValues: [goldenPixels('img0_noise_200x300'), img2.pixelValues],
+      imageGridThw: meta.image_grid_thw,
+    },
+  }
+}
+
+for (const name of MODELS) {
+  t.test(`${name}: greedy ids equal the goldens`, async (t) => {
+    const m = await loadTiny(name)
+    for (const img of IMAGES) {
+      const { prompt, meta } = casePrompt(name, img)
+      const r = await generateIds(m, prompt, { maxNewTokens: 16, temperature: 0, eosIds: EOS })
+      t.same(r.completions[0], meta.generate.new_ids, `${img}: 16 greedy ids`)
+      t.equal(r.raw.steps, 16)
+    }
+    const { prompt, meta } = await batch2Prompt(name)
+    const r = await generateIds(m, prompt, { maxNewTokens: 16, temperature: 0, eosIds: EOS })
+    t.same(r.completions, meta.generate.new_ids, 'batch2: both left-padded rows')
+  })
+
+  t.test(`${name}: logprobs of the golden completion equal the goldens`, async (t) => {
+    const m = await loadTiny(name)
+    for (const img of IMAGES) {
+      const { prompt, meta } = casePrompt(name, img)
+      const r = await completionLogprobs(m, prompt, [meta.completion.ids], { chunk: 5, entropy: true })
+      t.ok(maxAbs(r.logprobs[0]!, meta.completion.logp) <= 1e-4, `${img}: max |Δlogp| ${maxAbs(r.logprobs[0]!, meta.completion.logp)} <= 1e-4`)
+      const ent = r.entropies![0]!
+      t.ok(ent.every((e) => e > 0 && e <= Math.log(151936) + 1e-3), 'entropies in (0, log V]')
+    }
+    const { prompt, meta } = await batch2Prompt(name)
+    const ids = meta.completion.ids as number[]
+    const r = await completionLogprobs(m, prompt, [ids, ids], { chunk: 7 })
+    for (let b = 0; b < 2; b++) {
+      const d = maxAbs(r.logprobs[b]!, meta.completion.logp[b])
+      t.ok(d <= 1e-4, `batch2 row ${b}: max |Δlogp| ${d} <= 1e-4`)
+    }
+  })
+}
+
+t.test('greedy output is the same alone, in a batch with another prompt, and with G > 1', async (t) => {
+  const name: TinyName = 'qwen2vl-tiny'
+  const m = await loadTiny(name)
+  const a = casePrompt(name, IMAGES[0])
+  const b = casePrompt(name, IMAGES[1])
+  const opts = { maxNewTokens: 10, temperature: 0, eosIds: EOS }
+  const alone = (await generateIds(m, a.prompt, opts)).completions[0]!
+  const aIds = a.meta.input_ids as number[]
+  const bIds = b.meta.input_ids as number[]
+  const T = Math.max(aIds.length, bIds.length)
+  const pad = (ids: number[]) => [...new Array(T - ids.length).fill(PAD), ...ids]
+  const maskOf = (ids: number[]) => [...new Array(T - ids.length).fill(0), ...new Array(ids.length).fill(1)]
+  const batch: PromptBatch = {
+    inputIds: [...pad(bIds), ...pad(aIds)], // the img1 prompt first, so img0's prompt is left-padded
+    attentionMask: [...maskOf(bIds), ...maskOf(aIds)],
+    batchSize: 2,
+    pixelValues: [b.prompt.pixelValues as Float32Array, a.prompt.pixelValues as Float32Array],
+    imageGridThw: [...b.meta.image_grid_thw, ...a.meta.image_grid_thw],
+  }
+  t.ok(aIds.length < T, 'the img0 prompt is padded in the batch')
+  const inBatch = await generateIds(m, batch, opts)
+  t.same(inBatch.completions[1], alone, 'in a batch')
+  t.same(inBatch.completions[0], (await generateIds(m, b.prompt, opts)).completions[0], 'the other prompt too')
+  const g = await generateIds(m, batch, { ...opts, numSamples: 3 })
+  t.equal(g.completions.length, 6)
+  for (let s = 0; s < 3; s++) t.same(g.completions[3 + s], alone, `G = 3, sample ${s}`)
+  for (const mode of ['nocache', 'per_sample_prefill'] as const) {
+    const r = await generateIds(m, batch, { ...opts, numSamples: 2, mode })
+    t.same(r.completions[2], alone, `mode ${mode} gives the same greedy ids`)
+    t.same(r.completions[3], alone, `mode ${mode}, second sample`)
+  }
+  // top-k 1 and a tiny top-p leave only the argmax
+  const k1 = await generateIds(m, a.prompt, { ...opts, temperature: 0.7, topK: 1, seed: 3 })
+  t.same(k1.completions[0], alone, 'top-k 1 sampling = greedy')
+  const p0 = await generateIds(m, a.prompt, { ...opts, temperature: 1.3, topP: 1e-6, seed: 4 })
+  t.same(p0.completions[0], alone, 'top-p 1e-6 sampling = greedy')
+})
+
+t.test('sampled log-probs equal teacher-forced logprobs; seeds reproduce', async (t) => {
+  const name: TinyName = 'qwen25vl-tiny'
+  const m = await loadTiny(name)
+  const { prompt } = casePrompt(name, IMAGES[0])
+  const opts = { maxNewTokens: 12, numSamples: 4, temperature: 0.8, topP: 0.95, seed: 1234, eosIds: EOS }
+  const r1 = await generateIds(m, prompt, opts)
+  const r2 = await generateIds(m, prompt, opts)
+  t.same(r1.completions, r2.completions, 'same seed -> same samples')
+  t.same(r1.logprobs, r2.logprobs, 'same seed -> same log-probs')
+  const r3 = await generateIds(m, prompt, { ...opts, seed: 99 })
+  t.not(JSON.stringify(r3.completions), JSON.stringify(r1.completions), 'different seed -> different samples')
+  t.not(JSON.stringify(r1.completions[0]), JSON.stringify(r1.completions[1]), 'samples of one prompt differ')
+  const lp = await completionLogprobs(m, prompt, r1.completions, { chunk: 9 })
+  const lpT = await completionLogprobs(m, prompt, r1.completions, { chunk: 9, temperature: 0.8 })
+  for (let i = 0; i < 4; i++) {
+    t.equal(r1.completions[i]!.length, r1.logprobs[i]!.length)
+    const d = maxAbs(r1.logprobs[i]!, lp.logprobs[i]!)
+    t.ok(d <= 1e-4, `row ${i}: generate vs logprobs max |Δ| ${d} <= 1e-4`)
+    const dT = maxAbs(r1.logprobsAtTemperature![i]!, lpT.logprobs[i]!)
+    t.ok(dT <= 1e-4, `row ${i}: at temperature 0.8, max |Δ| ${dT} <= 1e-4`)
+    t.ok(r1.logprobs[i]!.every((x) => x < 0 && Number.isFinite(x)), 'log-probs are finite and negative')
+  }
+})
+
+t.test('stops at eos ids and pads after', async (t) => {
+  const name: TinyName = 'qwen2vl-tiny'
+  const m = await loadTiny(name)
+  const { prompt, meta } = casePrompt(name, IMAGES[0])
+  const gold = meta.generate.new_ids as number[]
+  // treat the 3rd greedy token as an eos id: the row must stop right after it
+  const r = await generateIds(m, prompt, { maxNewTokens: 16, temperature: 0, eosIds: [gold[2]!], padId: PAD })
+  t.same(r.completions[0], gold.slice(0, 3))
+  t.same(r.finished, [true])
+  t.equal(r.raw.steps, 3, 'the loop ends when every row finished')
+})
+
+t.test('abort and argument errors', async (t) => {
+  const name: TinyName = 'qwen2vl-tiny'
+  const m = await loadTiny(name)
+  const { prompt } = casePrompt(name, IMAGES[0])
+  const ac = new AbortController()
+  const started = Date.now()
+  const p = generateIds(m, prompt, { maxNewTokens: 100000, numSamples: 2, seed: 1, signal: ac.signal })
+  setTimeout(() => ac.abort(), 300)
+  await t.rejects(p, { code: 'ERR_ABORTED' }, 'aborting mid-generation rejects with ERR_ABORTED')
+  t.ok(Date.now() - started < 60000, 'and promptly')
+  const pre = new AbortController()
+  pre.abort()
+  await t.rejects(generateIds(m, prompt, { signal: pre.signal }), { code: 'ERR_ABORTED' }, 'an already aborted signal')
+  const after = await generateIds(m, prompt, { maxNewTokens: 3, temperature: 0 })
+  t.equal(after.completions[0]!.length, 3, 'the process keeps working after an abort')
+
+  const bad = async (o: object, what: string) => t.rejects(generateIds(m, prompt, o), { code: 'ERR_INVALID_ARG' }, what)
+  await bad({ maxNewTokens: 0 }, 'maxNewTokens 0')
+  await bad({ temperature: -1 }, 'negative temperature')
+  await bad({ topP: 0 }, 'topP 0')
+  await bad({ numSamples: 1.5 }, 'fractional numSamples')
+  await bad({ mode: 'fast' }, 'unknown mode')
+  await bad({ seed: -2 }, 'negative seed')
+  const n = generateBinding()
+  const base = { inputIds: Int32Array.from(prompt.inputIds), batch: 1, maxNewTokens: 2, numSamples: 1, temperature: 1, greedy: false, topP: 1, topK: 0, eosIds: [], padId: 0, mode: 'cache' as const }
+  await t.rejects(async () => n.generate(m, { ...base }), { code: 'ERR_INVALID_ARG' }, 'native: image tokens without pixel values')
+  await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 308), imageGridThw: [1, 14, 22], topP: 2 }), { code: 'ERR_INVALID_ARG' }, 'native: topP 2')
+  await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 300), imageGridThw: [1, 14, 22] }), { code: 'ERR_INVALID_ARG' }, 'native: pixel rows vs grid')
+  await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 308), imageGridThw: [1, 14, 22], eosIds: [1e9] }), { code: 'ERR_INVALID_ARG' }, 'native: eos id out of range')
+  await t.rejects(async () => n.generate({}, { ...base }), { code: 'ERR_INVALID_ARG' }, 'native: not a model handle')
+  await t.rejects(completionLogprobs(m, prompt, []), { code: 'ERR_INVALID_ARG' }, 'logprobs: no completions')
+  await t.rejects(completionLogprobs(m, prompt, [[1e9]]), { code: 'ERR_INVALID_ARG' }, 'logprobs: id out of range')
+  await t.rejects(completionLogprobs(m, prompt, [[1]], { chunk: 0 }), { code: 'ERR_INVALID_ARG' }, 'logprobs: chunk 0')
+})
+
+t.test('generation runs off the main thread', async (t) => {
+  const m = await loadTiny('qwen2vl-tiny')
+  const { prompt } = casePrompt('qwen2vl-tiny', IMAGES[0])
+  let ticks = 0
+  const iv = setInterval(() => ticks++, 5)
+  await generateIds(m, prompt, { maxNewTokens: 40, numSamples: 2, seed: 5 })
+  clearInterval(iv)
+  t.ok(ticks > 2, `the event loop ticked ${ticks} times during generate`)
+})

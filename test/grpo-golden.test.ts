@@ -1,0 +1,113 @@
+/**
+ * GRPO loss parity with transformers (goldens/grpo/qwen2vl-tiny): loss, per-token log-probs, reference
+ * log-probs, KL and the gradients of three named parameters, for the μ = 1 `grpo` variant and the two
+ * clipped variants, float32 on the CPU. The reference model's weights are not shipped, so its per-token
+ * log-probs go in directly (refLogprobs). Also: micro-batches accumulate to the same gradients, and the
+ * three aggregation modes relate as their formulas say.
+ */
+import t from 'tap'
+import { join } from 'node:path'
+import { nativeAvailable } from '../lib/native/binding.js'
+import type { NativeBatch, NativeGrpoOptions } from '../lib/native/trainer.js'
+import { grpoGolden, img0Pixels, makeTrainer, maxAbs, readNpy, relErr, tb, tinyDir } from './grpo-helpers.js'
+
+if (!nativeAvailable()) {
+  t.fail('the native addon is not built (npm run build:native)')
+} else {
+  const { g, dir: gdir } = grpoGolden()
+  const lens: number[] = g.completion_lengths
+  const pixels = img0Pixels()
+
+  const batchFor = (variant: string): NativeBatch => ({
+    prompts: [{ inputIds: Int32Array.from(g.prompt_ids), pixelValues: pixels, imageGridThw: [1, 14, 22] }],
+    rollouts: lens.map((L, i) => ({
+      prompt: 0,
+      tokens: Int32Array.from((g.completion_ids[i] as number[]).slice(0, L)),
+      advantage: g.advantages[i],
+      refLogprobs: Float32Array.from((g.ref_logp[i] as number[]).slice(0, L)),
+      oldLogprobs: variant === 'grpo' ? undefined : Float32Array.from((g.variants[variant].old_logp[i] as number[]).slice(0, L)),
+    })),
+  })
+  const opts = (variant: string, micro = 4): NativeGrpoOptions => ({
+    beta: g.beta, epsilonLow: g.epsilon, epsilonHigh: g.epsilon, aggregation: 'grpo', microBatchSize: micro,
+    clipped: variant !== 'grpo', maxCompletionLength: 0, update: false, details: true,
+  })
+  const masked = (a: Float32Array | number[][], width: number): number[] => {
+    const out: number[] = []
+    lens.forEach((L, i) => {
+      for (let j = 0; j < L; j++) out.push(Array.isArray(a) ? (a as number[][])[i]![j]! : (a as Float32Array)[i * width + j]!)
+    })
+    return out
+  }
+
+  const tr = await makeTrainer(tinyDir(), { reference: false })
+  t.teardown(() => tr.dispose())
+  const uniq: number[] = g.variants.grpo.completion_token_ids_unique
+
+  for (const variant of ['grpo', 'ppo_clip_old_plus_0.05', 'ppo_clip_active']) {
+    t.test(`variant ${variant}`, async (t) => {
+      const gv = g.variants[variant]
+      const r = await tb().trainerGrpoStep(tr.trainer, batchFor(variant), opts(variant))
+      t.ok(Math.abs(r.loss - gv.loss) / Math.abs(gv.loss) <= 1e-4, `loss ${r.loss} vs ${gv.loss}`)
+      const d = r.details!
+      t.ok(maxAbs(masked(d.logp, d.length), masked(gv.logp, 12)) <= 1e-4 * 14, 'per-token log-probs')
+      t.ok(relErr(masked(d.logp, d.length), masked(gv.logp, 12)) <= 1e-5, 'per-token log-probs (relative)')
+      t.ok(maxAbs(masked(d.refLogp, d.length), masked(g.ref_logp, 12)) <= 1e-6, 'reference log-probs')
+      t.ok(relErr(masked(d.kl, d.length), masked(gv.kl, 12)) <= 1e-3, 'KL (k3)')
+      t.ok(relErr(masked(d.perTokenLoss, d.length), masked(gv.per_token_loss, 12)) <= 1e-3, 'per-token loss')
+      t.ok(Math.abs(r.gradNorm - gv.grad_global_l2_norm) / gv.grad_global_l2_norm <= 1e-3, `grad norm ${r.gradNorm} vs ${gv.grad_global_l2_norm}`)
+      const q = readNpy(join(gdir, variant, 'grad_q_proj.npy'))
+      const qOurs = tb().trainerGrad(tr.trainer, 'model.layers.0.self_attn.q_proj.weight')
+      t.same(qOurs.shape, q.shape)
+      t.ok(relErr(qOurs.data, q.data) <= 1e-3, `q_proj grad rel err ${relErr(qOurs.data, q.data)}`)
+      const v = readNpy(join(gdir, variant, 'grad_vision_qkv.npy'))
+      const vOurs = tb().trainerGrad(tr.trainer, 'visual.blocks.0.attn.qkv.weight')
+      t.ok(relErr(vOurs.data, v.data) <= 1e-3, `vision qkv grad rel err ${relErr(vOurs.data, v.data)}`)
+      const e = readNpy(join(gdir, variant, 'grad_embed_rows.npy'))
+      const eOurs = tb().trainerGrad(tr.trainer, 'model.embed_tokens.weight', uniq)
+      t.ok(relErr(eOurs.data, e.data) <= 1e-3, `embedding rows grad rel err ${relErr(eOurs.data, e.data)}`)
+      if (variant !== 'grpo') {
+        const chosen = masked(gv.clipped_term_chosen, 12).reduce((a, b) => a + b, 0)
+        t.ok(Math.abs(r.clipFraction - chosen / masked(gv.clipped_term_chosen, 12).length) < 1e-9, 'clip fraction counts the clipped terms')
+      }
+      t.equal(r.step, 0, 'update: false leaves the step count')
+    })
+  }
+
+  t.test('micro-batches accumulate to the same loss and gradients', async (t) => {
+    const full = await tb().trainerGrpoStep(tr.trainer, batchFor('ppo_clip_active'), opts('ppo_clip_active', 4))
+    const q4 = tb().trainerGrad(tr.trainer, 'model.layers.0.self_attn.q_proj.weight').data
+    const v4 = tb().trainerGrad(tr.trainer, 'visual.blocks.0.attn.qkv.weight').data
+    const part = await tb().trainerGrpoStep(tr.trainer, batchFor('ppo_clip_active'), opts('ppo_clip_active', 1))
+    t.ok(Math.abs(part.loss - full.loss) <= 1e-6 * Math.abs(full.loss) + 1e-9)
+    t.ok(relErr(tb().trainerGrad(tr.trainer, 'model.layers.0.self_attn.q_proj.weight').data, q4) <= 1e-5)
+    t.ok(relErr(tb().trainerGrad(tr.trainer, 'visual.blocks.0.attn.qkv.weight').data, v4) <= 1e-5)
+  })
+
+  t.test('aggregation modes', async (t) => {
+    const r = await tb().trainerGrpoStep(tr.trainer, batchFor('grpo'), opts('grpo'))
+    const d = r.details!
+    const pt = masked(d.perTokenLoss, d.length)
+    const sum = pt.reduce((a, b) => a + b, 0)
+    const tok = await tb().trainerGrpoStep(tr.trainer, batchFor('grpo'), { ...opts('grpo'), aggregation: 'token' })
+    t.ok(Math.abs(tok.loss - sum / pt.length) <= 1e-6 * Math.abs(sum / pt.length) + 1e-9, 'token: sum / tokens')
+    const dr = await tb().trainerGrpoStep(tr.trainer, batchFor('grpo'), { ...opts('grpo'), aggregation: 'dr_grpo', maxCompletionLength: 16 })
+    t.ok(Math.abs(dr.loss - sum / (4 * 16)) <= 1e-6 * Math.abs(sum / 64) + 1e-9, 'dr_grpo: sum / (completions × max length)')
+    let bySeq = 0
+    let o = 0
+    for (const L of lens) {
+      bySeq += pt.slice(o, o + L).reduce((a, b) => a + b, 0) / L
+      o += L
+    }
+    t.ok(Math.abs(r.loss - bySeq / 4) <= 1e-6 * Math.abs(r.loss) + 1e-9, 'grpo: mean of per-sequence means')
+  })
+
+  t.test('β = 0 needs no reference at all', async (t) => {
+    const b = batchFor('grpo')
+    for (const r of b.rollouts) delete r.refLogprobs
+    const r = await tb().trainerGrpoStep(tr.trainer, b, { ...opts('grpo'), beta: 0 })
+    t.equal(r.kl, 0)
+    t.ok(Number.isFinite(r.loss))
+    await t.rejects(tb().trainerGrpoStep(tr.trainer, b, opts('grpo')), { code: 'ERR_NO_REFERENCE' }, 'β > 0 without a reference or ref log-probs')
+  })
+}
