@@ -23,10 +23,9 @@ import { extractAnswer, extractThink, parseClassificationCompletion, parseDetect
 import type { Box } from './rewards/boxes.js'
 import type { FinishReason, GenerationOutput, GenerationRequest } from './serve/types.js'
 import { applyStop } from './serve/openai.js'
-import { readModelConfig, type ModelConfig } from './model/config.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from './model/preprocess.js'
 import { defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
-import { native } from './native/binding.js'
+import { NativeModel } from './native/model.js'
 
 export type { ChatMessage, ChatContentPart } from './model/chat.js'
 export type { ImageSource } from './model/images.js'
@@ -282,15 +281,7 @@ export function wrapModel(model: GenerationModel, opts: { dir?: string; dispose?
 }
 
 // ------------------------------------------------------------------------------------------ loading
-// TODO(model helper): use lib/native/model.ts's loader when it lands; until then the native modelLoad
-// is called here with the validated flat config of lib/model/config.ts.
-
 type Json = Record<string, any>
-
-interface ModelLoadBinding {
-  modelLoad(dir: string, config: ModelConfig, o?: { dtype?: string; device?: string }): Promise<unknown>
-  modelDispose(h: unknown): void
-}
 
 async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: GenerationModel; dispose: () => void }> {
   expectArg(typeof dir === 'string' && dir.length > 0, 'a model folder', 'dir', dir)
@@ -298,7 +289,6 @@ async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: 
   if (!existsSync(join(dir, 'config.json'))) {
     throw new VrftError('ERR_MODEL_MISSING', `No config.json in ${JSON.stringify(dir)}: expected a Hugging Face model folder (config.json, *.safetensors)`, { dir })
   }
-  const cfg = readModelConfig(dir)
   // Stop ids come from the model's generation_config.json even when the tokenizer is the bundled one.
   let stopIds: number[] | undefined
   try {
@@ -308,17 +298,14 @@ async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: 
   } catch { /* no generation_config.json: the tokenizer's defaults */ }
   const tokenizer = loadTokenizer(opts.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath()), stopIds?.length ? { specialIds: { stopIds } } : {})
   const preprocessor = await loadPreprocessorConfig(dir, opts.preprocessor ?? {})
-  const device = opts.device ?? 'cpu'
-  const dtype = opts.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
-  const b = native() as unknown as ModelLoadBinding
-  const handle = await b.modelLoad(dir, cfg, { dtype, device })
+  const nm = await NativeModel.load(dir, { device: opts.device, dtype: opts.dtype })
   let disposed = false
   return {
-    model: { handle, tokenizer, preprocessor, eosIds: tokenizer.special.stopIds, padId: tokenizer.special.pad },
+    model: { handle: nm.handle, tokenizer, preprocessor, eosIds: tokenizer.special.stopIds, padId: tokenizer.special.pad },
     dispose: () => {
       if (disposed) return
       disposed = true
-      b.modelDispose(handle)
+      nm.dispose()
     },
   }
 }

@@ -9,13 +9,12 @@
  *   out.samples[0][0].text
  */
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { VrftError, expectArg } from './errors.js'
+import { expectArg } from './errors.js'
 import { type ChatMessage, type ModelInputs, prepareInputs } from './model/chat.js'
 import { type PreprocessorConfig, loadPreprocessorConfig } from './model/preprocess.js'
 import { type QwenTokenizer, defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
-import { native } from './native/binding.js'
+import { NativeModel } from './native/model.js'
 import {
   type CompletionLogprobsOptions, type GenerateIdsOptions, type GenerateIdsResult, type NativeModelHandle, type PromptBatch,
   completionLogprobs, generateIds,
@@ -156,85 +155,17 @@ export interface LoadedGenerationModel extends GenerationModel {
   dispose(): void
 }
 
-type RawConfig = Record<string, any>
-
-/**
- * The flat native config of a Hugging Face config.json (either layout: LLM fields at top level or under
- * text_config; rope_scaling or rope_parameters). Stopgap until lib/model/config.ts (the model module's
- * validating parser) is available to import; errors here are ERR_CONFIG.
- */
-export function nativeConfigOf(raw: RawConfig): RawConfig {
-  const t: RawConfig = raw.text_config ?? raw
-  const v: RawConfig = raw.vision_config ?? {}
-  const q25 = String(raw.model_type ?? '').startsWith('qwen2_5_vl')
-  const rope: RawConfig = t.rope_scaling ?? t.rope_parameters ?? raw.rope_scaling ?? raw.rope_parameters ?? {}
-  const need = (o: RawConfig, k: string, where: string): number => {
-    const x = o[k]
-    if (typeof x !== 'number') throw new VrftError('ERR_CONFIG', `Expected a number for ${where}${k} in config.json but found ${JSON.stringify(x)}`)
-    return x
-  }
-  const H = need(t, 'hidden_size', '')
-  const heads = need(t, 'num_attention_heads', '')
-  const pick = (k: string) => raw[k] ?? t[k]
-  return {
-    arch: q25 ? 'qwen2.5-vl' : 'qwen2-vl',
-    vocabSize: need(t, 'vocab_size', ''),
-    hiddenSize: H,
-    intermediateSize: need(t, 'intermediate_size', ''),
-    numLayers: need(t, 'num_hidden_layers', ''),
-    numHeads: heads,
-    numKvHeads: t.num_key_value_heads ?? heads,
-    headDim: t.head_dim ?? H / heads,
-    rmsNormEps: t.rms_norm_eps ?? 1e-6,
-    ropeTheta: t.rope_theta ?? rope.rope_theta ?? 1e6,
-    mropeSection: rope.mrope_section ?? [16, 24, 24],
-    tieWordEmbeddings: raw.tie_word_embeddings ?? t.tie_word_embeddings ?? false,
-    imageTokenId: pick('image_token_id') ?? 151655,
-    videoTokenId: pick('video_token_id') ?? 151656,
-    visionStartTokenId: pick('vision_start_token_id') ?? 151652,
-    visionEndTokenId: pick('vision_end_token_id') ?? 151653,
-    vision: {
-      depth: need(v, 'depth', 'vision_config.'),
-      width: q25 ? need(v, 'hidden_size', 'vision_config.') : need(v, 'embed_dim', 'vision_config.'),
-      numHeads: need(v, 'num_heads', 'vision_config.'),
-      intermediate: q25 ? need(v, 'intermediate_size', 'vision_config.') : need(v, 'embed_dim', 'vision_config.') * (v.mlp_ratio ?? 4),
-      act: v.hidden_act ?? (q25 ? 'silu' : 'quick_gelu'),
-      patchSize: v.patch_size ?? 14,
-      temporalPatchSize: v.temporal_patch_size ?? 2,
-      spatialMergeSize: v.spatial_merge_size ?? 2,
-      inChannels: v.in_channels ?? v.in_chans ?? 3,
-      outHidden: q25 ? (v.out_hidden_size ?? H) : (v.hidden_size ?? H),
-      windowSize: v.window_size ?? 112,
-      fullattBlockIndexes: v.fullatt_block_indexes ?? [],
-      tokensPerSecond: v.tokens_per_second ?? 2,
-    },
-  }
-}
-
-interface ModelLoadBinding {
-  modelLoad(dir: string, config: RawConfig, o?: { dtype?: string; device?: string }): Promise<NativeModelHandle>
-  modelDispose(h: NativeModelHandle): void
-}
-
 /** Load a model directory (weights, tokenizer, preprocessor and generation settings) for generation. */
 export async function loadGenerationModel(dir: string, opts: LoadGenerationModelOptions = {}): Promise<LoadedGenerationModel> {
   expectArg(typeof dir === 'string' && dir.length > 0, 'a model directory', 'model', dir)
-  let raw: RawConfig
-  try {
-    raw = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as RawConfig
-  } catch (e) {
-    throw new VrftError('ERR_CONFIG', `Expected a readable JSON config.json in ${dir}: ${(e as Error).message}`, { dir }, { cause: e })
-  }
-  const device = opts.device ?? 'cpu'
-  const dtype = opts.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
   const tokPath = opts.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath())
   const tokenizer = loadTokenizer(tokPath)
-  const [preprocessor, handle] = await Promise.all([
+  const [preprocessor, model] = await Promise.all([
     loadPreprocessorConfig(dir),
-    (native() as unknown as ModelLoadBinding).modelLoad(dir, nativeConfigOf(raw), { dtype, device }),
+    NativeModel.load(dir, { dtype: opts.dtype, device: opts.device }),
   ])
   return {
-    dir, handle, tokenizer, preprocessor, eosIds: tokenizer.special.stopIds, padId: tokenizer.special.pad,
-    dispose: () => (native() as unknown as ModelLoadBinding).modelDispose(handle),
+    dir, handle: model.handle, tokenizer, preprocessor, eosIds: tokenizer.special.stopIds, padId: tokenizer.special.pad,
+    dispose: () => model.dispose(),
   }
 }

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { openDataset, openRecords } from '../lib/data/index.js'
+import { openDataset, openRecords, writeRecords } from '../lib/data/index.js'
 import { openParquet } from '../lib/data/parquet.js'
 import { buildDetectionKShot, openCocoDetection } from '../lib/data/coco.js'
 import { buildClassificationSet } from '../lib/data/folder.js'
@@ -156,6 +156,12 @@ t.test('COCO k-shot detection: one sample per (image, class), 0–1000 and resiz
   await t.rejects(buildDetectionKShot({ annotations: f, imageRoot: dir, classes: ['toilet'], shots: 1 }), { code: 'ERR_DATA_COCO', message: /only 0/ }, 'crowd-only class has no targets')
   await t.rejects(buildDetectionKShot({ annotations: f, imageRoot: dir, classes: ['zebra'], shots: 1 }), { code: 'ERR_DATA_COCO', message: /zebra/ })
   await t.rejects(buildDetectionKShot({ annotations: f, imageRoot: dir, classes: ['bus'], shots: 1, family: 'qwen2.5-vl' }), { code: 'ERR_INVALID_ARG' })
+  const out = join(dir, 'kshot.jsonl')
+  t.equal(await writeRecords(out, samples), 2)
+  const back = await openRecords(out)
+  t.same((await back.get(0)).image, samples[0]!.image, 'written k-shot set reads back (relative paths)')
+  t.equal((await back.get(1)).solution, samples[1]!.solution)
+  await t.rejects(writeRecords(join(dir, 'x.jsonl'), [{ ...samples[0]!, image: { bytes: new Uint8Array(1) } }]), { code: 'ERR_DATA_RECORD' })
   const neg = await buildDetectionKShot({ annotations: f, imageRoot: dir, classes: ['dog'], shots: 1, negatives: 2, seed: 1 })
   t.equal(neg.samples.filter((s) => s.solution === '<answer>No Objects</answer>').length, 2, 'negatives')
   writeFileSync(join(dir, 'broken.json'), '{"images": []')

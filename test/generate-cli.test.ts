@@ -4,15 +4,12 @@
  * Run: VRFT_NATIVE_ADDON=build-gen/Release/vrft_native.node npx tap test/generate-cli.test.ts
  */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { generateCommand, type GenerateCliArgs } from '../lib/cli/commands/generate.js'
 import { generate, loadGenerationModel } from '../lib/generate.js'
-import { GOLDENS, caseMeta, tinyCheckpointDir } from './generate-helpers.js'
+import { caseMeta, goldenImage, goldenTokens, tinyCheckpointDir } from './generate-helpers.js'
 
-const tokens = JSON.parse(readFileSync(join(GOLDENS, 'tokens.json'), 'utf8'))
-const PROMPT: string = tokens.strings.text
-const IMG0 = join(GOLDENS, 'images', 'img0_noise_200x300.png')
+const PROMPT: string = goldenTokens().strings.text
+const IMG0 = goldenImage('img0_noise_200x300')
 
 async function runCli(args: Partial<GenerateCliArgs>): Promise<string> {
   const lines: string[] = []

@@ -1,20 +1,33 @@
 /**
  * Shared fixtures of the generation / log-prob tests: the golden tiny checkpoints (gunzipped once into a
  * temp dir), their golden cases, golden pixel values, and loading a tiny model through the native binding.
- * Goldens come from test/fixtures/goldens when present, else /work/shared/goldens (the source of truth).
+ * Goldens come from test/fixtures/goldens (+ images from test/fixtures/preproc, tokens.json from
+ * test/fixtures/tokens) when present, else /work/shared/goldens (the source of truth).
  * Not a test file itself (tap runs test/**\/*.test.ts only).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { join, dirname } from 'node:path'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { native } from '../lib/native/binding.js'
-import type { NativeModelHandle, PromptBatch } from '../lib/native/generate.js'
+import { NativeModel, type ModelHandle } from '../lib/native/model.js'
+import type { PromptBatch } from '../lib/native/generate.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 export const GOLDENS = [join(here, 'fixtures', 'goldens'), '/work/shared/goldens'].find((d) => existsSync(join(d, 'ckpt')))
   ?? join(here, 'fixtures', 'goldens')
+
+/** A golden input image (test/fixtures/preproc/<name>/original.png, else goldens/images/<name>.png). */
+export function goldenImage(name: string): string {
+  const local = join(here, 'fixtures', 'preproc', name, 'original.png')
+  return existsSync(local) ? local : join(GOLDENS, 'images', `${name}.png`)
+}
+
+/** The goldens' tokens.json (prompt strings and ids). */
+export function goldenTokens(): Json {
+  const local = join(here, 'fixtures', 'tokens', 'tokens.json')
+  return JSON.parse(readFileSync(existsSync(local) ? local : join(GOLDENS, 'tokens.json'), 'utf8'))
+}
 
 export type TinyName = 'qwen2vl-tiny' | 'qwen25vl-tiny'
 
@@ -26,74 +39,25 @@ export function tinyCheckpointDir(name: TinyName): string {
     mkdirSync(dir, { recursive: true })
     const src = join(GOLDENS, 'ckpt', name)
     for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json']) copyFileSync(join(src, f), join(dir, f))
-    writeFileSync(st + '.tmp', gunzipSync(readFileSync(join(src, 'model.safetensors.gz'))))
-    copyFileSync(st + '.tmp', st)
+    const tmp = `${st}.${process.pid}.tmp`
+    writeFileSync(tmp, gunzipSync(readFileSync(join(src, 'model.safetensors.gz'))))
+    renameSync(tmp, st) // atomic: parallel test processes never see a partial file
   }
   return dir
 }
 
 type Json = Record<string, any>
 
-/**
- * The flat native config of a golden config.json (nested text_config layout only). lib/model/config.ts
- * (the model helper's parser, for every layout) is the real one; this covers the two tiny goldens.
- */
-export function flatConfig(cfg: Json): Json {
-  const t = cfg.text_config ?? cfg
-  const v = cfg.vision_config
-  const q25 = cfg.model_type === 'qwen2_5_vl'
-  return {
-    arch: q25 ? 'qwen2.5-vl' : 'qwen2-vl',
-    vocabSize: t.vocab_size,
-    hiddenSize: t.hidden_size,
-    intermediateSize: t.intermediate_size,
-    numLayers: t.num_hidden_layers,
-    numHeads: t.num_attention_heads,
-    numKvHeads: t.num_key_value_heads,
-    headDim: t.head_dim ?? t.hidden_size / t.num_attention_heads,
-    rmsNormEps: t.rms_norm_eps,
-    ropeTheta: t.rope_theta,
-    mropeSection: t.rope_scaling.mrope_section,
-    tieWordEmbeddings: t.tie_word_embeddings ?? cfg.tie_word_embeddings ?? false,
-    imageTokenId: cfg.image_token_id,
-    videoTokenId: cfg.video_token_id,
-    visionStartTokenId: cfg.vision_start_token_id,
-    visionEndTokenId: cfg.vision_end_token_id,
-    vision: {
-      depth: v.depth,
-      width: q25 ? v.hidden_size : v.embed_dim,
-      numHeads: v.num_heads,
-      intermediate: q25 ? v.intermediate_size : v.embed_dim * v.mlp_ratio,
-      act: v.hidden_act,
-      patchSize: v.patch_size,
-      temporalPatchSize: v.temporal_patch_size,
-      spatialMergeSize: v.spatial_merge_size,
-      inChannels: v.in_channels,
-      outHidden: q25 ? v.out_hidden_size : v.hidden_size,
-      windowSize: v.window_size ?? 112,
-      fullattBlockIndexes: v.fullatt_block_indexes ?? [],
-      tokensPerSecond: v.tokens_per_second ?? 2,
-    },
-  }
-}
+const loaded = new Map<string, Promise<NativeModel>>()
 
-interface ModelBinding {
-  modelLoad(dir: string, config: Json, o?: { dtype?: string; device?: string }): Promise<NativeModelHandle>
-  modelDispose(h: NativeModelHandle): void
-}
-
-const loaded = new Map<string, Promise<NativeModelHandle>>()
-
-/** Load (once per process) a golden tiny model in float32 on the CPU. */
-export function loadTiny(name: TinyName): Promise<NativeModelHandle> {
+/** Load (once per process) a golden tiny model in float32 on the CPU (the model module's loader). */
+export async function loadTiny(name: TinyName): Promise<ModelHandle> {
   let p = loaded.get(name)
   if (!p) {
-    const dir = tinyCheckpointDir(name)
-    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))
-    p = (native() as unknown as ModelBinding).modelLoad(dir, flatConfig(cfg), { dtype: 'float32', device: 'cpu' })
+    p = NativeModel.load(tinyCheckpointDir(name), { dtype: 'float32', device: 'cpu' })
     loaded.set(name, p)
   }
-  return p
+  return (await p).handle
 }
 
 /** A golden case's meta.json. */

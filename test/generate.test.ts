@@ -4,20 +4,20 @@
  * generate returns vs teacher-forced logprobs, abort and argument errors.
  * Run: VRFT_NATIVE_ADDON=build-gen/Release/vrft_native.node npx tap test/generate.test.ts
  */
-import t from 'tap'
-import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import type { ModelHandle } from '../lib/native/model.js'
 import { completionLogprobs, generateBinding, generateIds, type PromptBatch } from '../lib/native/generate.js'
 import { loadPreprocessorConfig, preprocessImage } from '../lib/model/preprocess.js'
-import { EOS, GOLDENS, IMAGES, PAD, caseMeta, casePrompt, goldenPixels, loadTiny, tinyCheckpointDir, type TinyName } from './generate-helpers.js'
+import { EOS, IMAGES, goldenImage, PAD, caseMeta, casePrompt, goldenPixels, loadTiny, tinyCheckpointDir, type TinyName } from './generate-helpers.js'
 
 const MODELS: TinyName[] = ['qwen2vl-tiny', 'qwen25vl-tiny']
 const maxAbs = (a: number[], b: number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0)
 
-async function batch2Prompt(model: TinyName): Promise<{ prompt: PromptBatch; meta: Record<string, any> }> {
+async function batch2Prompt(tt: Test, model: TinyName): Promise<{ prompt: PromptBatch; meta: Record<string, any> }> {
   const meta = caseMeta(model, 'batch2')
   const cfg = await loadPreprocessorConfig(tinyCheckpointDir(model))
-  const img2 = await preprocessImage(join(GOLDENS, 'images', 'img2_strip_57x1000.png'), cfg)
-  t.same(img2.imageGridThw, meta.image_grid_thw[1], 'img2 preprocesses to the golden grid')
+  const img2 = await preprocessImage(goldenImage('img2_strip_57x1000'), cfg)
+  tt.same(img2.imageGridThw, meta.image_grid_thw[1], 'img2 preprocesses to the golden grid')
   return {
     meta,
     prompt: {
@@ -39,7 +39,7 @@ for (const name of MODELS) {
       t.same(r.completions[0], meta.generate.new_ids, `${img}: 16 greedy ids`)
       t.equal(r.raw.steps, 16)
     }
-    const { prompt, meta } = await batch2Prompt(name)
+    const { prompt, meta } = await batch2Prompt(t, name)
     const r = await generateIds(m, prompt, { maxNewTokens: 16, temperature: 0, eosIds: EOS })
     t.same(r.completions, meta.generate.new_ids, 'batch2: both left-padded rows')
   })
@@ -53,7 +53,7 @@ for (const name of MODELS) {
       const ent = r.entropies![0]!
       t.ok(ent.every((e) => e > 0 && e <= Math.log(151936) + 1e-3), 'entropies in (0, log V]')
     }
-    const { prompt, meta } = await batch2Prompt(name)
+    const { prompt, meta } = await batch2Prompt(t, name)
     const ids = meta.completion.ids as number[]
     const r = await completionLogprobs(m, prompt, [ids, ids], { chunk: 7 })
     for (let b = 0; b < 2; b++) {
@@ -94,6 +94,11 @@ t.test('greedy output is the same alone, in a batch with another prompt, and wit
     t.same(r.completions[2], alone, `mode ${mode} gives the same greedy ids`)
     t.same(r.completions[3], alone, `mode ${mode}, second sample`)
   }
+  const text: PromptBatch = { inputIds: [151644, 872, 198, 9707, 151645, 198, 151644, 77091, 198], batchSize: 1 }
+  const tc = await generateIds(m, text, { ...opts, maxNewTokens: 6 })
+  const tn = await generateIds(m, text, { ...opts, maxNewTokens: 6, mode: 'nocache' })
+  t.equal(tc.completions[0]!.length, 6, 'a text-only prompt generates')
+  t.same(tc.completions, tn.completions, 'text-only: cache = no cache')
   // top-k 1 and a tiny top-p leave only the argmax
   const k1 = await generateIds(m, a.prompt, { ...opts, temperature: 0.7, topK: 1, seed: 3 })
   t.same(k1.completions[0], alone, 'top-k 1 sampling = greedy')
@@ -166,7 +171,7 @@ t.test('abort and argument errors', async (t) => {
   await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 308), imageGridThw: [1, 14, 22], topP: 2 }), { code: 'ERR_INVALID_ARG' }, 'native: topP 2')
   await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 300), imageGridThw: [1, 14, 22] }), { code: 'ERR_INVALID_ARG' }, 'native: pixel rows vs grid')
   await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 308), imageGridThw: [1, 14, 22], eosIds: [1e9] }), { code: 'ERR_INVALID_ARG' }, 'native: eos id out of range')
-  await t.rejects(async () => n.generate({}, { ...base }), { code: 'ERR_INVALID_ARG' }, 'native: not a model handle')
+  await t.rejects(async () => n.generate({} as ModelHandle, { ...base }), { code: 'ERR_INVALID_ARG' }, 'native: not a model handle')
   await t.rejects(completionLogprobs(m, prompt, []), { code: 'ERR_INVALID_ARG' }, 'logprobs: no completions')
   await t.rejects(completionLogprobs(m, prompt, [[1e9]]), { code: 'ERR_INVALID_ARG' }, 'logprobs: id out of range')
   await t.rejects(completionLogprobs(m, prompt, [[1]], { chunk: 0 }), { code: 'ERR_INVALID_ARG' }, 'logprobs: chunk 0')

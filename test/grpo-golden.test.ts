@@ -48,8 +48,35 @@ if (!nativeAvailable()) {
     t.test(`variant ${variant}`, async (t) => {
       const gv = g.variants[variant]
       const r = await tb().trainerGrpoStep(tr.trainer, batchFor(variant), opts(variant))
-      t.ok(Math.abs(r.loss - gv.loss) / Math.abs(gv.loss) <= 1e-4, `loss ${r.loss} vs ${gv.loss}`)
       const d = r.details!
+      // The loss is a sum of per-sequence terms of size ~|A| ~ 1 that cancel to ~1e-3 (Σ A = 0). With the
+      // ratio exp(logp − old_logp) taken against the golden's old_logp, our float32 forward's deviation from
+      // the golden logp (max |Δlogp|, ~1e-6: float32 rounding of values ~13) enters the loss times ~mean |A|,
+      // which is above 1e-4 of the cancelled loss for 'ppo_clip_old_plus_0.05'. So the bar is 1e-4 relative
+      // plus that propagated float32 noise (which is zero for 'grpo', where the ratio is exactly 1).
+      const dLogp = maxAbs(masked(d.logp, d.length), masked(gv.logp, 12))
+      const meanAbsA = (g.advantages as number[]).reduce((a, b) => a + Math.abs(b), 0) / 4
+      const noise = variant === 'grpo' ? 0 : 1.5 * meanAbsA * dLogp
+      t.ok(Math.abs(r.loss - gv.loss) <= 1e-4 * Math.abs(gv.loss) + noise, `loss ${r.loss} vs ${gv.loss} (rel ${Math.abs(r.loss - gv.loss) / gv.loss}, max |Δlogp| ${dLogp})`)
+      t.ok(dLogp <= 2e-5, 'log-probs within float32 noise of the golden')
+      // and the loss is exactly the golden formula applied to our log-probs (float64 here)
+      const ours = masked(d.logp, d.length)
+      let want = 0
+      let k = 0
+      lens.forEach((L, i) => {
+        let s = 0
+        for (let j = 0; j < L; j++, k++) {
+          const lp = ours[k]!
+          const ref = g.ref_logp[i][j] as number
+          const old = variant === 'grpo' ? lp : (gv.old_logp[i][j] as number)
+          const ratio = Math.exp(lp - old)
+          const A = g.advantages[i] as number
+          const obj = variant === 'grpo' ? ratio * A : Math.min(ratio * A, Math.min(Math.max(ratio, 1 - g.epsilon), 1 + g.epsilon) * A)
+          s += -obj + g.beta * (Math.exp(ref - lp) - (ref - lp) - 1)
+        }
+        want += s / L / 4
+      })
+      t.ok(Math.abs(r.loss - want) <= 1e-6 * meanAbsA, `loss = the formula on our log-probs (${r.loss} vs ${want})`)
       t.ok(maxAbs(masked(d.logp, d.length), masked(gv.logp, 12)) <= 1e-4 * 14, 'per-token log-probs')
       t.ok(relErr(masked(d.logp, d.length), masked(gv.logp, 12)) <= 1e-5, 'per-token log-probs (relative)')
       t.ok(maxAbs(masked(d.refLogp, d.length), masked(g.ref_logp, 12)) <= 1e-6, 'reference log-probs')
@@ -94,12 +121,16 @@ if (!nativeAvailable()) {
     const dr = await tb().trainerGrpoStep(tr.trainer, batchFor('grpo'), { ...opts('grpo'), aggregation: 'dr_grpo', maxCompletionLength: 16 })
     t.ok(Math.abs(dr.loss - sum / (4 * 16)) <= 1e-6 * Math.abs(sum / 64) + 1e-9, 'dr_grpo: sum / (completions × max length)')
     let bySeq = 0
+    let scale = 0
     let o = 0
     for (const L of lens) {
-      bySeq += pt.slice(o, o + L).reduce((a, b) => a + b, 0) / L
+      const m = pt.slice(o, o + L).reduce((a, b) => a + b, 0) / L
+      bySeq += m
+      scale += Math.abs(m)
       o += L
     }
-    t.ok(Math.abs(r.loss - bySeq / 4) <= 1e-6 * Math.abs(r.loss) + 1e-9, 'grpo: mean of per-sequence means')
+    // the per-sequence means (~1) cancel to ~1e-3: compare at float32 precision of the terms
+    t.ok(Math.abs(r.loss - bySeq / 4) <= 1e-6 * scale / 4, 'grpo: mean of per-sequence means')
   })
 
   t.test('β = 0 needs no reference at all', async (t) => {

@@ -80,17 +80,18 @@ export function configOf(dir: string): Json {
   return flatConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')))
 }
 
-/** A small random Qwen2-VL (vocab 320, hidden 32, 2 layers, 2-block vision tower) written into a new dir. */
-export async function smallRandomModel(seed = 1): Promise<{ dir: string; config: Json }> {
+/** A small random Qwen2-VL (vocab 320, hidden 32, 2 layers, 2-block vision tower; `text` overrides text_config) in a new dir. */
+export async function smallRandomModel(seed = 1, text: Json = {}): Promise<{ dir: string; config: Json }> {
   const dir = tempDir('rand')
   const cfg = {
     model_type: 'qwen2_vl', image_token_id: 300, video_token_id: 301, vision_start_token_id: 302, vision_end_token_id: 303,
     text_config: {
       vocab_size: 320, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-      rms_norm_eps: 1e-6, rope_theta: 1e6, rope_scaling: { type: 'default', mrope_section: [1, 1, 2] }, tie_word_embeddings: true,
+      rms_norm_eps: 1e-6, rope_theta: 1e6, rope_scaling: { type: 'default', mrope_section: [1, 1, 2] }, tie_word_embeddings: true, ...text,
     },
     vision_config: { depth: 2, embed_dim: 16, hidden_act: 'quick_gelu', hidden_size: 32, in_channels: 3, mlp_ratio: 2, num_heads: 2, patch_size: 14, spatial_merge_size: 2, temporal_patch_size: 2 },
   }
+  cfg.vision_config.hidden_size = cfg.text_config.hidden_size  // the merger's output is the LLM width
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg))
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [310], pad_token_id: 311 }))
   const config = flatConfig(cfg)

@@ -68,6 +68,16 @@ t.test('detection: confidence and coordinates rules', async (t) => {
   t.same(boxes(d), [{ box: [1, 2, 3, 4], confidence: 0.5 }])
 })
 
+t.test('detection: number forms', async (t) => {
+  t.same(boxes(parseDetectionAnswer("[{'POSITION': [1e2, +2, 300.5, 4.], 'confidence': .5}]")), [{ box: [100, 2, 300.5, 4], confidence: 0.5 }])
+  t.same(boxes(parseDetectionAnswer("[{'Position': [1, 2, 3, 4], 'Confidence': 5e-1}]")), [{ box: [1, 2, 3, 4], confidence: 0.5 }])
+  t.equal(parseDetectionAnswer("[{'Position': [1, 2, 3, 4], 'Confidence': 0.5e}]").kind, 'malformed', 'number glued to a letter')
+  t.equal(parseDetectionAnswer("[{'Position': [1e, 2, 3, 4], 'Confidence': 0.5}]").kind, 'malformed')
+  t.equal(parseDetectionAnswer("[{'Position': [1, 2, 3, 4, 5], 'Confidence': 0.5}]").kind, 'malformed', '5 coordinates')
+  t.same(boxes(parseDetectionAnswer("[{'Position': 'see below', 'Position': [1, 2, 3, 4], 'Confidence': 0.5}]")), [{ box: [1, 2, 3, 4], confidence: 0.5 }], 'first valid Position')
+  t.equal(parseDetectionAnswer("[{'Position': [1, 2, 3, 4], 'Confidence': 0.5}, {'Position': [5, 6, 7, 8], 'Confidence': 0.5} {'oops'}]").kind, 'malformed', 'a complete object without Position')
+})
+
 t.test('grounding boxes', async (t) => {
   t.same(parseGroundingAnswer('(10,20),(30,40)'), [10, 20, 30, 40])
   t.same(parseGroundingAnswer('the box is ( 10 , 20 ) , ( 30.5 , 40 ) ok'), [10, 20, 30.5, 40])

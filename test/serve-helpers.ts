@@ -111,11 +111,21 @@ export async function realModelAvailable(): Promise<boolean> {
   return nativeAvailable() && typeof (native() as Record<string, unknown>).generate === 'function'
 }
 
-/** A tiny random Qwen2-VL checkpoint (hidden 64, 2 layers, the real vocabulary), loaded through the public API. */
+let tinyDir: Promise<string> | undefined
+
+/** A tiny random Qwen2-VL checkpoint (initModel 'tiny': hidden 64, 2 layers, the real vocabulary) in a temp dir, made once per process. */
+export function tinyModelDir(): Promise<string> {
+  tinyDir ??= (async () => {
+    const [{ initModel }, { mkdtempSync }, { tmpdir }, { join }] = await Promise.all([import('../lib/model/init-model.js'), import('node:fs'), import('node:os'), import('node:path')])
+    return (await initModel({ arch: 'qwen2-vl', size: 'tiny', out: join(mkdtempSync(join(tmpdir(), 'vrft-serve-tiny-')), 'model'), seed: 3 })).dir
+  })()
+  return tinyDir
+}
+
+/** The tiny checkpoint loaded through the public API. */
 export async function loadTinyModel() {
-  const { tinyCheckpointDir } = await import('./generate-helpers.js')
   const { loadModel } = await import('../lib/api.js')
-  return loadModel(tinyCheckpointDir('qwen2vl-tiny'))
+  return loadModel(await tinyModelDir())
 }
 
 /** Fire `total` requests with at most `concurrency` in flight; returns statuses and wall seconds. */

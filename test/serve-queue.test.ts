@@ -37,7 +37,7 @@ t.test('batches by time and size; groups only compatible sampling settings', asy
   t.same(outs[3]!.choices.length, 2)
   // t=1: [1, 3, 4(n=2)] fills 4 sequences at once; then t=0.5 [2, 6]; then [5].
   t.same(calls.map((c) => c.map((r) => r.maxTokens)), [[1, 3, 4], [2, 6], [5]])
-  t.same(infos.map((i) => [i.requests, i.sequences, i.completionTokens]), [[3, 4, 8], [2, 2, 4], [1, 1, 2]])
+  t.same(infos.map((i) => [i.requests, i.sequences, i.completionTokens, i.promptTokens]), [[3, 4, 8, 9], [2, 2, 4, 6], [1, 1, 2, 3]])
   t.ok(infos.every((i) => !i.failed && i.seconds > 0 && i.waits.length === i.requests))
   t.equal(q.depth, 0)
 })

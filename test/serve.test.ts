@@ -135,6 +135,8 @@ t.test('API key: 401 without it, healthz open, constant-time check', async (t) =
   t.equal((await fetch(`${url}/metrics`)).status, 401, 'metrics need the key')
   t.equal((await post(`${url}/v1/rewards`, { reward: 'format', completions: [], solutions: [] })).status, 401)
   t.equal((await fetch(`${url}/healthz`)).status, 200, 'health needs no key')
+  t.equal((await fetch(`${url}/healthz?probe=1`)).status, 200, 'with a query string too')
+  t.equal((await fetch(`${url}/nothing`)).status, 401, 'unknown routes need the key (no route probing)')
   const ok = await post(`${url}/v1/chat/completions`, chatBody('x'), { authorization: 'Bearer s3cret-key' })
   t.equal(ok.status, 200)
   t.equal((await fetch(`${url}/metrics`, { headers: { authorization: 'bearer s3cret-key' } })).status, 200)
@@ -142,7 +144,7 @@ t.test('API key: 401 without it, healthz open, constant-time check', async (t) =
 
 t.test('limits: body, pixels, images, tokens, n, stop, sampling values, queue', async (t) => {
   const fake = fakeGenerator()
-  const server = createServer(fake.generator, { port: 0, limits: { maxBodyBytes: 64 * 1024, maxImagePixels: 100 * 100, maxImages: 2, maxTokens: 64, maxN: 4 } })
+  const server = createServer(fake.generator, { port: 0, limits: { maxBodyBytes: 64 * 1024, maxImagePixels: 100 * 100, maxImages: 2, maxTokens: 64, maxN: 4, maxPromptTokens: 500, maxRewardItems: 3 } })
   const url = await server.listen()
   t.teardown(() => server.close())
   const chat = (body: unknown) => post(`${url}/v1/chat/completions`, body)
@@ -173,8 +175,12 @@ t.test('limits: body, pixels, images, tokens, n, stop, sampling values, queue', 
     t.equal(r.status, 400, JSON.stringify(extra))
     t.match(r.json.error, { type: 'invalid_request_error', message: msg })
   }
+  const rw = await post(`${url}/v1/rewards`, { reward: 'format', completions: ['a', 'b', 'c', 'd'], solutions: ['', '', '', ''] })
+  t.match(rw, { status: 400, json: { error: { code: 'ERR_LIMIT', message: /at most 3 completions/ } } })
   const after = await chat(chatBody('still here'))
   t.equal(after.status, 200, 'still serving after every refusal')
+  t.equal(fake.seen.at(-1)!.maxPromptTokens, 500, 'the prompt-token limit reaches the generator, which refuses longer prompts')
+  t.equal(fake.seen.at(-1)!.maxTokens, 64, 'default max_tokens is capped by the limit')
 })
 
 t.test('a full queue answers 429 and the server recovers', async (t) => {
@@ -297,7 +303,39 @@ t.test('concurrent requests are batched; metrics report it', async (t) => {
   t.same(seeded.map((r) => r.status), [200, 200, 200])
   t.same(fake.batches.slice(-3), [1, 1, 1], 'seeded requests run alone, so a seed is reproducible')
   const metrics = await (await fetch(`${url}/metrics`)).text()
-  for (const name of ['vrft_http_requests_total', 'vrft_http_request_duration_seconds_bucket', 'vrft_queue_depth', 'vrft_queue_wait_seconds_bucket', 'vrft_batch_requests_bucket', 'vrft_batch_sequences_sum', 'vrft_completion_tokens_total', 'vrft_tokens_per_second']) {
+  for (const name of ['vrft_http_requests_total', 'vrft_http_request_duration_seconds_bucket', 'vrft_queue_depth', 'vrft_queue_wait_seconds_bucket', 'vrft_batch_requests_bucket', 'vrft_batch_sequences_sum', 'vrft_completion_tokens_total', 'vrft_prompt_tokens_total', 'vrft_tokens_per_second']) {
     t.match(metrics, new RegExp(`^${name}`, 'm'), name)
   }
+})
+
+t.test('clients that go away: queued requests are dropped, the server keeps serving', async (t) => {
+  const fake = fakeGenerator({ blocked: true })
+  const server = createServer(fake.generator, { port: 0, maxBatchSize: 1, maxWaitMs: 0 })
+  const url = await server.listen()
+  t.teardown(() => server.close())
+  const send = (body: unknown, signal?: AbortSignal) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal })
+  const first = send(chatBody('running'))
+  while (fake.batches.length < 1) await new Promise((r) => setTimeout(r, 2))
+  const a1 = new AbortController()
+  const a2 = new AbortController()
+  const gone1 = send(chatBody('gone'), a1.signal).catch((e) => e)
+  const gone2 = send(chatBody('gone stream', [], { stream: true }), a2.signal).then(async (r) => { await r.text() }).catch((e) => e)
+  while (server.queue.depth < 2) await new Promise((r) => setTimeout(r, 2))
+  a1.abort()
+  a2.abort()
+  await Promise.all([gone1, gone2])
+  for (let i = 0; i < 100 && server.queue.depth > 0; i++) await new Promise((r) => setTimeout(r, 5))
+  t.equal(server.queue.depth, 0, 'both left the queue')
+  fake.release()
+  t.equal((await first).status, 200)
+  const timer = setInterval(() => fake.release(), 5)
+  t.teardown(() => clearInterval(timer))
+  // A stream the client drops while it is being generated.
+  const a3 = new AbortController()
+  const res = await send(chatBody('drop me', [], { stream: true }), a3.signal)
+  a3.abort()
+  await res.text().catch(() => {})
+  const after = await post(`${url}/v1/chat/completions`, chatBody('still fine'))
+  t.equal(after.status, 200)
+  t.equal(fake.seen.filter((r) => JSON.stringify(r.messages).includes('gone')).length, 0, 'the dropped requests never reached the generator')
 })

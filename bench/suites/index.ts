@@ -7,6 +7,11 @@ import { limitsSuite } from './limits.js'
 import { rewardsSuite } from './rewards.js'
 import { tokenizerSuite } from './tokenizer.js'
 import { preprocessSuite } from './preprocess.js'
+import { modelSuite } from './model.js'
 import { generateSuite } from './generate.js'
+import { logprobsSuite } from './logprobs.js'
+import { grpoSuite } from './grpo.js'
+import { e2eSuite } from './e2e.js'
+import { serveSuite } from './serve.js'
 
-export const suites: Suite[] = [limitsSuite, rewardsSuite, tokenizerSuite, preprocessSuite, generateSuite]
+export const suites: Suite[] = [limitsSuite, rewardsSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite]

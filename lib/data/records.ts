@@ -9,7 +9,7 @@
  * With `onError: 'skip'` each is counted in `dataset.skipped` instead; nothing is dropped silently.
  */
 import { createReadStream, constants as fsc, promises as fsp } from 'node:fs'
-import { dirname, isAbsolute, resolve } from 'node:path'
+import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { VrftError, describeValue } from '../errors.js'
 import type { Dataset, OnDataError, Sample, SkippedRecord, Task } from './types.js'
 
@@ -200,4 +200,26 @@ export async function openRecords(path: string, opts: RecordsOptions = {}): Prom
     await fh.close()
   }
   return new RecordsDataset(file, items, policy.skipped, imageRoot, opts.task)
+}
+
+/**
+ * Write samples as a JSONL records file `{image, problem, solution, task?}` (image paths relative to the
+ * file's folder), atomically (temp + rename). Samples with in-memory image bytes cannot be written
+ * (ERR_DATA_RECORD).
+ */
+export async function writeRecords(path: string, samples: Iterable<Sample>): Promise<number> {
+  const file = resolve(path)
+  const dir = dirname(file)
+  const lines: string[] = []
+  for (const s of samples) {
+    if (!('path' in s.image) || typeof s.image.path !== 'string' || 'bytes' in s.image) {
+      throw new VrftError('ERR_DATA_RECORD', `Expected an image path on sample ${s.id} to write ${file} but received image bytes`)
+    }
+    const rel = relative(dir, s.image.path)
+    lines.push(JSON.stringify({ image: rel.startsWith('..') ? s.image.path : rel, problem: s.problem, solution: s.solution, ...(s.task ? { task: s.task } : {}) }))
+  }
+  const tmp = `${file}.${process.pid}.tmp`
+  await fsp.writeFile(tmp, lines.join('\n') + (lines.length ? '\n' : ''))
+  await fsp.rename(tmp, file)
+  return lines.length
 }

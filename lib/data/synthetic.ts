@@ -60,7 +60,7 @@ export const SHORT_CLASSIFICATION_PROMPT =
 
 /** Short detection prompt (`{category}` replaced). */
 export function shortDetectionPrompt(category: string): string {
-  return `Find every ${category}. Reply as <think>...</think><answer>[{'Position': [x1, y1, x2, y2], 'Confidence': c}]</answer> with 0-1000 coordinates, or No Objects.`
+  return `Detect all objects belonging to the category '${category}'. Reply as <think>...</think><answer>[{'Position': [x1, y1, x2, y2], 'Confidence': c}]</answer> with 0-1000 integer coordinates, or No Objects.`
 }
 
 /** Every "colour shape" class of the given colours and shapes. */

@@ -28,7 +28,7 @@ export function parseNpy(buf: Uint8Array, where = '<buffer>'): NpyArray {
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number)
   const count = shape.reduce((a, b) => a * b, 1)
   const off = hstart + hlen
-  const bytes = buf.slice(off)  // copy: aligned
+  const bytes = Uint8Array.prototype.slice.call(buf, off)  // a copy (Buffer#slice would be a view), aligned at 0
   const need = (n: number) => { if (bytes.byteLength < count * n) bad(`the data holds ${bytes.byteLength} bytes, fewer than ${count * n}`) }
   switch (descr) {
     case '<f4': need(4); return { dtype: descr, shape, data: new Float32Array(bytes.buffer, 0, count) }

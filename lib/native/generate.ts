@@ -12,9 +12,10 @@
  */
 import { InvalidArgumentError, VrftError, expectArg, hasCode } from '../errors.js'
 import { native } from './binding.js'
+import type { ModelHandle } from './model.js'
 
-/** The opaque handle `modelLoad` resolves to (a native External owning the weights). */
-export type NativeModelHandle = unknown
+/** The opaque handle `modelLoad` resolves to (`NativeModel.handle` of lib/native/model.ts). */
+export type NativeModelHandle = ModelHandle
 
 /** Which decoding implementation runs: the real one, or a baseline the benchmarks compare it to. */
 export type GenerateMode = 'cache' | 'nocache' | 'per_sample_prefill'

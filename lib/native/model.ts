@@ -100,8 +100,8 @@ export class NativeModel {
     return modelBinding().modelInfo(this.handle)
   }
 
-  /** Forward a left-padded batch with its images (see {@link ForwardOptions}). */
-  forward(options: ForwardOptions): Promise<ForwardResult> {
+  /** Forward a left-padded batch with its images (see {@link ForwardOptions}). Argument errors reject too. */
+  async forward(options: ForwardOptions): Promise<ForwardResult> {
     return modelBinding().modelForward(this.handle, options)
   }
 

@@ -49,8 +49,8 @@ export function giou(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * Returns a new array.
  */
 export function normalizeBox(x1: number, y1: number, x2: number, y2: number, maxX = Infinity, maxY = Infinity): Box {
-  if (x1 > x2) [x1, x2] = [x2, x1]
-  if (y1 > y2) [y1, y2] = [y2, y1]
+  if (x1 > x2) { const t = x1; x1 = x2; x2 = t }
+  if (y1 > y2) { const t = y1; y1 = y2; y2 = t }
   return [clamp(x1, 0, maxX), clamp(y1, 0, maxY), clamp(x2, 0, maxX), clamp(y2, 0, maxY)]
 }
 

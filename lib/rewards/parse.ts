@@ -81,7 +81,6 @@ export interface CoordLimits {
 }
 
 const NUM = String.raw`[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`
-const NUM_Y = new RegExp(NUM, 'y')
 const NO_OBJECTS_RE = /^[\s'"`[(]*no\s*objects?[\s'"`.\])]*$/i
 const EMPTY_LIST_RE = /^[\s[\]]*$/
 
@@ -92,13 +91,29 @@ function skipSpace(s: string, i: number, end: number): number {
   while (i < end && isSpace(s.charCodeAt(i))) i++
   return i
 }
-/** Number literal at i (sticky), or -1. Writes the value to out[0]. */
+/** Number literal `[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?` at i, or -1. Writes the value to out[0]. */
 function readNum(s: string, i: number, out: number[]): number {
-  NUM_Y.lastIndex = i
-  const m = NUM_Y.exec(s)
-  if (m === null) return -1
-  out[0] = Number(m[0])
-  return i + m[0].length
+  const start = i
+  let c = s.charCodeAt(i)
+  if (c === 45 || c === 43) c = s.charCodeAt(++i)
+  let digits = 0
+  while (c >= 48 && c <= 57) { digits++; c = s.charCodeAt(++i) }
+  if (c === 46) {
+    c = s.charCodeAt(++i)
+    while (c >= 48 && c <= 57) { digits++; c = s.charCodeAt(++i) }
+  }
+  if (digits === 0) return -1
+  if (c === 101 || c === 69) {
+    let j = i + 1
+    let d = s.charCodeAt(j)
+    if (d === 45 || d === 43) d = s.charCodeAt(++j)
+    if (d >= 48 && d <= 57) {
+      while (d >= 48 && d <= 57) d = s.charCodeAt(++j)
+      i = j
+    }
+  }
+  out[0] = Number(s.slice(start, i))
+  return i
 }
 /** After a key at k (length len) inside [.., end): optional quote, spaces, ':', spaces → index of the value, or -1. */
 function afterKey(s: string, k: number, len: number, end: number): number {

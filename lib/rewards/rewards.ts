@@ -61,8 +61,14 @@ export function matchDetections(
   gt: readonly Box[],
   threshold = 0.5,
 ): { ious: Float64Array; confidences: Float64Array } {
-  const order = preds.map((_, i) => i)
-  order.sort((a, b) => preds[b]!.confidence - preds[a]!.confidence)
+  // stable insertion sort of indices by confidence, descending (lists are short)
+  const order = new Int32Array(preds.length)
+  for (let i = 0; i < preds.length; i++) {
+    const c = preds[i]!.confidence
+    let j = i
+    while (j > 0 && preds[order[j - 1]!]!.confidence < c) { order[j] = order[j - 1]!; j-- }
+    order[j] = i
+  }
   const used = new Uint8Array(gt.length)
   const ious = new Float64Array(preds.length)
   const confidences = new Float64Array(preds.length)

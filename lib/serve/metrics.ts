@@ -11,17 +11,29 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
 /** The server's metrics. */
 export class ServeMetrics {
+  /** The registry every metric below lives in (`registry.metrics()` is the /metrics body). */
   readonly registry: Registry
+  /** `vrft_http_requests_total{route,status}`. */
   readonly requests: Counter<'route' | 'status'>
+  /** `vrft_http_request_duration_seconds{route}`. */
   readonly latency: Histogram<'route'>
+  /** `vrft_queue_depth`: requests waiting for a batch (read at scrape time). */
   readonly queueDepth: Gauge
+  /** `vrft_queue_wait_seconds`. */
   readonly queueWait: Histogram
+  /** `vrft_batch_requests`: requests per generator call. */
   readonly batchSize: Histogram
+  /** `vrft_batch_sequences`: Σ n per generator call. */
   readonly batchSequences: Histogram
+  /** `vrft_batch_duration_seconds`. */
   readonly batchSeconds: Histogram
+  /** `vrft_batch_failures_total`. */
   readonly batchFailures: Counter
+  /** `vrft_prompt_tokens_total`. */
   readonly promptTokens: Counter
+  /** `vrft_completion_tokens_total`. */
   readonly completionTokens: Counter
+  /** `vrft_tokens_per_second` of the last generator call. */
   readonly tokensPerSecond: Gauge
 
   /**
@@ -53,6 +65,7 @@ export class ServeMetrics {
     for (const w of b.waits) this.queueWait.observe(w)
     if (b.failed) this.batchFailures.inc()
     this.completionTokens.inc(b.completionTokens)
+    this.promptTokens.inc(b.promptTokens)
     if (b.seconds > 0 && !b.failed) this.tokensPerSecond.set(b.completionTokens / b.seconds)
   }
 

@@ -33,6 +33,8 @@ export interface BatchInfo {
   seconds: number
   /** New tokens generated over all completions of the batch. */
   completionTokens: number
+  /** Prompt tokens of the requests that succeeded. */
+  promptTokens: number
   /** Time each request waited in the queue, seconds. */
   waits: number[]
   /** True when the generator threw for the whole batch. */
@@ -187,10 +189,12 @@ export class BatchQueue {
       outputs = batch.map(() => (e instanceof Error ? e : new VrftError('ERR_GENERATOR', String(e))))
     }
     let completionTokens = 0
+    let promptTokens = 0
     batch.forEach((e, i) => {
       const o = outputs[i]!
       if (o instanceof Error) e.reject(o)
       else {
+        promptTokens += o.promptTokens
         for (const c of o.choices) completionTokens += c.ids.length
         e.resolve(o)
       }
@@ -200,6 +204,7 @@ export class BatchQueue {
       sequences: batch.reduce((s, e) => s + e.req.n, 0),
       seconds: (performance.now() - t0) / 1000,
       completionTokens,
+      promptTokens,
       waits,
       failed,
     }

@@ -61,7 +61,7 @@ export function createServer(generator: Generator, options: ServeOptions = {}): 
 
   app.addHook('onRequest', async (req, reply) => {
     ;(req as { t0?: number }).t0 = performance.now()
-    if (checkKey && req.url !== '/healthz' && !checkKey(req.headers.authorization)) {
+    if (checkKey && req.routeOptions.url !== '/healthz' && !checkKey(req.headers.authorization)) {
       void reply.header('www-authenticate', 'Bearer')
       throw new HttpError(401, 'ERR_UNAUTHORIZED', 'Expected an API key as "Authorization: Bearer <key>"; the key was missing or wrong')
     }
@@ -153,8 +153,9 @@ function streamChat(cr: ChatRequest, queue: BatchQueue, o: ResolvedServeOptions,
   const n = cr.gen.n
   const stops = Array.from({ length: n }, () => new StopStream(cr.gen.stop))
   const sse = new PassThrough()
+  sse.on('error', () => ac.abort()) // the client went away mid-stream
   const send = (data: unknown) => {
-    if (!sse.writableEnded) sse.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
+    if (!sse.writableEnded && !sse.destroyed) sse.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
   }
   const chunk = (choices: ChatCompletionChunk['choices'], usage?: ChatCompletionChunk['usage']): ChatCompletionChunk => ({
     id, object: 'chat.completion.chunk', created, model: o.modelName, choices, ...(usage !== undefined ? { usage } : {}),
@@ -178,12 +179,12 @@ function streamChat(cr: ChatRequest, queue: BatchQueue, o: ResolvedServeOptions,
       })
       if (cr.includeUsage) send(chunk([], usageOf(out, out.choices.map((c) => c.ids.length))))
       send('[DONE]')
-      sse.end()
+      if (!sse.destroyed) sse.end()
     },
     (e: unknown) => {
       send(toHttpError(e).body)
       send('[DONE]')
-      sse.end()
+      if (!sse.destroyed) sse.end()
     },
   )
   return sse

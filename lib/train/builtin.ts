@@ -20,6 +20,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { makeSyntheticSet, splitClasses, syntheticTarget } from '../data/synthetic.js'
 import type { Sample } from '../data/types.js'
+import { VrftError } from '../errors.js'
 import { formatConfig, type TrainConfig } from './config.js'
 import { writeFileAtomic, writeJsonAtomic } from './checkpoint.js'
 import type { CommandResult, RunCommandOptions } from './commands.js'
@@ -46,6 +47,7 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   shots: 4,
   testImages: 64,
   maxSteps: 30,
+  evalEvery: 10,
   promptsPerStep: 4,
   numGenerations: 8,
   maxCompletionLength: 32,
@@ -80,7 +82,7 @@ export function builtinSettings(flags: Record<string, unknown>, cfg?: Partial<Tr
 }
 
 /** The demo's data sets (deterministic by seed). */
-export async function builtinData(s: Pick<BuiltinSettings, 'seed' | 'imageSize' | 'warmStartImages' | 'shots' | 'testImages'>): Promise<{ base: Sample[]; shots: Sample[]; test: Sample[]; classes: { base: string[]; novel: string[] } }> {
+export async function builtinData(s: { seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number }): Promise<{ base: Sample[]; shots: Sample[]; test: Sample[]; classes: { base: string[]; novel: string[] } }> {
   const classes = splitClasses()
   const size = s.imageSize
   const base = await makeSyntheticSet({ task: 'classification', count: s.warmStartImages, seed: s.seed * 1000 + 1, size, classes: classes.base, idPrefix: 'base' })
@@ -167,7 +169,14 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     const t0 = performance.now()
     const data = await builtinData(s)
     log(`data: ${data.base.length} base images (${data.classes.base.length} classes), ${data.shots.length} shots of ${data.classes.novel.join(', ')}, ${data.test.length} novel test images`)
-    const ws = await warmStart(s, data, { ...o, log, ...(sig ? { signal: sig.stop } : {}) })
+    let ws: Awaited<ReturnType<typeof warmStart>>
+    try {
+      ws = await warmStart(s, data, { ...o, log, ...(sig ? { signal: sig.stop } : {}) })
+    } catch (e) {
+      if (!sig?.stop.aborted) throw e
+      log('interrupted during the warm start: nothing was cached; run again to start over')
+      return { runDir, step: 0, stopped: true, plots: [], before: NaN, afterGrpo: NaN, summary: { interrupted: 'warm start' } }
+    }
     log(ws.cached ? `warm start: cached model ${ws.dir}` : `warm start: done in ${ws.seconds.toFixed(0)} s → ${ws.dir}`)
     const io = await modelIO(ws.dir, s)
     const rewards = rewardSet('classification')
@@ -175,29 +184,28 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
       policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(data.test), eosTokenIds: io.eosTokenIds,
       maxNewTokens: s.maxCompletionLength, task: 'classification', rewards, batchSize: 16,
     })
-    // GRPO
+    // GRPO, evaluated on the held-out novel images before the first step, every evalEvery steps and at the end.
     const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(ws.dir, s.learningRate, s.maxSteps, s.beta, s.seed))
-    let before: PolicyEvaluation
-    let after: PolicyEvaluation
     let grpo: Awaited<ReturnType<GRPOTrainer['train']>>
     try {
-      before = await evaluate(policy)
-      log(`before GRPO (warm start only): novel-class accuracy ${pct(before.score)}, format ${pct(before.rewards.format ?? 0)}`)
       const tr = new GRPOTrainer({
-        policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), rewards, eosTokenIds: io.eosTokenIds,
+        policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), eval: arraySource(data.test), rewards, eosTokenIds: io.eosTokenIds,
         runDir: join(runDir, 'grpo'), config: { demo: true, ...s }, task: 'classification', progress: s.quiet ? false : new Progress(),
         ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
         settings: {
           promptsPerStep: s.promptsPerStep, numGenerations: s.numGenerations, maxCompletionLength: s.maxCompletionLength, temperature: s.temperature,
-          beta: s.beta, microBatchSize: s.microBatchSize, maxSteps: s.maxSteps, seed: s.seed, saveEvery: 0, evalEvery: 0, sampleEvery: 5, keepCheckpoints: 1,
+          beta: s.beta, microBatchSize: s.microBatchSize, maxSteps: s.maxSteps, seed: s.seed, saveEvery: 0, evalEvery: s.evalEvery, sampleEvery: 5,
+          keepCheckpoints: 1, evalMaxNewTokens: s.maxCompletionLength,
         },
       })
       grpo = await tr.train()
-      after = await evaluate(policy)
-      log(`after ${grpo.step} GRPO steps: novel-class accuracy ${pct(after.score)}, format ${pct(after.rewards.format ?? 0)}`)
     } finally {
       policy.dispose()
     }
+    const before = grpo.evaluations[0]
+    const after = grpo.evaluations.at(-1)
+    if (!before || !after) throw new VrftError('ERR_ABORTED', 'the demo was interrupted before its first evaluation')
+    log(`novel-class accuracy: warm start ${pct(before.score)} → after ${grpo.step} GRPO steps ${pct(after.score)} (format ${pct(before.rewards.format ?? 0)} → ${pct(after.rewards.format ?? 0)})`)
     // The same budget of SFT on the same shots.
     let sftEval: PolicyEvaluation | undefined
     if (s.sft && !sig?.stop.aborted) {

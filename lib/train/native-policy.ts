@@ -9,25 +9,20 @@
  *   await policy.saveModel(dir); await policy.saveState(stateDir)
  */
 import { VrftError, expectArg } from '../errors.js'
-import { native } from '../native/binding.js'
+import { readModelConfig, type ModelConfig } from '../model/config.js'
 import { generateIds, type NativeModelHandle } from '../native/generate.js'
+import { modelBinding, type ModelHandle } from '../native/model.js'
 import {
   resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeStepReport, type NativeTrainerHandle, type TrainerSettings,
 } from '../native/trainer.js'
 import type { Completion, EncodedPrompt, Rollout, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
 
-/** The model binding functions NativePolicy.create uses (declared in full by lib/native/model.ts). */
-interface ModelLoadBinding {
-  modelLoad(dir: string, config: object, o: { dtype: string; device: string }): Promise<NativeModelHandle>
-  modelDispose(model: NativeModelHandle): void
-}
-
 /** Options of {@link NativePolicy.create}. */
 export interface NativePolicyOptions {
   /** Hugging Face model directory (weights are loaded from it; its non-weight files are copied on save). */
   modelDir: string
-  /** The flat native model config for this directory (lib/model/config.ts builds it from config.json). */
-  config: object
+  /** The model config; default: read from `modelDir`/config.json (lib/model/config.ts). */
+  config?: ModelConfig
   /** Default 'cpu'. */
   device?: string
   /** Compute dtype; default float32 on CPU, bfloat16 on CUDA (float32 master weights either way). */
@@ -118,14 +113,15 @@ export class NativePolicy implements TrainablePolicy {
   /** Loads the model from `modelDir` and creates the trainer around it. */
   static async create(o: NativePolicyOptions): Promise<NativePolicy> {
     expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
-    expectArg(typeof o.config === 'object' && o.config !== null, 'the flat native model config', 'config', o.config)
+    expectArg(typeof o.modelDir === 'string' && o.modelDir.length > 0, 'a model directory path', 'modelDir', o.modelDir)
+    const config = o.config ?? readModelConfig(o.modelDir)
     const device = o.device ?? 'cpu'
     expectArg(typeof device === 'string', "a device such as 'cpu' or 'cuda:0'", 'device', device)
     const dtype = o.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
     expectArg(dtype === 'float32' || dtype === 'bfloat16', "'float32' or 'bfloat16'", 'dtype', dtype)
     const settings = resolveTrainerSettings(o.train ?? {}, o.modelDir)
-    const mb = native() as unknown as ModelLoadBinding
-    const model = await mb.modelLoad(o.modelDir, o.config, { dtype, device })
+    const mb = modelBinding()
+    const model = await mb.modelLoad(o.modelDir, config, { dtype, device })
     try {
       const trainer = await trainerBinding().trainerCreate(model, settings)
       return new NativePolicy(model, trainer, { ...o, model, ownsModel: true })
@@ -260,6 +256,6 @@ export class NativePolicy implements TrainablePolicy {
     if (this.disposed) return
     this.disposed = true
     trainerBinding().trainerDispose(this.trainer)
-    if (this.ownsModel) (native() as unknown as ModelLoadBinding).modelDispose(this.model)
+    if (this.ownsModel) modelBinding().modelDispose(this.model as ModelHandle)
   }
 }

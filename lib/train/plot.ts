@@ -153,7 +153,7 @@ export function barChartSvg(o: { title: string; bars: Array<{ label: string; val
   const m = { l: 56, r: 16, t: 40, b: 40 }
   const fmt = o.format ?? ((v: number) => v.toFixed(3))
   const hi = Math.max(1e-9, ...o.bars.map((b) => b.value))
-  const yt = niceTicks(0, hi)
+  const yt = niceTicks(0, hi * 1.12)
   const top = yt[yt.length - 1]!
   const py = (y: number) => H - m.b - (y / top) * (H - m.t - m.b)
   const slot = (W - m.l - m.r) / Math.max(1, o.bars.length)

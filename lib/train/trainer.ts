@@ -113,7 +113,8 @@ export abstract class Trainer<R extends { step: number }> {
    * Returns the checkpoint directory, or undefined when there is none (a fresh start).
    */
   async resume(which: boolean | string = true): Promise<string | undefined> {
-    const dir = which === false ? undefined : findCheckpoint(this.opts.runDir ?? '.', which)
+    if (which === false || (which === true && !this.opts.runDir)) return undefined
+    const dir = findCheckpoint(this.opts.runDir ?? '.', which)
     if (!dir) return undefined
     const st = readTrainerState(dir)
     await this.opts.policy.loadState(join(dir, 'state'))

@@ -89,6 +89,9 @@ RopeIndex get_rope_index(const ModelConfig& c, const torch::Tensor& ids_, const 
   auto ids = ids_.to(torch::kCPU, torch::kInt64).contiguous();
   auto mask = mask_.defined() ? mask_.to(torch::kCPU, torch::kInt64).contiguous() : torch::ones_like(ids);
   const int64_t B = ids.size(0), T = ids.size(1), m = c.vision.spatial_merge_size;
+  int64_t rows = 0;
+  for (auto [t, h, w] : grids) rows += t * h * w;
+  check_grids(grids, rows, m);  // shapes only: t >= 1, h and w multiples of the merge size
   auto pos = torch::ones({3, B, T}, torch::kInt64);
   auto deltas = torch::zeros({B}, torch::kInt64);
   auto P = pos.accessor<int64_t, 3>();

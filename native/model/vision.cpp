@@ -149,6 +149,7 @@ torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::v
   const int64_t n = pixels.size(0);
   // 1. patch embedding: Conv3d with stride = kernel is a matmul over the 1176-wide rows
   auto x = torch::matmul(pixels.to(dev, dt), patch_weight.reshape({D, -1}).t());  // (N, D)
+  if (trace) trace->push_back(x);  // patch embeddings in patchify (raster) order
   // 2. 2D rotary table: θ = [row·inv_freq, col·inv_freq], emb = cat(θ, θ)
   const int64_t hd = cfg.head_dim(), dim = hd / 2;
   auto inv = 1.0 / torch::pow(10000.0, torch::arange(0, dim, 2, torch::kFloat32) / double(dim));  // (hd/4)
@@ -169,7 +170,6 @@ torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::v
   }
   auto emb = torch::cat({theta, theta}, 1);  // (N, hd) float32
   auto cos = emb.cos().to(dev), sin = emb.sin().to(dev);
-  if (trace) trace->push_back(x);
   // 4. blocks
   for (size_t i = 0; i < blocks->size(); ++i) {
     bool full = arch == Arch::Qwen2VL ||

@@ -51,8 +51,8 @@ struct VisionTowerImpl : torch::nn::Module {
   VisionTowerImpl(const VisionConfig& c, Arch arch, const torch::TensorOptions& o);
   // pixels (N, 1176) in any float dtype, grids: one (t, h, w) per image with N = Σ t·h·w.
   // Returns image embeddings (N/4, H) in raster order of merge blocks, image after image.
-  // trace (optional, debugging/tests): patch embeddings and each block's output, (N, D), in the row order
-  // the blocks see (window order for Qwen2.5-VL).
+  // trace (optional, debugging/tests): the patch embeddings (N, D) in patchify order, then each block's
+  // output (N, D) in the row order the blocks see (window order for Qwen2.5-VL).
   torch::Tensor forward(const torch::Tensor& pixels, const std::vector<Grid>& grids,
                         std::vector<torch::Tensor>* trace = nullptr);
 };

@@ -133,9 +133,9 @@ static Napi::Value Generate(const Napi::CallbackInfo& info) {
       keep.push_back(o.Get("abortFlag"));
     }
     auto out = std::make_shared<rl::GenerateResult>();
-    auto work = [model, in, g, out] {
+    auto work = [mp = model.ptr(), in, g, out] {
       c10::InferenceMode im;
-      *out = rl::generate(*model, in.ids, in.mask, in.pixels, in.grids, g);
+      *out = rl::generate(*mp, in.ids, in.mask, in.pixels, in.grids, g);
     };
     auto done = [out](Napi::Env env) -> Napi::Value {
       auto& r = *out;
@@ -176,9 +176,9 @@ static Napi::Value Logprobs(const Napi::CallbackInfo& info) {
     lo.entropy = opt_bool(o, "entropy", false);
     lo.temperature = opt_number(o, "temperature", 1.0, 1e-6, 1e6);
     auto out = std::make_shared<rl::LogprobsResult>();
-    auto work = [model, in, comp, cmask, lo, out] {
+    auto work = [mp = model.ptr(), in, comp, cmask, lo, out] {
       c10::InferenceMode im;
-      *out = rl::completion_logprobs(*model, in.ids, in.mask, in.pixels, in.grids, comp, cmask, lo);
+      *out = rl::completion_logprobs(*mp, in.ids, in.mask, in.pixels, in.grids, comp, cmask, lo);
     };
     auto done = [out](Napi::Env env) -> Napi::Value {
       auto& r = *out;

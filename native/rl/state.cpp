@@ -20,8 +20,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 void write_dir_atomic(const std::string& dir, const std::function<void(const std::string& tmp)>& fill) {
-  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
-  if (target.filename().empty()) throw_arg(fmt("Expected a directory path but received '", dir, "'"));
+  fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  if (target.filename().empty() && target.has_parent_path()) target = target.parent_path();  // "a/b/" -> "a/b"
+  if (target.filename().empty() || target == target.root_path()) throw_arg(fmt("Expected a directory path but received '", dir, "'"));
   const std::string pid = std::to_string(::getpid());
   const fs::path tmp = target.string() + ".tmp-" + pid, old = target.string() + ".old-" + pid;
   std::error_code ec;

@@ -3,19 +3,25 @@
  * safetensors weights, the real Qwen tokenizer files) — the tiny preset is what the built-in demo trains.
  * Wraps the model helper's initModel (lib/model/init-model.ts).
  */
-import type { CommandModule } from 'yargs'
-import { TINY_PRESET, createTinyModel } from '../../train/tiny.js'
+import type { Argv, CommandModule } from 'yargs'
+import { initModel, type InitSize } from '../../model/init-model.js'
 
-export const initModelCommand: CommandModule<object, { out: string; seed: number }> = {
+interface InitArgs { out: string; arch: 'qwen2-vl' | 'qwen2.5-vl'; size: InitSize; seed: number; dtype?: 'float32' | 'bfloat16'; json: boolean }
+
+export const initModelCommand: CommandModule<object, InitArgs> = {
   command: 'init-model <out>',
-  describe: 'Write a freshly initialized tiny Qwen2-VL-architecture model with the Qwen tokenizer',
+  describe: 'Write a randomly initialized Qwen2-VL / Qwen2.5-VL model directory (weights, config, Qwen tokenizer)',
   builder: (y) => y
     .positional('out', { type: 'string', demandOption: true, describe: 'output model directory' })
+    .option('arch', { type: 'string', choices: ['qwen2-vl', 'qwen2.5-vl'] as const, default: 'qwen2-vl' as const, describe: 'architecture' })
+    .option('size', { type: 'string', choices: ['tiny', 'small', '2b', '3b', '7b'] as const, default: 'tiny' as const, describe: 'tiny (~9.9M, the built-in demo), small (~100M), or the official shapes' })
     .option('seed', { type: 'number', default: 0, describe: 'initialization seed' })
-    .epilog(`tiny preset: ${JSON.stringify(TINY_PRESET)}`)
-    .strict(),
+    .option('dtype', { type: 'string', choices: ['float32', 'bfloat16'] as const, describe: 'weight dtype on disk [default: float32 for tiny/small, bfloat16 otherwise]' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+    .example('$0 init-model models/tiny', 'the built-in demo\'s model shape')
+    .strict() as unknown as Argv<InitArgs>,
   handler: async (argv) => {
-    await createTinyModel(argv.out, argv.seed)
-    console.log(argv.out)
+    const r = await initModel({ arch: argv.arch, size: argv.size, out: argv.out, seed: argv.seed, ...(argv.dtype ? { dtype: argv.dtype } : {}) })
+    console.log(argv.json ? JSON.stringify({ dir: r.dir, parameters: r.parameters }) : `${r.dir}: ${argv.arch} ${argv.size}, ${r.parameters.toLocaleString('en-US')} parameters`)
   },
 }

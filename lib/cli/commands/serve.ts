@@ -7,7 +7,7 @@
 import type { CommandModule } from 'yargs'
 import { loadModel } from '../../api.js'
 import { modelGenerator } from '../../serve/model-generator.js'
-import { DEFAULT_SERVE_LIMITS } from '../../serve/options.js'
+import { DEFAULT_SERVE_LIMITS, resolveServeOptions, type ServeOptions } from '../../serve/options.js'
 import { createServer } from '../../serve/server.js'
 
 interface ServeArgs {
@@ -55,8 +55,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     .option('log', { type: 'boolean', default: false, describe: 'log every request (JSON lines on stdout)' }),
   handler: async (a) => {
     const apiKey = a['api-key'] ?? (process.env.VRFT_API_KEY || undefined)
-    const model = await loadModel(a.model, { device: a.device, dtype: a.dtype })
-    const server = createServer(modelGenerator(model), {
+    const options: ServeOptions = {
       host: a.host,
       port: a.port,
       apiKey,
@@ -75,7 +74,10 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         maxImages: a['max-images'],
         maxBodyBytes: a['max-body-bytes'],
       },
-    })
+    }
+    resolveServeOptions(options) // bad options fail before the (slow) model load
+    const model = await loadModel(a.model, { device: a.device, dtype: a.dtype })
+    const server = createServer(modelGenerator(model), options)
     const url = await server.listen()
     console.error(`vrft-native serve: ${a.model} on ${url} (${apiKey ? 'API key required' : 'no API key'}${a['allowed-root'] ? `, local images under ${a['allowed-root']}` : ''})`)
     await new Promise<void>((resolve) => {

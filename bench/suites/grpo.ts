@@ -1,0 +1,90 @@
+/**
+ * The GRPO training step (lib/native/trainer.ts `trainerGrpoStep`): G completions of L tokens after the
+ * ~400-token image prompt of bench/suites/shapes.ts, β = 0.04 (so a reference forward runs too), AdamW
+ * update, micro-batches of 4. Reported in samples (completions) per second, with and without gradient
+ * checkpointing (the checkpointed run's baseline is the plain one, same process), and the model FLOP
+ * utilization against the measured matmul FLOP/s: analytic matmul FLOPs (shapes.ts `forwardFlops`: the image
+ * is encoded once per prompt per micro-batch, logits only for completion rows) × 3 for the policy
+ * forward + backward (+ 1 forward more with checkpointing: the recomputation is not useful work and is not
+ * counted) + 1 × for the reference forward. The naive figure (6 + 2) × parameters × tokens is in the notes.
+ * Sizes: tiny (--quick), small (~100M) otherwise; 2b / 7b need a GPU.
+ *
+ * Run alone: node dist/bench/run.js --only grpo --size small
+ */
+import { modelBinding, type ModelHandle } from '../../lib/native/model.js'
+import { resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeGrpoOptions } from '../../lib/native/trainer.js'
+import { type Context, type Row, type Suite, peakRss, spreadOf, time } from '../harness.js'
+import { benchCheckpoint } from './model.js'
+import { PROMPT_GRID, benchModelConfig, benchPrompt, forwardFlops, sizeLabel } from './shapes.js'
+
+export const grpoSuite: Suite = {
+  name: 'grpo',
+  async run(ctx: Context): Promise<Row[]> {
+    const label = sizeLabel(ctx.size)
+    if ((ctx.size === '2b' || ctx.size === '7b') && !ctx.device.startsWith('cuda')) {
+      return [{ bench: `grpo step ${label}`, metric: 'samples/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU (device is ${ctx.device})` }]
+    }
+    const cfg = benchModelConfig(ctx.size)
+    const G = ctx.quick ? 4 : 8
+    const L = ctx.quick ? 16 : 64
+    const micro = 4
+    const dir = await benchCheckpoint(ctx)
+    const prompt = benchPrompt()
+    const P = prompt.inputIds.length
+    const batch: NativeBatch = {
+      prompts: [{ inputIds: Int32Array.from(prompt.inputIds), pixelValues: prompt.pixelValues as Float32Array, imageGridThw: PROMPT_GRID.slice() }],
+      rollouts: Array.from({ length: G }, (_, r) => ({
+        prompt: 0,
+        tokens: Int32Array.from({ length: L }, (_, j) => (r * 7919 + j * 104729) % cfg.vocabSize),
+        advantage: (r % 2 ? 1 : -1) * (0.5 + r / G),
+      })),
+    }
+    const opts: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: micro, clipped: false, maxCompletionLength: L }
+    const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
+    const mb = modelBinding()
+    const params = mb.modelParameterCount(cfg)
+    // analytic FLOPs of one step: per micro-batch one image encoding, micro × (P + L) text tokens, micro × L logit rows
+    const patches = PROMPT_GRID[0] * PROMPT_GRID[1] * PROMPT_GRID[2]
+    let fwd = 0
+    for (let b = 0; b < G; b += micro) {
+      const rows = Math.min(micro, G - b)
+      const f = forwardFlops(cfg, P + L, patches, L)
+      fwd += f.vision + rows * (f.text + f.head)
+    }
+    const useful = 3 * fwd + fwd  // policy forward + backward, reference forward
+    const naive = (6 + 2) * params * G * (P + L)
+
+    const run = async (ckpt: boolean) => {
+      const model = await mb.modelLoad(dir, cfg, { dtype: ctx.dtype, device: ctx.device })
+      try {
+        const tr = await trainerBinding().trainerCreate(model, resolveTrainerSettings({ lr: 1e-6, gradientCheckpointing: ckpt }, dir))
+        try {
+          const rss0 = peakRss()
+          let last = { skipped: false, loss: 0 }
+          const t = await time(async () => { last = await trainerBinding().trainerGrpoStep(tr, batch, opts) }, reps)
+          if (last.skipped || !Number.isFinite(last.loss)) throw new Error(`grpo: the benchmark step was skipped or not finite (loss ${last.loss})`)
+          return { t, rssGrowth: peakRss() - rss0 }
+        } finally {
+          trainerBinding().trainerDispose(tr)
+        }
+      } finally {
+        mb.modelDispose(model as ModelHandle)
+      }
+    }
+    const plain = await run(false)
+    const ckpt = await run(true)
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`
+    const shape = `G = ${G} x ${L} completion tokens after a ${P}-token image prompt, micro-batch ${micro}, beta 0.04 (reference forward)`
+    const row = (name: string, r: typeof plain): Row => ({
+      bench: `grpo step ${label} (${name}): ${shape}`,
+      metric: 'samples/s', value: G / r.t.median, spread: spreadOf(r.t),
+      utilization: { of: `${ctx.limits.matmulDtype} matmul FLOP/s (model FLOPs, analytic)`, fraction: useful / r.t.median / ctx.limits.matmulFlops },
+      notes: `step ${r.t.median.toFixed(3)} s; ${(useful / r.t.median / 1e9).toFixed(1)} GFLOP/s analytic; naive (6+2)·${(params / 1e6).toFixed(1)}M params·tokens ` +
+        `= ${(naive / r.t.median / ctx.limits.matmulFlops * 100).toFixed(1)}% of the roofline; peak RSS grew ${mib(r.rssGrowth)}`,
+    })
+    return [
+      row('plain', plain),
+      { ...row('gradient checkpointing', ckpt), baseline: { name: 'plain', value: G / plain.t.median }, ratio: plain.t.median / ckpt.t.median },
+    ]
+  },
+}

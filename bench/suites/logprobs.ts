@@ -1,0 +1,67 @@
+/**
+ * Teacher-forced log-probs (lib/native/generate.ts `completionLogprobs`, what GRPO's policy and reference
+ * passes run): G completions of L tokens after the ~400-token image prompt, the LM head applied in chunks of
+ * 256 token rows, vs the naive version that builds the full (G·L, 151936) float32 logits at once (the same
+ * native call with one chunk covering every row). Reports completion tokens/s and the peak logits memory of
+ * both (the native counter of the largest logits block, and the growth of the process's peak RSS); the
+ * chunked run goes first, so the naive run's RSS growth is what full logits add on top. Values of both must
+ * agree (checked).
+ * Target: peak logits memory independent of G·L (chunked peak = 256 × V × 4 bytes).
+ *
+ * Run alone: node dist/bench/run.js --only logprobs --size small
+ */
+import { completionLogprobs, generateBinding } from '../../lib/native/generate.js'
+import { modelBinding } from '../../lib/native/model.js'
+import { type Context, type Row, type Suite, peakRss, spreadOf, time } from '../harness.js'
+import { benchCheckpoint } from './model.js'
+import { benchModelConfig, benchPrompt, sizeLabel } from './shapes.js'
+
+export const logprobsSuite: Suite = {
+  name: 'logprobs',
+  async run(ctx: Context): Promise<Row[]> {
+    const label = sizeLabel(ctx.size)
+    if ((ctx.size === '2b' || ctx.size === '7b') && !ctx.device.startsWith('cuda')) {
+      return [{ bench: `logprobs ${label}`, metric: 'tokens/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU (device is ${ctx.device})` }]
+    }
+    const cfg = benchModelConfig(ctx.size)
+    const V = cfg.vocabSize
+    const G = 8
+    const L = ctx.quick ? 64 : 128
+    const chunk = ctx.quick ? 64 : 256
+    const model = await modelBinding().modelLoad(await benchCheckpoint(ctx), cfg, { dtype: ctx.dtype, device: ctx.device })
+    const prompt = benchPrompt()
+    const comps = Array.from({ length: G }, (_, r) => Array.from({ length: L }, (_, j) => (r * 7919 + j * 104729) % V))
+    const gb = generateBinding()
+    const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
+    try {
+      const run = async (c: number) => {
+        gb.logitsChunkPeak(true)
+        const rss0 = peakRss()
+        let out: number[][] = []
+        let peak = 0
+        const t = await time(async () => {
+          const r = await completionLogprobs(model, prompt, comps, { chunk: c })
+          out = r.logprobs
+          peak = Math.max(peak, r.raw.peakChunkBytes)
+        }, reps)
+        return { t, out, peak, rssGrowth: peakRss() - rss0 }
+      }
+      const chunked = await run(chunk)
+      const naive = await run(G * L)
+      let worst = 0
+      chunked.out.forEach((row, i) => row.forEach((x, j) => { worst = Math.max(worst, Math.abs(x - naive.out[i]![j]!)) }))
+      if (!(worst <= 1e-3)) throw new Error(`logprobs: chunked and full-logits log-probs differ by ${worst}`)
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`
+      return [{
+        bench: `logprobs ${label}: G = ${G} x ${L} completion tokens after a ${prompt.inputIds.length}-token image prompt, LM head in chunks of ${chunk}`,
+        metric: 'tokens/s', value: (G * L) / chunked.t.median, spread: spreadOf(chunked.t),
+        baseline: { name: 'full logits at once', value: (G * L) / naive.t.median }, ratio: naive.t.median / chunked.t.median,
+        target: { description: `largest logits block = chunk x V x 4 bytes (${mib(chunk * V * 4)})`, met: chunked.peak === chunk * V * 4 },
+        notes: `largest logits block ${mib(chunked.peak)} vs ${mib(naive.peak)} (${(naive.peak / chunked.peak).toFixed(0)}x less); ` +
+          `peak RSS grew ${mib(chunked.rssGrowth)} (chunked, first) then ${mib(naive.rssGrowth)} more (full logits); max |diff| ${worst.toExponential(1)}`,
+      }]
+    } finally {
+      modelBinding().modelDispose(model)
+    }
+  },
+}

@@ -1,0 +1,75 @@
+/**
+ * Model shapes and the image prompt the model benchmarks share (model load/prefill, log-probs), and an
+ * analytic matmul FLOP count of one forward for roofline figures.
+ *   tiny  — the tiny Qwen2-VL shape of the goldens (hidden 64, 2 layers; seconds, for --quick);
+ *   small — ~100M parameters, Qwen2-VL-shaped: hidden 512, 8 layers, head_dim 128, vocabulary 151936
+ *           (the same shape as bench/suites/generate.ts, so the numbers compare);
+ *   2b/7b — the real Qwen2-VL-2B / -7B shapes (random weights; GPU only).
+ * Prompt: ~400 tokens around one 476×644 image (grid 1×34×46: 1564 patches, 391 image tokens), random pixels.
+ */
+import type { ModelConfig } from '../../lib/model/config.js'
+import type { PromptBatch } from '../../lib/native/generate.js'
+import type { Context } from '../harness.js'
+
+export const IMAGE_PAD = 151655
+
+/** The flat native config of a benchmark size. */
+export function benchModelConfig(size: Context['size']): ModelConfig {
+  const base = {
+    arch: 'qwen2-vl' as const, vocabSize: 151936, rmsNormEps: 1e-6, ropeTheta: 1e6,
+    imageTokenId: IMAGE_PAD, videoTokenId: 151656, visionStartTokenId: 151652, visionEndTokenId: 151653,
+    eosTokenIds: [151645], padTokenId: 151643,
+  }
+  const vision = (depth: number, width: number, numHeads: number, outHidden: number) => ({
+    depth, width, numHeads, intermediate: 4 * width, act: 'quick_gelu' as const, patchSize: 14, temporalPatchSize: 2,
+    spatialMergeSize: 2, inChannels: 3, outHidden, windowSize: 112, fullattBlockIndexes: [], tokensPerSecond: 2,
+  })
+  switch (size) {
+    case 'tiny':
+      return { ...base, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, mropeSection: [2, 3, 3], tieWordEmbeddings: true, vision: { ...vision(2, 32, 4, 64), intermediate: 64 } }
+    case 'small':
+      return { ...base, hiddenSize: 512, intermediateSize: 1536, numLayers: 8, numHeads: 4, numKvHeads: 2, headDim: 128, mropeSection: [16, 24, 24], tieWordEmbeddings: true, vision: vision(2, 256, 4, 512) }
+    case '2b':
+      return { ...base, hiddenSize: 1536, intermediateSize: 8960, numLayers: 28, numHeads: 12, numKvHeads: 2, headDim: 128, mropeSection: [16, 24, 24], tieWordEmbeddings: true, vision: vision(32, 1280, 16, 1536) }
+    case '7b':
+      return { ...base, hiddenSize: 3584, intermediateSize: 18944, numLayers: 28, numHeads: 28, numKvHeads: 4, headDim: 128, mropeSection: [16, 24, 24], tieWordEmbeddings: false, vision: vision(32, 1280, 16, 3584) }
+  }
+}
+
+export const sizeLabel = (size: Context['size']) => (size === 'small' ? 'small ~100M' : size)
+
+/** The image grid of the benchmark prompt: 1×34×46 patches. */
+export const PROMPT_GRID: [number, number, number] = [1, 34, 46]
+
+/** A ~400-token chat prompt around one image (391 image tokens), random pixels in the normalised range. */
+export function benchPrompt(): PromptBatch {
+  const grid = PROMPT_GRID
+  const nPatches = grid[0] * grid[1] * grid[2]
+  const prefix = [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198, 151652]
+  const suffix = [151653, 74785, 419, 2168, 13, 151645, 198, 151644, 77091, 198]
+  const ids = [...prefix, ...new Array<number>(nPatches / 4).fill(IMAGE_PAD), ...suffix]
+  const pixels = new Float32Array(nPatches * 1176)
+  let s = 12345
+  for (let i = 0; i < pixels.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0
+    pixels[i] = (s / 2 ** 32) * 4 - 2
+  }
+  return { inputIds: Int32Array.from(ids), batchSize: 1, pixelValues: pixels, imageGridThw: [grid] }
+}
+
+/**
+ * Matmul FLOPs of one forward of `tokens` text tokens with `patches` vision patches, producing logits for
+ * `logitRows` positions: 2·m·n·k per linear layer, attention scores and values counted in full
+ * (4·T²·width per layer, no causal halving), norms / activations / RoPE ignored.
+ */
+export function forwardFlops(c: ModelConfig, tokens: number, patches: number, logitRows: number): { vision: number; text: number; head: number; total: number } {
+  const v = c.vision
+  const N = patches, W = v.width, M = v.spatialMergeSize ** 2
+  const vision = 2 * N * (v.inChannels * v.temporalPatchSize * v.patchSize ** 2) * W +
+    v.depth * (2 * N * W * (3 * W + W + 2 * v.intermediate) + 4 * N * N * W) +
+    2 * (N / M) * (M * W * M * W + M * W * v.outHidden)
+  const T = tokens, H = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim
+  const text = c.numLayers * (2 * T * (H * q + 2 * H * kv + q * H + 3 * H * c.intermediateSize) + 4 * T * T * q)
+  const head = 2 * logitRows * H * c.vocabSize
+  return { vision, text, head, total: vision + text + head }
+}

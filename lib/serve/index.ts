@@ -1,0 +1,10 @@
+/** The serving layer of vrft-native: HTTP server, batching queue, metrics, rewards endpoint, options. */
+export { createServer, type VrftServer } from './server.js'
+export { modelGenerator } from './model-generator.js'
+export { BatchQueue, type BatchQueueOptions, type BatchInfo } from './queue.js'
+export { ServeMetrics } from './metrics.js'
+export { DEFAULT_SERVE_LIMITS, resolveServeOptions, type ServeOptions, type ServeLimits, type ResolvedServeOptions } from './options.js'
+export { REWARD_NAMES, scoreRewardsRequest, type RewardName, type RewardsResponse } from './rewards.js'
+export { HttpError, toHttpError, type ErrorBody } from './errors.js'
+export type { ChatCompletion, ChatCompletionChunk } from './openai.js'
+export type { FinishReason, GeneratedChoice, GenerationOutput, GenerationRequest, Generator } from './types.js'

@@ -1,0 +1,129 @@
+/**
+ * Training configuration and model lookup: defaults equal ../shared/VISUAL-RFT.md, file < flag
+ * precedence, ERR_CONFIG messages naming option / expected / received, the defaults table, hub ids
+ * resolved from a fake Hugging Face cache (refs/main, revisions, HF_HOME), ERR_MODEL_NOT_FOUND.
+ * Run: npx tap test/train-config.test.ts
+ */
+import t from 'tap'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { resolveSftConfig, resolveTrainConfig } from '../lib/train/config.js'
+import { DEFAULTS_TABLE, defaultsMarkdown } from '../lib/train/defaults.js'
+import { hubCacheDirs, resolveModel } from '../lib/train/hub.js'
+import { DataOrder } from '../lib/train/order.js'
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'vrft-cfg-'))
+
+t.test('defaults are the reference values', async (t) => {
+  const c = resolveTrainConfig({})
+  t.match(c, {
+    numGenerations: 8, temperature: 1, topP: 1, topK: 0, maxCompletionLength: 256, beta: 0.04, learningRate: 1e-6, weightDecay: 0,
+    lrScheduler: 'linear', warmupSteps: 0, maxGradNorm: 1, promptsPerStep: 16, maxPixels: 401408, minPixels: 3136, maxPromptLength: 1024,
+    numIterations: 1, epsilon: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', advantageScale: 'group', iouNormalize: 'max', classificationMatch: 'exact',
+    groundingReward: 'iou', resume: false, builtinRewards: true,
+  })
+  t.ok(Object.isFrozen(c))
+  t.equal(resolveTrainConfig({ epsilon: 0.3 }).epsilonHigh, 0.3, 'ε_high follows ε unless given')
+  t.equal(resolveTrainConfig({ epsilon: 0.2, epsilonHigh: 0.28 }).epsilonHigh, 0.28)
+  t.equal(resolveSftConfig({}).learningRate, 1e-5)
+})
+
+t.test('defaults table renders as Markdown with every key', async (t) => {
+  const md = defaultsMarkdown()
+  t.match(md, /^\| option \| default \| meaning \| from \|/)
+  t.match(md, /\| `--num-generations` \| 8 \|/)
+  t.match(md, /\| `--beta` \| 0\.04 \|/)
+  t.match(md, /\| `--learning-rate` \| 0\.000001 \|/)
+  t.equal(md.split('\n').length, DEFAULTS_TABLE.length + 2)
+})
+
+t.test('config file (YAML and JSON, kebab or camel) < flags', async (t) => {
+  const d = tmp()
+  writeFileSync(join(d, 'a.yaml'), 'beta: 0.1\nnum-generations: 4\nlearningRate: 2e-6\n')
+  const c = resolveTrainConfig({ beta: 0.2 }, join(d, 'a.yaml'))
+  t.equal(c.beta, 0.2, 'flag wins')
+  t.equal(c.numGenerations, 4)
+  t.equal(c.learningRate, 2e-6)
+  writeFileSync(join(d, 'b.json'), JSON.stringify({ maxSteps: 7 }))
+  t.equal(resolveTrainConfig({}, join(d, 'b.json')).maxSteps, 7)
+})
+
+t.test('ERR_CONFIG names the option, the expected and the received value', async (t) => {
+  const d = tmp()
+  t.throws(() => resolveTrainConfig({ beta: -1 }), { code: 'ERR_CONFIG', message: /--beta \(from flag --beta\): expected a number >= 0 but received -1/ })
+  t.throws(() => resolveTrainConfig({ numGenerations: 2.5 }), { code: 'ERR_CONFIG', message: /--num-generations.*expected an integer but received 2\.5/ })
+  t.throws(() => resolveTrainConfig({ numGenerations: 1 }), { code: 'ERR_CONFIG', message: /--num-generations.*expected a number >= 2 but received 1/ })
+  t.throws(() => resolveTrainConfig({ aggregation: 'mean' }), { code: 'ERR_CONFIG', message: /--aggregation.*expected one of "grpo", "token", "dr_grpo" but received "mean"/ })
+  t.throws(() => resolveTrainConfig({ temperature: NaN }), { code: 'ERR_CONFIG', message: /--temperature.*received NaN/ })
+  t.throws(() => resolveTrainConfig({ topP: 0 }), { code: 'ERR_CONFIG', message: /--top-p.*expected a number > 0 but received 0/ })
+  t.throws(() => resolveTrainConfig({ minPixels: 500000 }), { code: 'ERR_CONFIG', message: /--min-pixels.*expected a value <= max-pixels \(401408\) but received 500000/ })
+  writeFileSync(join(d, 'c.yaml'), 'betta: 0.1\n')
+  t.throws(() => resolveTrainConfig({}, join(d, 'c.yaml')), { code: 'ERR_CONFIG', message: /unknown option --betta \(config file .*c\.yaml\)/ })
+  writeFileSync(join(d, 'd.yaml'), 'maxSteps: "ten"\n')
+  t.throws(() => resolveTrainConfig({}, join(d, 'd.yaml')), { code: 'ERR_CONFIG', message: /--max-steps \(from config file .*d\.yaml\): expected a number but received "ten"/ })
+  writeFileSync(join(d, 'e.yaml'), '- 1\n- 2\n')
+  t.throws(() => resolveTrainConfig({}, join(d, 'e.yaml')), { code: 'ERR_CONFIG', message: /Expected a mapping of options/ })
+  writeFileSync(join(d, 'f.json'), '{bad')
+  t.throws(() => resolveTrainConfig({}, join(d, 'f.json')), { code: 'ERR_CONFIG', message: /not valid JSON/ })
+  t.throws(() => resolveTrainConfig({}, join(d, 'missing.yaml')), { code: 'ERR_CONFIG', message: /could not read/ })
+  t.throws(() => resolveSftConfig({ beta: 0.1 }), { code: 'ERR_CONFIG', message: /unknown option --beta/ }, 'GRPO-only options are rejected by sft')
+})
+
+function fakeRepo(cache: string, id: string, commits: string[], main?: string): string {
+  const repo = join(cache, `models--${id.replace('/', '--')}`)
+  for (const c of commits) {
+    mkdirSync(join(repo, 'snapshots', c), { recursive: true })
+    writeFileSync(join(repo, 'snapshots', c, 'config.json'), JSON.stringify({ commit: c }))
+  }
+  if (main) {
+    mkdirSync(join(repo, 'refs'), { recursive: true })
+    writeFileSync(join(repo, 'refs', 'main'), main + '\n')
+  }
+  return repo
+}
+
+t.test('hub ids resolve from the local cache, honouring refs/main', async (t) => {
+  const home = tmp()
+  const cache = join(home, 'hub')
+  const a = 'a'.repeat(40)
+  const b = 'b'.repeat(40)
+  const repo = fakeRepo(cache, 'Qwen/Qwen2-VL-2B-Instruct', [a, b], a)
+  const env = { HF_HOME: home, HOME: tmp() }
+  t.same(hubCacheDirs(env)[0], cache)
+  t.same(resolveModel('Qwen/Qwen2-VL-2B-Instruct', env), { dir: join(repo, 'snapshots', a), hubId: 'Qwen/Qwen2-VL-2B-Instruct', commit: a })
+  t.equal(resolveModel(`Qwen/Qwen2-VL-2B-Instruct@${b}`, env).commit, b, 'explicit commit')
+  mkdirSync(join(repo, 'refs'), { recursive: true })
+  writeFileSync(join(repo, 'refs', 'v1'), b)
+  t.equal(resolveModel('Qwen/Qwen2-VL-2B-Instruct@v1', env).commit, b, 'named revision')
+  // HF_HUB_CACHE wins over HF_HOME.
+  const other = tmp()
+  fakeRepo(other, 'Qwen/Qwen2-VL-2B-Instruct', [b], b)
+  t.equal(resolveModel('Qwen/Qwen2-VL-2B-Instruct', { ...env, HF_HUB_CACHE: other }).commit, b)
+  // Default ~/.cache/huggingface/hub via HOME, no refs (newest snapshot with a config).
+  const h2 = tmp()
+  fakeRepo(join(h2, '.cache', 'huggingface', 'hub'), 'Org/Tiny', [a])
+  t.equal(resolveModel('Org/Tiny', { HOME: h2 }).commit, a)
+})
+
+t.test('a missing model says where it looked; directories are used as they are', async (t) => {
+  const home = tmp()
+  const err = (() => { try { resolveModel('Org/Missing', { HF_HOME: home, HOME: home }) } catch (e) { return e as { code: string; message: string } } })()
+  t.equal(err?.code, 'ERR_MODEL_NOT_FOUND')
+  t.match(err?.message, /nothing is downloaded/)
+  t.match(err?.message, join(home, 'hub', 'models--Org--Missing'))
+  t.throws(() => resolveModel('./no/such/dir', { HOME: home }), { code: 'ERR_MODEL_NOT_FOUND' })
+  const d = tmp()
+  t.throws(() => resolveModel(d), { code: 'ERR_MODEL_NOT_FOUND', message: /config\.json/ })
+  writeFileSync(join(d, 'config.json'), '{}')
+  t.equal(resolveModel(d).dir, d)
+})
+
+t.test('data order: deterministic per (seed, epoch), a permutation per epoch', async (t) => {
+  const o = new DataOrder(10, 7)
+  const e0 = o.slice(0, 10)
+  t.same([...e0].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  t.notSame(o.slice(10, 10), e0, 'next epoch reshuffles')
+  t.same(new DataOrder(10, 7).slice(5, 12), o.slice(5, 12), 'same seed, same order from any position')
+  t.notSame(new DataOrder(10, 8).slice(0, 10), e0)
+})
