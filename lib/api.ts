@@ -192,12 +192,14 @@ export class VisionLanguageModel implements AsyncDisposable {
     const seqs = rows.map((p) => rowIds(p.inputs))
     const padded = padLeft(seqs, m.padId)
     const maxTokens = Math.max(...prepared.map((p) => batch[p.i]!.maxTokens))
+    const pixelValues = rows.flatMap((p) => p.inputs.pixelValues)
+    const imageGridThw = rows.flatMap((p) => p.inputs.imageGridThw)
     const g = await generateIds(m.handle, {
       inputIds: padded.inputIds,
       attentionMask: padded.attentionMask,
       batchSize: padded.batchSize,
-      pixelValues: rows.flatMap((p) => p.inputs.pixelValues),
-      imageGridThw: rows.flatMap((p) => p.inputs.imageGridThw),
+      pixelValues: pixelValues.length ? pixelValues : undefined,
+      imageGridThw: imageGridThw.length ? imageGridThw : undefined,
     }, {
       maxNewTokens: maxTokens,
       numSamples: sameN ? ns[0]! : 1,
@@ -210,22 +212,23 @@ export class VisionLanguageModel implements AsyncDisposable {
       signal: opts.signal,
     })
     let row = 0
-    for (const p of prepared) {
+    await Promise.all(prepared.map((p) => {
       const r = batch[p.i]!
-      const choices = []
-      for (let c = 0; c < r.n; c++, row++) {
-        let ids = g.completions[row]!
-        let finished = g.finished[row]!
-        if (ids.length > r.maxTokens) {
+      const first = row
+      row += r.n
+      return Promise.all(Array.from({ length: r.n }, async (_, c) => {
+        let ids = g.completions[first + c]!
+        let finished = g.finished[first + c]!
+        if (ids.length > r.maxTokens) { // the call ran to the batch's largest maxTokens
           ids = ids.slice(0, r.maxTokens)
           finished = false
         }
-        const decoded = await m.tokenizer.decode(ids, { skipSpecialTokens: true })
-        const s = applyStop(decoded, r.stop)
-        choices.push({ text: s.text, ids, finishReason: (finished || s.cut ? 'stop' : 'length') as FinishReason })
-      }
-      results[p.i] = { choices, promptTokens: p.inputs.promptLengths[0]! }
-    }
+        const s = applyStop(await m.tokenizer.decode(ids, { skipSpecialTokens: true }), r.stop)
+        return { text: s.text, ids, finishReason: (finished || s.cut ? 'stop' : 'length') as FinishReason }
+      })).then((choices) => {
+        results[p.i] = { choices, promptTokens: p.inputs.promptLengths[0]! }
+      })
+    }))
     return results
   }
 

@@ -88,6 +88,16 @@ if (!nativeAvailable()) {
     t.same(params.filter((p) => !p.trainable && changed(before.get(p.name)!, after.get(p.name)!)).map((p) => p.name), [], 'no base tensor changed')
   })
 
+  t.test('an image-pad id sampled inside a completion is text, not an image slot', async (t) => {
+    const { dir, config } = await smallRandomModel(6)
+    const tr = await makeTrainer(dir, { lr: 1e-3, reference: false }, config)
+    t.teardown(() => tr.dispose())
+    const b: NativeBatch = { prompts: [{ inputIds: Int32Array.from([1, 2, 3]) }], rollouts: [{ prompt: 0, tokens: Int32Array.from([300, 5, 300]), advantage: 1 }, { prompt: 0, tokens: Int32Array.from([7]), advantage: -1 }] }
+    const r = await tb().trainerGrpoStep(tr.trainer, b, { ...grpo, beta: 0, details: true })
+    t.equal(r.skipped, false)
+    t.ok([0, 1, 2].every((j) => Number.isFinite(r.details!.logp[j]!) && r.details!.logp[j]! < 0), 'finite log-probs')
+  })
+
   t.test('SFT step lowers its cross-entropy', async (t) => {
     const { dir, config } = await smallRandomModel(4)
     const tr = await makeTrainer(dir, { lr: 1e-2, schedule: 'constant', reference: false }, config)

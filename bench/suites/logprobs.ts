@@ -1,12 +1,12 @@
 /**
  * Teacher-forced log-probs (lib/native/generate.ts `completionLogprobs`, what GRPO's policy and reference
- * passes run): G completions of L tokens after the ~400-token image prompt, the LM head applied in chunks of
- * 256 token rows, vs the naive version that builds the full (G·L, 151936) float32 logits at once (the same
+ * passes run): G = 8 completions of L = 128 tokens after the ~400-token image prompt (4 × 32 with --quick), the
+ * LM head applied in chunks of 256 token rows (32 with --quick), vs the naive version that builds the full (G·L, 151936) float32 logits at once (the same
  * native call with one chunk covering every row). Reports completion tokens/s and the peak logits memory of
  * both (the native counter of the largest logits block, and the growth of the process's peak RSS); the
  * chunked run goes first, so the naive run's RSS growth is what full logits add on top. Values of both must
  * agree (checked).
- * Target: peak logits memory independent of G·L (chunked peak = 256 × V × 4 bytes).
+ * Target: peak logits memory independent of G·L (chunked peak = chunk × V × 4 bytes).
  *
  * Run alone: node dist/bench/run.js --only logprobs --size small
  */
@@ -25,14 +25,14 @@ export const logprobsSuite: Suite = {
     }
     const cfg = benchModelConfig(ctx.size)
     const V = cfg.vocabSize
-    const G = 8
-    const L = ctx.quick ? 64 : 128
-    const chunk = ctx.quick ? 64 : 256
+    const G = ctx.quick ? 4 : 8
+    const L = ctx.quick ? 32 : 128
+    const chunk = ctx.quick ? 32 : 256
     const model = await modelBinding().modelLoad(await benchCheckpoint(ctx), cfg, { dtype: ctx.dtype, device: ctx.device })
     const prompt = benchPrompt()
     const comps = Array.from({ length: G }, (_, r) => Array.from({ length: L }, (_, j) => (r * 7919 + j * 104729) % V))
     const gb = generateBinding()
-    const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
+    const reps = { warmup: ctx.quick ? 0 : 1, reps: ctx.quick ? 1 : 3 }
     try {
       const run = async (c: number) => {
         gb.logitsChunkPeak(true)

@@ -239,6 +239,12 @@ static Napi::Value GradCheck(const Napi::CallbackInfo& info) {
       auto r = rl::chunked_token_logprobs(h, w, tgt, lo);
       auto cg = torch::autograd::grad({r.logp}, {h, w}, {g.to(r.logp.scalar_type())});
       auto gh = cg[0], gw = cg[1];
+      {  // a frozen head (weight without grad): only d/dhidden flows, and it is the same
+        auto wf = w.detach();
+        auto rf = rl::chunked_token_logprobs(h, wf, tgt, lo);
+        auto ghf = torch::autograd::grad({rf.logp}, {h}, {g.to(rf.logp.scalar_type())})[0];
+        if (!torch::equal(ghf, gh)) throw CodedError("ERR_NATIVE", "gradient w.r.t. hidden differs when the head is frozen");
+      }
       auto z = torch::linear(h, w) / lo.temperature;
       auto ls = z.log_softmax(-1);
       auto ref = ls.gather(-1, tgt.unsqueeze(-1)).squeeze(-1);

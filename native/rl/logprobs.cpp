@@ -71,9 +71,10 @@ struct ChunkedLogp : torch::autograd::Function<ChunkedLogp> {
     auto g = grads[0];  // (M)
     const int64_t M = hidden.size(0);
     torch::Tensor dh, dw;
-    if (g.defined()) {
-      dh = torch::zeros_like(hidden);  // (M, H)
-      dw = torch::zeros_like(weight);  // (V, H)
+    const bool want_h = ctx->needs_input_grad(0), want_w = ctx->needs_input_grad(1);  // e.g. a frozen head
+    if (g.defined() && (want_h || want_w)) {
+      if (want_h) dh = torch::zeros_like(hidden);  // (M, H)
+      if (want_w) dw = torch::zeros_like(weight);  // (V, H)
       for (int64_t s = 0; s < M; s += chunk) {
         const int64_t n = std::min(chunk, M - s);
         auto lg = chunk_logits(hidden, weight, s, n, temp);  // (n, V)
@@ -84,8 +85,8 @@ struct ChunkedLogp : torch::autograd::Function<ChunkedLogp> {
         if (temp != 1.0) gz.div_(temp);
         auto gzw = gz.to(weight.scalar_type());                  // (n, V)
         auto hs = hidden.narrow(0, s, n);                        // (n, H)
-        dh.narrow(0, s, n).copy_(torch::mm(gzw, weight));        // (n, H)
-        dw.addmm_(gzw.t(), hs.to(weight.scalar_type()));         // (V, H)
+        if (want_h) dh.narrow(0, s, n).copy_(torch::mm(gzw, weight));  // (n, H)
+        if (want_w) dw.addmm_(gzw.t(), hs.to(weight.scalar_type()));   // (V, H)
       }
     }
     return {dh, dw, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};

@@ -24,6 +24,8 @@ static bool starts_with(const std::string& s, const std::string& p) { return s.r
 struct Trainer::Packed {
   std::vector<size_t> rows;     // sequence indices, in row order
   torch::Tensor ids, mask;      // (B, T) int64 CPU: prompt + tokens, right padded with 0
+  torch::Tensor layout_ids;     // ids with image/video pad ids inside completions replaced by 0: only the
+                                // prompt's image tokens take image rows and M-RoPE image positions
   torch::Tensor tpos, tgt;      // (B, L) int64: hidden row predicting each token, the token
   torch::Tensor tmask;          // (B, L) float32 0/1
   std::vector<int64_t> uniq;    // distinct prompts, in order of first appearance
@@ -123,6 +125,7 @@ Trainer::Packed Trainer::pack(const std::vector<Prompt>& prompts, const std::vec
   const int64_t B = p.rows.size();
   p.ids = torch::zeros({B, T}, torch::kInt64);
   p.mask = torch::zeros({B, T}, torch::kInt64);
+  p.layout_ids = torch::zeros({B, T}, torch::kInt64);
   p.tpos = torch::zeros({B, L}, torch::kInt64);
   p.tgt = torch::zeros({B, L}, torch::kInt64);
   p.tmask = torch::zeros({B, L}, torch::kFloat32);
@@ -131,9 +134,14 @@ Trainer::Packed Trainer::pack(const std::vector<Prompt>& prompts, const std::vec
     auto& pr = prompts[s.prompt];
     const int64_t P = pr.ids.size(0), n = s.tokens.size(0);
     p.ids[b].narrow(0, 0, P).copy_(pr.ids);
+    p.layout_ids[b].narrow(0, 0, P).copy_(pr.ids);
     p.mask[b].narrow(0, 0, P + n).fill_(1);
     if (n) {
       p.ids[b].narrow(0, P, n).copy_(s.tokens);
+      auto t = s.tokens.clone();  // a sampled <|image_pad|> is text here (HF would fail on it)
+      const auto& c = policy_->cfg;
+      t.masked_fill_(t.eq(c.image_token_id).logical_or(t.eq(c.video_token_id)), 0);
+      p.layout_ids[b].narrow(0, P, n).copy_(t);
       p.tpos[b].narrow(0, 0, n).copy_(torch::arange(P - 1, P - 1 + n, torch::kInt64));
       p.tgt[b].narrow(0, 0, n).copy_(s.tokens);
       p.tmask[b].narrow(0, 0, n).fill_(1);
@@ -169,8 +177,15 @@ torch::Tensor Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>
     if (ntok[u]) row_grids.insert(row_grids.end(), pr.grids.begin(), pr.grids.end());
   }
   auto row_img = parts.empty() ? torch::Tensor() : torch::cat(parts);  // (B·tokens, H)
-  auto emb = model->embed(p.ids, row_img);                              // (B, T, H)
-  auto rope = m::get_rope_index(model->cfg, p.ids, p.mask, row_grids);
+  // embeddings of the true ids, prompt image tokens replaced in order by image rows (as Qwen2VLImpl::embed)
+  auto emb = model->model->embed(p.ids);                                // (B, T, H)
+  auto is_img = p.layout_ids.eq(model->cfg.image_token_id).to(emb.device());  // (B, T)
+  const int64_t n_img = is_img.sum().item<int64_t>(), n_rows = row_img.defined() ? row_img.size(0) : 0;
+  if (n_img != n_rows)
+    throw_coded("ERR_INVALID_ARG", fmt("Expected as many image tokens (id ", model->cfg.image_token_id, ") in the prompts as image embeddings (",
+                                       n_rows, ") but the prompts hold ", n_img));
+  if (n_img) emb = emb.masked_scatter(is_img.unsqueeze(-1).expand_as(emb), row_img.to(emb.scalar_type()));
+  auto rope = m::get_rope_index(model->cfg, p.layout_ids, p.mask, row_grids);
   auto hid = decode(model, emb, rope.position_ids.to(dev), p.mask.to(dev), train && o_.ckpt_text);  // (B, T, H)
   return token_logprobs(model, hid, p.tpos, p.tgt, p.tmask);            // (B, L)
 }
