@@ -1,8 +1,9 @@
 /**
  * Shared fixtures of the GRPO / trainer tests: golden tiny checkpoint (gunzipped into a temp dir), the GRPO
  * golden (grpo/qwen2vl-tiny), .npy reading, the flat native config, tiny random models made with the model
- * binding, and a trainer over a freshly loaded model. Goldens come from test/fixtures/goldens when present,
- * else /work/shared/goldens. Not a test file (tap runs test/**\/*.test.ts only).
+ * binding, and a trainer over a freshly loaded model. The GRPO golden is test/fixtures/grpo/qwen2vl-tiny (a
+ * copy of /work/shared/goldens/grpo/qwen2vl-tiny); checkpoint and pixels come from test/fixtures/goldens (the
+ * model helper's copy), else /work/shared/goldens. Not a test file (tap runs test/**\/*.test.ts only).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,8 +15,12 @@ import type { NativeModelHandle } from '../lib/native/generate.js'
 import { resolveTrainerSettings, trainerBinding, type NativeTrainerHandle, type TrainerSettings } from '../lib/native/trainer.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-export const GOLDENS = [join(here, 'fixtures', 'goldens'), '/work/shared/goldens'].find((d) => existsSync(join(d, 'grpo')))
-  ?? join(here, 'fixtures', 'goldens')
+/** Golden checkpoint + preprocessed pixels: the model helper's test/fixtures/goldens copy, else the source. */
+export const GOLDENS = [join(here, 'fixtures', 'goldens'), '/work/shared/goldens']
+  .find((d) => existsSync(join(d, 'ckpt', 'qwen2vl-tiny')) && existsSync(join(d, 'preproc', 'img0_noise_200x300'))) ?? join(here, 'fixtures', 'goldens')
+/** The GRPO golden (copied as is into test/fixtures/grpo/qwen2vl-tiny), else the source. */
+export const GRPO_GOLDEN = [join(here, 'fixtures', 'grpo', 'qwen2vl-tiny'), '/work/shared/goldens/grpo/qwen2vl-tiny']
+  .find((d) => existsSync(join(d, 'grpo.json'))) ?? join(here, 'fixtures', 'grpo', 'qwen2vl-tiny')
 
 type Json = Record<string, any>
 
@@ -129,7 +134,7 @@ export function readNpy(path: string): { data: Float32Array; shape: number[] } {
 
 /** The GRPO golden: grpo.json and the directory of its .npy files. */
 export function grpoGolden(): { g: Json; dir: string } {
-  const dir = join(GOLDENS, 'grpo', 'qwen2vl-tiny')
+  const dir = GRPO_GOLDEN
   return { g: JSON.parse(readFileSync(join(dir, 'grpo.json'), 'utf8')), dir }
 }
 

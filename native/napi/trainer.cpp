@@ -114,6 +114,7 @@ static Napi::Object report_js(Napi::Env env, const rl::StepReport& r) {
   auto sec = Napi::Object::New(env);
   sec.Set("logprobs", r.t_ref);
   sec.Set("update", r.t_update);
+  sec.Set("allreduce", r.t_comm);
   o.Set("seconds", sec);
   if (r.logp.defined()) {
     auto d = Napi::Object::New(env);

@@ -41,7 +41,7 @@ void AdamW::accumulate() {
   for (auto& s : slots_) {
     auto& g = s.param.mutable_grad();
     if (!g.defined()) continue;
-    if (!s.grad.defined()) s.grad = g.to(torch::kFloat32).clone();
+    if (!s.grad.defined()) s.grad = g.scalar_type() == torch::kFloat32 ? g : g.to(torch::kFloat32);  // .grad is reset below
     else s.grad.add_(g.to(torch::kFloat32));
     g = torch::Tensor();
   }

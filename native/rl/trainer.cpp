@@ -2,6 +2,8 @@
 // T = longest prompt + completion of the micro-batch, L = longest completion, H hidden.
 #include "rl/trainer.h"
 
+#include "dist/process_group.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
@@ -254,6 +256,21 @@ torch::Tensor Trainer::logprobs(const std::vector<Prompt>& prompts, const std::v
 }
 
 void Trainer::finish(StepReport& r, bool nonfinite, bool update) {
+  if (auto g = dist::current(); g && update) {
+    // Data parallel: every rank skips together, and gradients are averaged (bucketed all-reduce) before
+    // clipping, so every rank applies the same update and holds identical weights.
+    const double t = now_s();
+    for (double f : g->allgather(nonfinite ? 1.0 : 0.0)) nonfinite = nonfinite || f != 0;
+    if (!nonfinite) {
+      std::vector<torch::Tensor> grads;
+      for (auto& s : opt_->slots()) {
+        if (!s.grad.defined()) s.grad = torch::zeros_like(s.master, torch::TensorOptions().dtype(torch::kFloat32));
+        grads.push_back(s.grad);
+      }
+      g->allreduce_mean(grads);
+    }
+    r.t_comm = now_s() - t;
+  }
   r.grad_norm = opt_->grad_norm();
   r.lr = current_lr();
   if (update) {

@@ -66,6 +66,7 @@ struct StepReport {
   bool skipped = false;
   int64_t tokens = 0, step = 0, skipped_total = 0;
   double t_ref = 0, t_update = 0;  // seconds: reference log-probs; policy forward/backward + optimizer
+  double t_comm = 0;                // seconds in gradient all-reduce (data parallel only)
   torch::Tensor logp, ref_logp, kl_tok, per_token;  // (B, L_max) float32 CPU when details
 };
 

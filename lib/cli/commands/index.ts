@@ -8,5 +8,6 @@ import { sftCommand } from './sft.js'
 import { evalCommand } from './eval.js'
 import { plotCommand } from './plot.js'
 import { initModelCommand } from './init-model.js'
+import { generateCommand } from './generate.js'
 
-export const commands: CommandModule<object, any>[] = [doctorCommand, inspectCommand, serveCommand, trainCommand, sftCommand, evalCommand, plotCommand, initModelCommand]
+export const commands: CommandModule<object, any>[] = [doctorCommand, inspectCommand, serveCommand, trainCommand, sftCommand, evalCommand, plotCommand, initModelCommand, generateCommand]

@@ -1,0 +1,136 @@
+/**
+ * Data-parallel training across processes on PyTorch's c10d (Gloo on CPU): the launch environment
+ * (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`, as set by torchrun, Slurm via
+ * `srun` + the variables below, or `vrft-native train --nproc N`), a local launcher that spawns N workers
+ * and ends them all when one fails, and the sharding rule: each rank takes an equal, contiguous share of
+ * every step's prompts (a group of G completions never spans ranks).
+ *
+ * Multi-node: torchrun --nnodes 2 --nproc-per-node 1 --rdzv-endpoint HOST:29500 --no-python vrft-native train …
+ * (torchrun sets the variables); with Slurm, set MASTER_ADDR to the first node and map
+ * SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID (read here as fallbacks).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { VrftError } from '../errors.js'
+import { native } from '../native/binding.js'
+
+/** Where this process sits in the job. */
+export interface DistEnv { rank: number; worldSize: number; localRank: number; masterAddr: string; masterPort: number }
+
+function intVar(env: NodeJS.ProcessEnv, names: string[], def: number): number {
+  for (const n of names) {
+    const v = env[n]
+    if (v === undefined || v === '') continue
+    const x = Number(v)
+    if (!Number.isInteger(x) || x < 0) throw new VrftError('ERR_DIST_ENV', `Expected a non-negative integer for ${n} but received ${JSON.stringify(v)}`)
+    return x
+  }
+  return def
+}
+
+/** Reads the launch environment (torchrun / Slurm / --nproc). */
+export function distEnv(env: NodeJS.ProcessEnv = process.env): DistEnv {
+  const worldSize = intVar(env, ['WORLD_SIZE', 'SLURM_NTASKS'], 1)
+  const rank = intVar(env, ['RANK', 'SLURM_PROCID'], 0)
+  const localRank = intVar(env, ['LOCAL_RANK', 'SLURM_LOCALID'], 0)
+  const masterPort = intVar(env, ['MASTER_PORT'], 29500)
+  if (worldSize < 1) throw new VrftError('ERR_DIST_ENV', `Expected WORLD_SIZE >= 1 but received ${worldSize}`)
+  if (rank >= worldSize) throw new VrftError('ERR_DIST_ENV', `Expected RANK < WORLD_SIZE (${worldSize}) but received ${rank}`)
+  if (masterPort < 1 || masterPort > 65535) throw new VrftError('ERR_DIST_ENV', `Expected MASTER_PORT between 1 and 65535 but received ${masterPort}`)
+  return { rank, worldSize, localRank, masterAddr: env.MASTER_ADDR ?? '127.0.0.1', masterPort }
+}
+
+/** The share of `count` items (a step's prompts) that `rank` takes: [start, end). */
+export function shard(count: number, rank: number, worldSize: number): [number, number] {
+  if (count % worldSize !== 0) {
+    throw new VrftError('ERR_CONFIG', `Expected promptsPerStep (${count}) to be divisible by the number of ranks (${worldSize}) so every rank takes the same share`)
+  }
+  const per = count / worldSize
+  return [rank * per, (rank + 1) * per]
+}
+
+interface DistBinding {
+  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<void>
+  distAllgather(v: number): Promise<number[]>
+  distAllreduceMean(v: Float64Array): Promise<Float64Array>
+  distBarrier(): Promise<void>
+  distShutdown(): void
+  distInfo(): { initialized: boolean; rank: number; worldSize: number }
+}
+const dist = () => native() as unknown as DistBinding
+
+/** Joins the process group when WORLD_SIZE > 1 (no-op otherwise). */
+export async function initDistributed(env: DistEnv, timeoutMs = 120000): Promise<boolean> {
+  if (env.worldSize === 1) return false
+  await dist().distInit({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, timeoutMs })
+  return true
+}
+
+/** Every rank's value (rank order); [v] on one process. */
+export async function allgather(v: number): Promise<number[]> {
+  return dist().distInfo().initialized ? dist().distAllgather(v) : [v]
+}
+
+/** Elementwise mean across ranks (metrics). */
+export async function allreduceMean(values: number[]): Promise<number[]> {
+  if (!dist().distInfo().initialized) return values
+  return Array.from(await dist().distAllreduceMean(Float64Array.from(values)))
+}
+
+/** Stops with ERR_DIST_DIVERGED when ranks hold different parameters (checksum per rank). */
+export async function checkSameParameters(checksum: number, step: number): Promise<void> {
+  const all = await allgather(checksum)
+  const ref = all[0]!
+  const bad = all.map((c, r) => [r, c] as const).filter(([, c]) => Math.abs(c - ref) > 1e-6 * Math.max(1, Math.abs(ref)))
+  if (bad.length) {
+    throw new VrftError('ERR_DIST_DIVERGED', `at step ${step} the parameters of rank(s) ${bad.map(([r]) => r).join(', ')} differ from rank 0 ` +
+      `(checksums ${all.map((c) => c.toPrecision(12)).join(', ')}); expected identical weights on every rank`)
+  }
+}
+
+/** Compares a configuration fingerprint across ranks; ERR_DIST_CONFIG names the ranks that differ. */
+export async function checkSameConfig(fingerprint: number): Promise<void> {
+  const all = await allgather(fingerprint)
+  const bad = all.map((c, r) => [r, c] as const).filter(([, c]) => c !== all[0])
+  if (bad.length) throw new VrftError('ERR_DIST_CONFIG', `rank(s) ${bad.map(([r]) => r).join(', ')} started with a different configuration than rank 0; expected the same options on every rank`)
+}
+
+export function shutdownDistributed(): void {
+  dist().distShutdown()
+}
+
+/**
+ * Spawns `nproc` copies of this CLI with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* set, forwards their output,
+ * and when one exits with an error ends the others (after `graceMs`) and rejects naming it.
+ */
+export async function launchLocal(nproc: number, args: string[], opts: { masterPort?: number; graceMs?: number; script?: string } = {}): Promise<void> {
+  const port = opts.masterPort ?? 29500 + Math.floor(Math.random() * 2000)
+  const script = opts.script ?? process.argv[1]!
+  const children: ChildProcess[] = []
+  const exits = children.map(() => null as number | null)
+  return new Promise((resolve, reject) => {
+    let failed: string | null = null
+    let remaining = nproc
+    for (let rank = 0; rank < nproc; rank++) {
+      const c = spawn(process.execPath, [script, ...args], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+      })
+      children.push(c)
+      c.on('exit', (code, signal) => {
+        exits[rank] = code
+        remaining--
+        if ((code !== 0 || signal) && !failed) {
+          failed = `rank ${rank} exited with ${signal ? `signal ${signal}` : `code ${code}`}`
+          setTimeout(() => { for (const o of children) if (o.exitCode === null) o.kill('SIGTERM') }, opts.graceMs ?? 30000).unref()
+        }
+        if (remaining === 0) {
+          if (failed) reject(new VrftError('ERR_DIST_RANK_FAILED', `distributed run failed: ${failed}`))
+          else resolve()
+        }
+      })
+    }
+    const forward = (sig: NodeJS.Signals) => { for (const c of children) c.kill(sig) }
+    process.once('SIGINT', () => forward('SIGINT'))
+    process.once('SIGTERM', () => forward('SIGTERM'))
+  })
+}
