@@ -131,7 +131,7 @@ export interface NativeStepReport {
   step: number
   /** Updates skipped by the non-finite guard so far. */
   skippedTotal: number
-  seconds: { logprobs: number; update: number }
+  seconds: { logprobs: number; update: number; allreduce?: number }
   /** (rows, length) row-major, when details was asked for. */
   details?: { length: number; logp: Float32Array; refLogp: Float32Array; kl: Float32Array; perTokenLoss: Float32Array }
 }

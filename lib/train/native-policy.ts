@@ -45,7 +45,7 @@ export interface NativePolicyFromModelOptions extends Omit<NativePolicyOptions, 
 function metricsOf(r: NativeStepReport): StepMetrics {
   return {
     loss: r.loss, kl: r.kl, clipFraction: r.clipFraction, gradNorm: r.gradNorm, lr: r.lr, skipped: r.skipped,
-    tokens: r.tokens, seconds: { logprobs: r.seconds.logprobs, update: r.seconds.update },
+    tokens: r.tokens, seconds: { logprobs: r.seconds.logprobs, update: r.seconds.update, allreduce: r.seconds.allreduce ?? 0 },
   }
 }
 

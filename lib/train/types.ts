@@ -81,7 +81,8 @@ export interface StepMetrics {
   /** True when the update was skipped because the loss or a gradient was not finite. */
   skipped: boolean
   tokens: number
-  seconds: { logprobs: number; update: number }
+  /** Seconds in reference log-probs, policy forward/backward + optimizer, and gradient all-reduce (data parallel). */
+  seconds: { logprobs: number; update: number; allreduce?: number }
 }
 
 /** A policy that can sample, be updated with GRPO/SFT, and be saved. */
