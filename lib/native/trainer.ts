@@ -147,6 +147,8 @@ export interface TrainerBinding {
   trainerGrad(t: NativeTrainerHandle, name: string, rows?: number[]): { data: Float32Array; shape: number[] }
   /** Model parameters (and LoRA tensors) with whether each is trained. */
   trainerParameters(t: NativeTrainerHandle): Array<{ name: string; trainable: boolean }>
+  /** Σ x² over the trainable parameters (float64), for comparing data-parallel ranks. */
+  trainerChecksum(t: NativeTrainerHandle): Promise<number>
   /** A float32 copy of one parameter or LoRA tensor. */
   trainerParameter(t: NativeTrainerHandle, name: string): Float32Array
   trainerInfo(t: NativeTrainerHandle): { step: number; skipped: number; calls: number; lr: number; trainable: number; lora: boolean }

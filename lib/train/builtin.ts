@@ -55,7 +55,7 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   /** Sampling from the top 10 tokens: a 10M-parameter model's tail over 151k tokens derails T=1 samples. */
   topK: 10,
   beta: 0.04,
-  learningRate: 2e-4,
+  learningRate: 5e-4,
   sftLearningRate: 2e-4,
   microBatchSize: 16,
   maxPixels: 112 * 112,

@@ -25,6 +25,8 @@ const EXTRA: Record<string, { describe: string; group?: string }> = {
   dtype: { describe: 'compute dtype: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 [default: "auto"]', group: 'Run:' },
   device: { describe: 'cpu, cuda, cuda:N or auto [default: "auto"]', group: 'Run:' },
   quiet: { describe: 'no progress output [default: false]', group: 'Run:' },
+  nproc: { describe: 'data-parallel processes on this machine (spawns N ranks over c10d Gloo); torchrun/Slurm set RANK/WORLD_SIZE instead [default: 1]', group: 'Distributed:' },
+  checkEvery: { describe: 'compare a parameter checksum across ranks every N steps (0 = only at start) [default: 10]', group: 'Distributed:' },
 }
 
 const GROUPS: Record<string, string> = {

@@ -13,6 +13,28 @@ import { Progress } from './progress.js'
 import { defaultRunDir, createPolicy, modelDirOf, modelIO, openData, policyOptions, resolveTask, rewardsOf, type PolicyFactory } from './setup.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from './sft.js'
+import { checkSameConfig, distEnv, initDistributed, launchLocal, shutdownDistributed } from './distributed.js'
+import { findCheckpoint } from './checkpoint.js'
+import { native } from '../native/binding.js'
+import { createHash } from 'node:crypto'
+
+/** argv without --nproc (the launcher's own option), with --output fixed so every rank shares it. */
+function rankArgv(argv: string[], runDir: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--nproc' || a === '--output') { i++; continue }
+    if (a.startsWith('--nproc=') || a.startsWith('--output=')) continue
+    out.push(a)
+  }
+  return [...out, '--output', runDir]
+}
+
+/** A fingerprint of the options every rank must share (all but where it writes and how it was launched). */
+function configFingerprint(cfg: TrainConfig): number {
+  const { output: _o, nproc: _n, quiet: _q, ...rest } = cfg as TrainConfig & { output?: string; nproc?: number; quiet?: boolean }
+  return createHash('sha256').update(JSON.stringify(rest)).digest().readUInt32LE(0)
+}
 
 /** What a command run returns. */
 export interface CommandResult {
@@ -45,19 +67,36 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   const modelDir = modelDirOf(cfg.model)
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('grpo'))
+  const denv = distEnv()
+  const ranks = Math.max(denv.worldSize, cfg.nproc ?? 1)
+  if (cfg.promptsPerStep % ranks !== 0) throw new VrftError('ERR_CONFIG', `Invalid option --prompts-per-step: expected a multiple of the number of ranks (${ranks}) but received ${cfg.promptsPerStep}`)
+  if ((cfg.nproc ?? 1) > 1 && denv.worldSize === 1) {
+    log(`launching ${cfg.nproc} data-parallel ranks on this machine (c10d Gloo over 127.0.0.1); run directory ${runDir}`)
+    await launchLocal(cfg.nproc, rankArgv(process.argv.slice(2), runDir))
+    return { runDir, step: cfg.maxSteps, stopped: false, plots: [] }
+  }
+  const parallel = denv.worldSize > 1
+  if (parallel) {
+    await initDistributed(denv, Number(process.env.VRFT_DIST_TIMEOUT_MS ?? 600000))
+    await checkSameConfig(configFingerprint(cfg))
+    if (cfg.device === 'cuda' || (cfg.device === 'auto' && native().runtimeInfo().cudaAvailable)) cfg = { ...cfg, device: `cuda:${denv.localRank}` }
+    log(`rank ${denv.rank} of ${denv.worldSize} joined (${denv.masterAddr}:${denv.masterPort})${denv.rank === 0 ? '' : '; rank 0 logs and checkpoints'}`)
+  }
+  const lead = denv.rank === 0
   const io = await modelIO(modelDir, cfg)
-  const train = await openData(cfg.data, cfg.task)
+  const train = await openData(cfg.data!, cfg.task)
   const task = await resolveTask(cfg.task, train)
   const evalData = cfg.evalData ? await openData(cfg.evalData, task) : undefined
   const rewards = await rewardsOf(cfg, task)
   const resolved = { ...cfg, model: cfg.model, modelDir, task, output: runDir, rewards: rewards.map((r) => `${r.name}×${r.weight}`) }
-  printConfig(log, 'vrft-native train (GRPO)', resolved, runDir)
+  if (lead) printConfig(log, 'vrft-native train (GRPO)', resolved, runDir)
   const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, modelDir))
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
     const trainer = new GRPOTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train, ...(evalData ? { eval: evalData } : {}), rewards, eosTokenIds: io.eosTokenIds,
-      runDir, config: resolved, task, progress: cfg.quiet ? false : new Progress(),
+      ...(lead ? { runDir } : {}), config: resolved, task, progress: cfg.quiet || !lead ? false : new Progress(),
+      ...(parallel ? { dist: { rank: denv.rank, worldSize: denv.worldSize, checkEvery: cfg.checkEvery ?? 10 } } : {}),
       ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
       settings: {
         promptsPerStep: cfg.promptsPerStep, numGenerations: cfg.numGenerations, maxCompletionLength: cfg.maxCompletionLength,
@@ -69,7 +108,8 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
       },
     })
     if (cfg.resume) {
-      const from = await trainer.resume(cfg.resume === true ? true : cfg.resume)
+      const which = lead ? (cfg.resume === true ? true : cfg.resume) : (cfg.resume === true ? findCheckpoint(runDir, true) : cfg.resume)
+      const from = which ? await trainer.resume(which) : undefined
       log(from ? `resuming from ${from} (step ${trainer.step}, data position ${trainer.position})` : 'no checkpoint to resume from: starting fresh')
     }
     const r = await trainer.train()
@@ -79,6 +119,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   } finally {
     sig?.dispose()
     policy.dispose()
+    if (parallel) shutdownDistributed()
   }
 }
 

@@ -68,6 +68,8 @@ export const trainConfigSchema = z.strictObject({
   iouThreshold: z.number().min(0).lt(1).default(D.iouThreshold),
   classificationMatch: z.enum(['exact', 'substring']).default(D.classificationMatch),
   groundingReward: z.enum(['iou', 'giou']).default(D.groundingReward),
+  nproc: int(1).default(1),
+  checkEvery: int(0).default(D.checkEvery),
 })
 
 /** SFT defaults that differ from GRPO's (no reference value exists for the SFT baseline). */

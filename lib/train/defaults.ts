@@ -55,6 +55,7 @@ export const GRPO_DEFAULTS = Object.freeze({
   groundingReward: 'iou' as const,
   dtype: 'auto' as const,
   device: 'auto' as const,
+  checkEvery: 10,
 })
 
 /** The documented table (order = README order). */
@@ -92,6 +93,7 @@ export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([
   { key: 'iouNormalize', value: GRPO_DEFAULTS.iouNormalize, description: 'detection R_IoU denominator: max(#pred, #gt) (code) or #pred (paper)', source: REF },
   { key: 'iouThreshold', value: GRPO_DEFAULTS.iouThreshold, description: 'detection match threshold τ (strict >)', source: REF },
   { key: 'classificationMatch', value: GRPO_DEFAULTS.classificationMatch, description: 'classification reward: exact (paper) or guarded substring (code)', source: 'paper' },
+  { key: 'checkEvery', value: GRPO_DEFAULTS.checkEvery, description: 'data parallel: compare a parameter checksum across ranks every N steps (0 = only at start)', source: 'vrft-native' },
   { key: 'groundingReward', value: GRPO_DEFAULTS.groundingReward, description: 'grounding reward: iou (paper) or giou (GIoU + 1, code)', source: 'paper' },
 ] satisfies DefaultEntry[])
 

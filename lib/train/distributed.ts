@@ -94,6 +94,21 @@ export async function checkSameConfig(fingerprint: number): Promise<void> {
   if (bad.length) throw new VrftError('ERR_DIST_CONFIG', `rank(s) ${bad.map(([r]) => r).join(', ')} started with a different configuration than rank 0; expected the same options on every rank`)
 }
 
+/** Replaces every finite number in `record` (deep) by its mean across ranks (same structure on every rank). */
+export async function averageRecord<T>(record: T): Promise<T> {
+  if (!dist().distInfo().initialized) return record
+  const slots: Array<[Record<string, unknown> | unknown[], string | number]> = []
+  const walk = (o: unknown) => {
+    if (Array.isArray(o)) o.forEach((v, i) => (typeof v === 'number' && Number.isFinite(v) ? slots.push([o, i]) : walk(v)))
+    else if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) (typeof v === 'number' && Number.isFinite(v) ? slots.push([o as Record<string, unknown>, k]) : walk(v))
+  }
+  walk(record)
+  const values = slots.map(([o, k]) => (o as Record<string | number, number>)[k]!)
+  const mean = await allreduceMean(values)
+  slots.forEach(([o, k], i) => { (o as Record<string | number, number>)[k] = mean[i]! })
+  return record
+}
+
 export function shutdownDistributed(): void {
   dist().distShutdown()
 }
@@ -111,7 +126,7 @@ export async function launchLocal(nproc: number, args: string[], opts: { masterP
     let failed: string | null = null
     let remaining = nproc
     for (let rank = 0; rank < nproc; rank++) {
-      const c = spawn(process.execPath, [script, ...args], {
+      const c = spawn(process.execPath, [...process.execArgv, script, ...args], {
         stdio: ['ignore', 'inherit', 'inherit'],
         env: { ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
       })

@@ -12,6 +12,7 @@ import type { NamedReward } from '../rewards/scorer.js'
 import { GRPO_DEFAULTS } from './defaults.js'
 import { grpoStep, sampleLines, type GrpoStepSettings, type StepContext, type StepRecord } from './loop.js'
 import { mixSeed } from './order.js'
+import { averageRecord, checkSameParameters } from './distributed.js'
 import { Trainer, type BaseSettings, type TrainerOptions } from './trainer.js'
 
 /** GRPO settings; every field defaults to GRPO_DEFAULTS (the reference's values). */
@@ -41,6 +42,8 @@ export interface GRPOTrainerOptions extends TrainerOptions {
   settings?: Partial<GrpoSettings>
   /** `throw` (default) stops on a throwing/NaN reward; `skip` scores it 0 and counts it. */
   onRewardError?: 'throw' | 'skip'
+  /** Data parallel (see distributed.ts): this rank's place, and how often ranks compare a parameter checksum. */
+  dist?: { rank: number; worldSize: number; checkEvery: number }
 }
 
 /** GRPO training over a TrainablePolicy. */
@@ -48,6 +51,7 @@ export class GRPOTrainer extends Trainer<StepRecord> {
   protected readonly kind = 'grpo' as const
   readonly grpo: GrpoSettings
   private readonly ctx: StepContext
+  private readonly dist?: { rank: number; worldSize: number; checkEvery: number }
 
   constructor(opts: GRPOTrainerOptions) {
     const settings = grpoSettings(opts.settings)
@@ -56,7 +60,9 @@ export class GRPOTrainer extends Trainer<StepRecord> {
     this.ctx = {
       policy: opts.policy, decoder: opts.decoder, encode: opts.encode, data: opts.train, order: this.order,
       rewards: opts.rewards, eosTokenIds: opts.eosTokenIds, settings, onRewardError: opts.onRewardError ?? 'throw',
+      ...(opts.dist ? { dist: opts.dist } : {}),
     }
+    this.dist = opts.dist
   }
 
   /** Sampling seed of a step (derived from the run seed, so a resumed run samples the same). */
@@ -65,7 +71,13 @@ export class GRPOTrainer extends Trainer<StepRecord> {
   }
 
   protected async runStep(step: number, position: number, signal?: AbortSignal) {
+    const d = this.dist
+    if (d && d.worldSize > 1 && step === 1 && this.ctx.policy.checksum) await checkSameParameters(await this.ctx.policy.checksum(), step - 1)
     const r = await grpoStep(this.ctx, step, position, this.stepSeed(step), signal)
+    if (d && d.worldSize > 1) {
+      await averageRecord(r.record)
+      if (d.checkEvery > 0 && step % d.checkEvery === 0 && this.ctx.policy.checksum) await checkSameParameters(await this.ctx.policy.checksum(), step)
+    }
     const every = this.grpo.sampleEvery
     const samples = every > 0 && (step % every === 0 || step === 1) ? sampleLines(r) : undefined
     return { record: r.record, position: r.record.position, ...(samples ? { samples } : {}) }

@@ -11,6 +11,7 @@ import type { Sample } from '../data/types.js'
 import { computeAdvantages } from '../rewards/advantages.js'
 import { scoreCompletions, type NamedReward, type ScoreResult } from '../rewards/scorer.js'
 import type { DataOrder } from './order.js'
+import { shard } from './distributed.js'
 import type { Completion, EncodedPrompt, Rollout, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
 
 /** Anything that maps token ids to text (QwenTokenizer fits). */
@@ -179,6 +180,8 @@ export interface StepContext {
   eosTokenIds: number[]
   settings: GrpoStepSettings
   onRewardError?: 'throw' | 'skip'
+  /** Data parallel: this rank takes its contiguous share of every step's prompts (same global order). */
+  dist?: { rank: number; worldSize: number }
 }
 
 const now = () => performance.now() / 1000
@@ -188,6 +191,10 @@ export async function grpoStep(ctx: StepContext, step: number, position: number,
   const s = ctx.settings
   const t0 = now()
   const batch = await takeBatch(ctx.data, ctx.order, position, s.promptsPerStep, ctx.encode, s.maxPromptLength)
+  if (ctx.dist && ctx.dist.worldSize > 1) {
+    const [a, b] = shard(batch.items.length, ctx.dist.rank, ctx.dist.worldSize)
+    batch.items = batch.items.slice(a, b)
+  }
   const prompts = batch.items.map((b) => b.prompt)
   const tg = now()
   const sampling: SamplingOptions = {

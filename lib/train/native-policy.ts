@@ -241,6 +241,11 @@ export class NativePolicy implements TrainablePolicy {
     return this.serial(() => trainerBinding().trainerSaveState(this.trainer, dir))
   }
 
+  /** Σ x² over the trainable parameters (float64): data-parallel ranks compare it. */
+  checksum(): Promise<number> {
+    return this.serial(() => trainerBinding().trainerChecksum(this.trainer))
+  }
+
   loadState(dir: string): Promise<void> {
     expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
     return this.serial(() => trainerBinding().trainerLoadState(this.trainer, dir))

@@ -96,5 +96,7 @@ export interface TrainablePolicy {
   /** Optimizer moments, step, schedule, RNG state. */
   saveState(dir: string): Promise<void>
   loadState(dir: string): Promise<void>
+  /** Σ x² over the trainable parameters (data-parallel ranks compare it). Optional. */
+  checksum?(): Promise<number>
   dispose(): void
 }

@@ -295,6 +295,16 @@ static Napi::Value Parameter(const Napi::CallbackInfo& info) {
   });
 }
 
+// trainerChecksum(handle) -> Promise<number>: Σ x² over trainable parameters (rank comparison).
+static Napi::Value Checksum(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto out = std::make_shared<double>(0);
+    return run_async(info.Env(), [tr, out] { *out = tr->checksum(); },
+                     [out](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *out); }, {info[0]});
+  });
+}
+
 // trainerInfo(handle) -> { step, skipped, calls, lr, trainable, lora }
 static Napi::Value Info(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -349,6 +359,7 @@ void init_trainer(Napi::Env env, Napi::Object exports) {
   exports.Set("trainerParameters", Napi::Function::New(env, Parameters, "trainerParameters"));
   exports.Set("trainerParameter", Napi::Function::New(env, Parameter, "trainerParameter"));
   exports.Set("trainerInfo", Napi::Function::New(env, Info, "trainerInfo"));
+  exports.Set("trainerChecksum", Napi::Function::New(env, Checksum, "trainerChecksum"));
   exports.Set("trainerSaveModel", Napi::Function::New(env, SaveModel, "trainerSaveModel"));
   exports.Set("trainerSaveState", Napi::Function::New(env, SaveState, "trainerSaveState"));
   exports.Set("trainerLoadState", Napi::Function::New(env, LoadState, "trainerLoadState"));

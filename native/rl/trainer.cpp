@@ -406,6 +406,14 @@ void Trainer::save_adapter(const std::string& dir) {
   rl::save_adapter(dir, o_.source_dir, *lora_);
 }
 
+double Trainer::checksum() {
+  std::lock_guard<std::mutex> lock(mu_);
+  torch::NoGradGuard ng;
+  double sum = 0;
+  for (auto& sl : opt_->slots()) sum += sl.master.to(torch::kFloat64).pow(2).sum().item<double>();
+  return sum;
+}
+
 void Trainer::save_state(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   rl::save_state(dir, *opt_, counters_, gen_, o_.options_json);

@@ -95,6 +95,8 @@ class Trainer {
   bool has_lora() const { return lora_ != nullptr; }
   model::Qwen2VL policy() const { return policy_; }
   double current_lr() const;
+  // Σ over trainable parameters of Σ x² (float64): compared across data-parallel ranks.
+  double checksum();
 
  private:
   struct Packed;

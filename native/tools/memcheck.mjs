@@ -16,9 +16,14 @@ if (!torch) {
   console.error('memcheck: no libtorch found')
   process.exit(1)
 }
-const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js')
-let r = spawnSync(process.execPath, [cmakeJs, 'build', '-d', root, '-O', out, '-m', '-T', 'vrft_core_test',
-  `--CDTorch_DIR=${torch.dir}`, '--CDVRFT_CORE_TESTS=ON', '-p', process.env.VRFT_BUILD_JOBS ?? '2'], { stdio: 'inherit', cwd: root })
+// The addon's build folder is already configured by cmake-js (npm install); turn the test driver on there
+// and build only it (the core library is reused).
+if (!existsSync(join(out, 'CMakeCache.txt'))) {
+  const b = spawnSync(process.execPath, [join(root, 'native/tools/build-native.mjs')], { stdio: 'inherit', cwd: root })
+  if (b.status !== 0) process.exit(b.status ?? 1)
+}
+let r = spawnSync('cmake', ['-DVRFT_CORE_TESTS=ON', `-DTorch_DIR=${torch.dir}`, out], { stdio: 'inherit', cwd: out })
+if (r.status === 0) r = spawnSync('cmake', ['--build', out, '--target', 'vrft_core_test', '--parallel', process.env.VRFT_BUILD_JOBS ?? '2'], { stdio: 'inherit', cwd: out })
 if (r.status !== 0) process.exit(r.status ?? 1)
 const exe = [join(out, 'vrft_core_test'), join(out, 'Release', 'vrft_core_test')].find(existsSync)
 if (!exe) {
