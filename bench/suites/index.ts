@@ -13,5 +13,6 @@ import { logprobsSuite } from './logprobs.js'
 import { grpoSuite } from './grpo.js'
 import { e2eSuite } from './e2e.js'
 import { serveSuite } from './serve.js'
+import { distSuite } from './dist.js'
 
-export const suites: Suite[] = [limitsSuite, rewardsSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite]
+export const suites: Suite[] = [limitsSuite, rewardsSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite]
