@@ -47,7 +47,8 @@ switch (what) {
     const gloo = existsSync(join(p.prefix, 'include/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp'))
     // (the libtorch folder is not passed as a string define: gyp's command expansion drops the quotes)
     const d = [`VRFT_CUDA=${p.cuda ? 1 : 0}`]
-    if (gloo) d.push('VRFT_HAVE_GLOO=1')
+    // the definitions libtorch's CMake target carries (INTERFACE_COMPILE_DEFINITIONS)
+    if (gloo) d.push('VRFT_HAVE_GLOO=1', 'USE_DISTRIBUTED', 'USE_C10D_GLOO', 'USE_RPC', 'USE_TENSORPIPE')
     console.log(d.join(' '))
     break
   }

@@ -34,7 +34,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('output', { type: 'string', describe: 'write the JSON report here (and the completions beside it as .completions.jsonl)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON object' })
     .option('annotations', { type: 'string', describe: 'COCO annotations file (results-file mode, no model)' })
-    .option('results', { type: 'string', describe: 'COCO results .json or completions .jsonl (results-file mode)' })
+    .option('results', { type: 'string', alias: 'predictions', describe: 'COCO results .json or completions .jsonl (results-file mode; alias --predictions)' })
     .option('classes', { type: 'array', string: true, describe: 'results-file mode: category names or ids to evaluate [default: all]' })
     .strict() as unknown as Argv<EvalArgs>,
   handler: async (argv) => {
