@@ -44,9 +44,13 @@ t.test('kill -9 during a checkpoint write leaves the previous checkpoint intact'
 t.test('a full disk fails the save with ERR_IO_WRITE and keeps the previous checkpoint', async (t) => {
   const path = join(dir, 'full.safetensors')
   await writeGood(path, 9)
-  // RLIMIT_FSIZE of 512 KiB with SIGXFSZ ignored: writes past it fail with EFBIG, like a full disk.
-  const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 512; exec "${process.execPath}" "${worker}" once "${path}" 4 5`], { encoding: 'utf8' })
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; code?: string; message?: string }
+  // RLIMIT_FSIZE of 512 KiB (the writer catches SIGXFSZ): writes past it fail with EFBIG, like a full disk.
+  const env = { ...process.env }
+  delete env.NODE_OPTIONS  // the child is plain node: no test-runner hooks writing files under the limit
+  const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 512; exec "${process.execPath}" "${worker}" once "${path}" 4 5`], { encoding: 'utf8', env })
+  const last = r.stdout.trim().split('\n').pop() ?? ''
+  t.ok(last.startsWith('{'), `the writer reported its outcome (status ${r.status}, signal ${r.signal}, error ${r.error?.message}, stderr: ${r.stderr.slice(-500)})`)
+  const out = JSON.parse(last || '{}') as { ok: boolean; code?: string; message?: string }
   t.equal(out.ok, false)
   t.equal(out.code, 'ERR_IO_WRITE')
   t.match(out.message!, /cannot write .*full\.safetensors: File too large/)

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const n = createRequire(import.meta.url)(process.env.VRFT_NATIVE_ADDON ?? join(root, 'build/Release/vrft_native.node'))
+// A file-size limit (RLIMIT_FSIZE) raises SIGXFSZ on the write that crosses it: catch it so the write fails
+// with EFBIG instead (Node resets the inherited 'ignore' disposition at start-up).
+process.on('SIGXFSZ', () => {})
 const [mode, path, mb, fill = '7'] = process.argv.slice(2)
 const data = new Uint8Array(Number(mb) * 2 ** 20).fill(Number(fill))
 const tensors = [{ name: 'w', dtype: 'U8', shape: [data.length], data }]
