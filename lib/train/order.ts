@@ -4,17 +4,11 @@
  * needs only the position. Per-step sampling seeds derive from (seed, step) the same way.
  */
 
-/** A small, fast, seedable PRNG (mulberry32). Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { permutation, seededRandom } from '../data/random.js'
+
+/** A small, fast, seedable PRNG (mulberry32): the data module's generator, one implementation for both. */
+export const mulberry32 = seededRandom
+export { permutation }
 
 /** Mix two integers into one 32-bit seed (splitmix-style). */
 export function mixSeed(a: number, b: number): number {
@@ -22,20 +16,6 @@ export function mixSeed(a: number, b: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x21f0aaad) >>> 0
   h = Math.imul(h ^ (h >>> 15), 0x735a2d97) >>> 0
   return (h ^ (h >>> 15)) >>> 0
-}
-
-/** A permutation of 0..n-1 seeded by `seed`. */
-export function permutation(n: number, seed: number): Uint32Array {
-  const p = new Uint32Array(n)
-  for (let i = 0; i < n; i++) p[i] = i
-  const rnd = mulberry32(seed)
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1))
-    const t = p[i]!
-    p[i] = p[j]!
-    p[j] = t
-  }
-  return p
 }
 
 /** Epoch-wise shuffled order over n records: `at(position)` → record index. */

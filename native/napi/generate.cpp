@@ -16,6 +16,7 @@
 #include "common/errors.h"
 #include "model/qwen2vl.h"
 #include "napi/common.h"
+#include "napi/model_handle.h"
 #include "rl/generate.h"
 #include "rl/logprobs.h"
 
@@ -25,10 +26,6 @@ namespace m = vrft::model;
 
 // The payload of modelLoad's External. model.cpp defines this same struct (identical definition, so the
 // one-definition rule holds); it does not export an accessor, so the unwrapping is repeated here.
-struct ModelHolder {
-  m::Qwen2VL model{nullptr};
-};
-
 static m::Qwen2VL model_of(const Napi::Value& v) {
   if (!v.IsExternal()) throw_arg(fmt("Expected a model handle (from modelLoad) for model but received ", describe(v)));
   auto* h = v.As<Napi::External<ModelHolder>>().Data();

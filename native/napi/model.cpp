@@ -10,14 +10,11 @@
 #include "common/errors.h"
 #include "model/qwen2vl.h"
 #include "napi/common.h"
+#include "napi/model_handle.h"
 
 namespace vrft::napi {
 
 namespace m = vrft::model;
-
-struct ModelHolder {
-  m::Qwen2VL model{nullptr};
-};
 
 static m::ModelConfig read_config(const Napi::Value& v) {
   auto o = get_object(v, "config");

@@ -11,6 +11,7 @@
 #include "common/errors.h"
 #include "model/qwen2vl.h"
 #include "napi/common.h"
+#include "napi/model_handle.h"
 #include "rl/trainer.h"
 
 namespace vrft::napi {
@@ -19,10 +20,6 @@ namespace m = vrft::model;
 
 // The model binding's handle (native/napi/model.cpp): the same definition, so an External made there is
 // read here. (A shared native/napi/model.h would be the cleaner home.)
-struct ModelHolder {
-  m::Qwen2VL model{nullptr};
-};
-
 struct TrainerHolder {
   std::shared_ptr<rl::Trainer> trainer;
 };
