@@ -58,3 +58,21 @@ t.test('a full disk fails the save with ERR_IO_WRITE and keeps the previous chec
   t.notOk(readdirSync(dir).some((f) => f.startsWith('full.safetensors.tmp')), 'no temporary file left behind')
   t.ok(existsSync(path))
 })
+
+t.test('a weight stored with a non-float dtype is ERR_WEIGHTS_DTYPE naming it', async (t) => {
+  const { initModel } = await import('../lib/model/init-model.js')
+  const { NativeModel } = await import('../lib/native/model.js')
+  const m = join(dir, 'tiny-dtype')
+  await initModel({ arch: 'qwen2-vl', size: 'tiny', out: m, seed: 4 })
+  const file = join(m, 'model.safetensors')
+  const h = await n.safetensorsHeader(file)
+  const tensors = []
+  for (const e of h.tensors) {
+    const x = await n.safetensorsReadTensor(file, e.name)
+    // store one float weight as I32 (same byte count: 4 bytes per element)
+    tensors.push(e.name === 'model.norm.weight' ? { name: e.name, dtype: 'I32' as const, shape: x.shape, data: x.data } : { name: e.name, ...x })
+  }
+  await n.safetensorsWrite(file, tensors)
+  await t.rejects(NativeModel.load(m), { code: 'ERR_WEIGHTS_DTYPE', message: /floating-point dtype .* model\.norm\.weight .* found I32/ })
+  t.ok((await n.safetensorsHeader(file)).tensors.length > 10, 'process keeps working')
+})

@@ -67,6 +67,9 @@ Qwen2VL load_model(const std::string& dir, const ModelConfig& c, c10::ScalarType
     if (info->shape != p.value().sizes().vec())
       throw_coded("ERR_WEIGHTS_SHAPE", fmt("Expected shape ", shape_str(p.value().sizes()), " for tensor ", key, " in ",
                                            file->path(), " but found ", shape_str(info->shape)));
+    if (info->dtype != "F32" && info->dtype != "BF16" && info->dtype != "F16" && info->dtype != "F64")
+      throw_coded("ERR_WEIGHTS_DTYPE", fmt("Expected a floating-point dtype (F32, BF16, F16 or F64) for tensor ", key, " in ",
+                                           file->path(), " but found ", info->dtype));
   }
   for (auto& p : params) {  // one tensor at a time: mmap view -> converted copy into the parameter
     auto& [key, file] = by_name[p.key()];
