@@ -35,6 +35,14 @@ t.test('train --nproc 2 runs two data-parallel ranks end to end', async (t) => {
   t.same(metrics.map((m) => m.step), [1, 2], 'rank 0 alone wrote one line per step')
   t.ok(existsSync(join(out, 'config.json')))
   t.ok(readdirSync(out).some((f) => f.startsWith('checkpoint-2')), 'final checkpoint written')
+  // resume the 2-rank run on 1 rank for one more step: checkpoints do not depend on the number of ranks
+  const again = spawnSync(process.execPath, [...process.execArgv, cli, 'train', '--model', model, '--data', join(d, 'data.jsonl'), '--output', out,
+    '--resume', '--max-steps', '3', '--prompts-per-step', '2', '--num-generations', '2', '--max-completion-length', '4', '--micro-batch-size', '4',
+    '--save-every', '0', '--quiet'], { encoding: 'utf8', timeout: 240000 })
+  t.equal(again.status, 0, again.stderr.slice(-2000))
+  t.match(again.stderr, /resuming from .*checkpoint-2/)
+  const after = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step)
+  t.same(after, [1, 2, 3], 'step 3 continues the 2-rank run on 1 rank')
   const bad = spawnSync(process.execPath, [...process.execArgv, cli, ...argsFor('3', join(dir, 'bad'))], { encoding: 'utf8', timeout: 240000 })
   t.not(bad.status, 0)
   t.match(bad.stderr, /prompts-per-step: expected a multiple of the number of ranks \(2\) but received 3/)

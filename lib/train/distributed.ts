@@ -58,9 +58,24 @@ interface DistBinding {
 }
 const dist = () => native() as unknown as DistBinding
 
+const isLoopback = (addr: string) => addr === 'localhost' || addr.startsWith('127.') || addr === '::1'
+
+/** Rank 0 hosts the rendezvous store: fail fast with ERR_DIST_PORT when its port is taken. */
+export async function checkPortFree(host: string, port: number): Promise<void> {
+  const { createServer } = await import('node:net')
+  await new Promise<void>((resolve, reject) => {
+    const s = createServer()
+    s.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE'
+      ? new VrftError('ERR_DIST_PORT', `rank 0 cannot host the rendezvous on ${host}:${port}: the port is in use; set MASTER_PORT to a free port`)
+      : e))
+    s.listen(port, host, () => s.close(() => resolve()))
+  })
+}
+
 /** Joins the process group when WORLD_SIZE > 1 (no-op otherwise). */
 export async function initDistributed(env: DistEnv, timeoutMs = 120000): Promise<boolean> {
   if (env.worldSize === 1) return false
+  if (env.rank === 0 && isLoopback(env.masterAddr)) await checkPortFree(env.masterAddr, env.masterPort)
   await dist().distInit({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, timeoutMs })
   return true
 }
