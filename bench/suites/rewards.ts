@@ -14,20 +14,12 @@
  */
 import { iou, rewardSet, scoreCompletions, type Box } from '../../lib/rewards/index.js'
 import type { Sample } from '../../lib/data/types.js'
+import { seededRandom } from '../../lib/data/random.js'
 import { type Context, type Row, type Suite, spreadOf } from '../harness.js'
 import { loadNote, timeCpu } from './cputime.js'
 
-/** Deterministic uniform [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
+/** Deterministic uniform [0, 1) (mulberry32, the data module's generator). */
+export const rng = seededRandom
 
 /**
  * `n` synthetic detection completions (five boxes each: jittered ground truth and strays, shuffled
