@@ -8,6 +8,7 @@
 import { expectArg } from '../errors.js'
 import { native } from './binding.js'
 import type { NativeModelHandle } from './generate.js'
+import type { StepMetrics } from '../train/types.js'
 
 /** Opaque handle of a native trainer. */
 export type NativeTrainerHandle = unknown
@@ -117,21 +118,12 @@ export interface NativeGrpoOptions {
   details?: boolean
 }
 
-/** What a native step resolves to. */
-export interface NativeStepReport {
-  loss: number
-  kl: number
-  clipFraction: number
-  /** Global L2 norm before clipping (NaN/Infinity when non-finite). */
-  gradNorm: number
-  lr: number
-  skipped: boolean
-  tokens: number
+/** What a native step resolves to: the loop's StepMetrics plus the trainer's counters and optional details. */
+export interface NativeStepReport extends StepMetrics {
   /** Completed optimizer updates. */
   step: number
   /** Updates skipped by the non-finite guard so far. */
   skippedTotal: number
-  seconds: { logprobs: number; update: number; allreduce?: number }
   /** (rows, length) row-major, when details was asked for. */
   details?: { length: number; logp: Float32Array; refLogp: Float32Array; kl: Float32Array; perTokenLoss: Float32Array }
 }

@@ -76,6 +76,7 @@ export interface StepMetrics {
   loss: number
   kl: number
   clipFraction: number
+  /** Global L2 norm before clipping (NaN/Infinity when non-finite). */
   gradNorm: number
   lr: number
   /** True when the update was skipped because the loss or a gradient was not finite. */
