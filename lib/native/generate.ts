@@ -13,6 +13,7 @@
 import { InvalidArgumentError, VrftError, expectArg, hasCode } from '../errors.js'
 import { native } from './binding.js'
 import type { ModelHandle } from './model.js'
+import type { EncodedPrompt } from '../train/types.js'
 
 /** The opaque handle `modelLoad` resolves to (`NativeModel.handle` of lib/native/model.ts). */
 export type NativeModelHandle = ModelHandle
@@ -111,6 +112,21 @@ export interface PromptBatch {
   pixelValues?: Float32Array | readonly Float32Array[]
   /** [t, h, w] per image, same order. */
   imageGridThw?: readonly (readonly [number, number, number])[]
+}
+
+/** Left-pads encoded prompts into one PromptBatch (padding ids `padId`, masked out), images in prompt order. */
+export function leftPaddedBatch(prompts: readonly EncodedPrompt[], padId = 0): PromptBatch {
+  const T = Math.max(...prompts.map((p) => p.inputIds.length))
+  const ids = new Int32Array(prompts.length * T).fill(padId)
+  const mask = new Int32Array(prompts.length * T)
+  prompts.forEach((p, i) => {
+    const off = i * T + (T - p.inputIds.length)
+    ids.set(p.inputIds, off)
+    mask.fill(1, off, (i + 1) * T)
+  })
+  const pixels = prompts.flatMap((p) => p.pixelValues)
+  const grids = prompts.flatMap((p) => p.imageGridThw)
+  return { inputIds: ids, batchSize: prompts.length, attentionMask: mask, ...(pixels.length ? { pixelValues: pixels, imageGridThw: grids } : {}) }
 }
 
 /** Sampling and stopping options of {@link generateIds}. */

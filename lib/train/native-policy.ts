@@ -10,7 +10,7 @@
  */
 import { VrftError, expectArg } from '../errors.js'
 import { readModelConfig, type ModelConfig } from '../model/config.js'
-import { generateIds, type NativeModelHandle } from '../native/generate.js'
+import { generateIds, leftPaddedBatch, type NativeModelHandle } from '../native/generate.js'
 import { modelBinding, type ModelHandle } from '../native/model.js'
 import {
   resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeStepReport, type NativeTrainerHandle, type TrainerSettings,
@@ -155,20 +155,7 @@ export class NativePolicy implements TrainablePolicy {
   generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Completion[]> {
     expectArg(Array.isArray(prompts) && prompts.length > 0, 'a non-empty array of prompts', 'prompts', prompts)
     return this.serial(async () => {
-      const T = Math.max(...prompts.map((p) => p.inputIds.length))
-      const ids = new Int32Array(prompts.length * T)
-      const mask = new Int32Array(prompts.length * T)
-      prompts.forEach((p, i) => { // left padding
-        const off = i * T + (T - p.inputIds.length)
-        ids.set(p.inputIds, off)
-        mask.fill(1, off, (i + 1) * T)
-      })
-      const pixels = prompts.flatMap((p) => p.pixelValues)
-      const grids = prompts.flatMap((p) => p.imageGridThw)
-      const r = await generateIds(this.model, {
-        inputIds: ids, batchSize: prompts.length, attentionMask: mask,
-        pixelValues: pixels.length ? pixels : undefined, imageGridThw: grids.length ? grids : undefined,
-      }, {
+      const r = await generateIds(this.model, leftPaddedBatch(prompts), {
         maxNewTokens: opts.maxNewTokens, numSamples: opts.numSamples, temperature: opts.temperature, topP: opts.topP,
         topK: opts.topK, eosIds: opts.eosTokenIds, seed: opts.seed, signal: opts.signal,
       })

@@ -158,24 +158,11 @@ export async function loadEvalPolicy(modelDir: string, o: { device: string; dtyp
     return createPolicy({ modelDir, device: o.device, learningRate: 1e-6, weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, lrScheduler: 'constant', warmupSteps: 0, totalSteps: 0, maxGradNorm: 1, reference: false, seed: 0 })
   }
   const { loadGenerationModel } = await import('../generate.js')
-  const { generateIds } = await import('../native/generate.js')
+  const { generateIds, leftPaddedBatch } = await import('../native/generate.js')
   const m = await loadGenerationModel(modelDir, { device: o.device, ...(o.dtype ? { dtype: o.dtype } : {}) })
   return {
     async generate(prompts, opts) {
-      const T = Math.max(...prompts.map((p) => p.inputIds.length))
-      const ids = new Int32Array(prompts.length * T).fill(m.padId)
-      const mask = new Int32Array(prompts.length * T)
-      prompts.forEach((p, i) => {
-        const off = i * T + (T - p.inputIds.length)
-        ids.set(p.inputIds, off)
-        mask.fill(1, off, (i + 1) * T)
-      })
-      const pixels = prompts.flatMap((p) => p.pixelValues)
-      const grids = prompts.flatMap((p) => p.imageGridThw)
-      const r = await generateIds(m.handle, {
-        inputIds: ids, batchSize: prompts.length, attentionMask: mask,
-        ...(pixels.length ? { pixelValues: pixels, imageGridThw: grids } : {}),
-      }, { maxNewTokens: opts.maxNewTokens, numSamples: opts.numSamples, temperature: opts.temperature, topP: opts.topP, topK: opts.topK, eosIds: opts.eosTokenIds, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+      const r = await generateIds(m.handle, leftPaddedBatch(prompts, m.padId), { maxNewTokens: opts.maxNewTokens, numSamples: opts.numSamples, temperature: opts.temperature, topP: opts.topP, topK: opts.topK, eosIds: opts.eosTokenIds, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       return r.completions.map((c, row) => ({ promptIndex: Math.floor(row / r.numSamples), tokens: Int32Array.from(c), logprobs: Float32Array.from(r.logprobs[row]!), finished: r.finished[row]! }))
     },
     dispose: () => m.dispose(),
