@@ -28,6 +28,22 @@ export interface DetectionReport {
   /** COCOeval.summarize() numbers. */
   stats: number[]
   perClass: CocoClassResult[]
+  /** With `askPresence`: what the model answered before detection (absent pairs get no detections). */
+  presence?: PresenceSummary
+}
+
+/** The presence questions of an `askPresence` evaluation. */
+export interface PresenceSummary {
+  /** (image, category) pairs asked. */
+  asked: number
+  /** Answered yes (detection was then asked). */
+  saidPresent: number
+  /** Answered no (no detections for the pair). */
+  saidAbsent: number
+  /** Answer neither yes nor no: detection was asked anyway, so no pair is lost to a bad answer. */
+  unparsed: number
+  /** Share of parsed answers that agree with the ground truth (an object of the class is in the image). */
+  agreement: number
 }
 
 /** Classification report. */
@@ -62,6 +78,10 @@ export interface EvaluateOptions {
   catIds?: number[]
   /** Classification: matching rule (default exact). */
   classification?: ClassificationRewardOptions
+  /** Detection: indices of samples whose class the model said is absent (no detections, not malformed). */
+  absent?: ReadonlySet<number>
+  /** Detection: summary of the presence answers, copied into the report. */
+  presence?: PresenceSummary
 }
 
 function coordSpace(s: Sample, family: ModelFamily): CoordSpace {
@@ -75,6 +95,13 @@ function coordSpace(s: Sample, family: ModelFamily): CoordSpace {
 
 const CATEGORY_RE = /category '([^']*)'/
 
+/** A detection sample's category: `sample.category`, else the name quoted in its prompt ("category '…'"); throws ERR_EVAL_INPUT without one. */
+export function sampleCategory(s: Sample): string {
+  const cat = s.category ?? CATEGORY_RE.exec(s.problem)?.[1]
+  if (cat === undefined) throw new VrftError('ERR_EVAL_INPUT', `Expected a category (sample.category or "category '…'" in the prompt) on sample ${s.id} but received neither`)
+  return cat
+}
+
 /**
  * Convert detection completions to COCO results (pixels, [x, y, w, h], score = confidence).
  * Each sample needs meta.imageId and meta.categoryId, and the image size (meta.width/height or
@@ -83,7 +110,7 @@ const CATEGORY_RE = /category '([^']*)'/
 export function detectionsFromCompletions(
   samples: readonly Sample[],
   completions: readonly string[],
-  opts: { family?: ModelFamily; images?: ReadonlyMap<number, { width?: number; height?: number }> } = {},
+  opts: { family?: ModelFamily; images?: ReadonlyMap<number, { width?: number; height?: number }>; absent?: ReadonlySet<number> } = {},
 ): { detections: CocoDetection[]; malformed: number } {
   expectArg(samples.length === completions.length, `as many completions as samples (${samples.length})`, 'completions', completions)
   const family = opts.family ?? 'qwen2-vl'
@@ -97,6 +124,7 @@ export function detectionsFromCompletions(
     if (m.imageId === undefined || m.categoryId === undefined || !w || !h) {
       throw new VrftError('ERR_EVAL_INPUT', `Expected meta.imageId, meta.categoryId and the image size on sample ${s.id} but received ${JSON.stringify(m)}`)
     }
+    if (opts.absent?.has(i)) return
     const space = coordSpace(s, family)
     const limits = space.kind === 'grid1000' ? {} : { maxX: space.resizedWidth, maxY: space.resizedHeight }
     const p = parseDetectionCompletion(completions[i]!, limits)
@@ -121,8 +149,7 @@ export function groundTruthFromSamples(samples: readonly Sample[], family: Model
   const out: Sample[] = []
   for (const s of samples) {
     const imgKey = s.meta?.imageId !== undefined ? `id:${s.meta.imageId}` : 'path' in s.image && s.image.path ? `p:${s.image.path}` : `s:${s.id}`
-    const cat = s.category ?? CATEGORY_RE.exec(s.problem)?.[1]
-    if (cat === undefined) throw new VrftError('ERR_EVAL_INPUT', `Expected a category (sample.category or "category '…'" in the prompt) on sample ${s.id}`)
+    const cat = sampleCategory(s)
     const w = s.meta?.width ?? 1000
     const h = s.meta?.height ?? 1000
     let imageId = imgIds.get(imgKey)
@@ -156,11 +183,14 @@ export function evaluateCompletions(task: Task, samples: readonly Sample[], comp
     let ss: readonly Sample[] = samples
     if (!gt) ({ gt, samples: ss } = groundTruthFromSamples(samples, opts.family))
     const images = new Map(gt.images.map((i) => [i.id, i]))
-    const { detections, malformed } = detectionsFromCompletions(ss, completions, { family: opts.family, images })
+    const { detections, malformed } = detectionsFromCompletions(ss, completions, { family: opts.family, images, ...(opts.absent ? { absent: opts.absent } : {}) })
     const catIds = opts.catIds ?? [...new Set(ss.map((s) => s.meta!.categoryId!))]
     const imgIds = [...new Set(ss.map((s) => s.meta!.imageId!))]
     const r = evaluateCoco(gt, detections, { catIds, imgIds })
-    return { task, samples: samples.length, malformed, detections: detections.length, AP: r.AP, AP50: r.AP50, AP75: r.AP75, stats: r.stats, perClass: r.perClass }
+    return {
+      task, samples: samples.length, malformed, detections: detections.length, AP: r.AP, AP50: r.AP50, AP75: r.AP75, stats: r.stats, perClass: r.perClass,
+      ...(opts.presence ? { presence: opts.presence } : {}),
+    }
   }
   if (task === 'classification') {
     const per = new Map<string, { samples: number; correct: number }>()

@@ -29,6 +29,21 @@ export function detectionPrompt(category: string, family: ModelFamily = 'qwen2-v
   )
 }
 
+/**
+ * The question asked before detection when evaluating with `askPresence` (`vrft-native eval
+ * --ask-presence`): the paper's open-vocabulary protocol "first prompt[s] the model to check whether the
+ * category is present in the image, then predict[s] bounding boxes for categories that exist". The paper
+ * does not print its wording; this is ours, in the reference prompts' format.
+ */
+export function presencePrompt(category: string): string {
+  return (
+    `Is there any object belonging to the category '${category}' in the image?\n` +
+    `${FORMAT_LINE}\n` +
+    '<think> ... </think> <answer>yes or no</answer>\n' +
+    'Please strictly follow the format.'
+  )
+}
+
 /** Noun and attribute of each classification data set of the paper. */
 export const CLASSIFICATION_SUBJECTS = {
   aircraft: { noun: 'aircraft', attribute: 'model' },

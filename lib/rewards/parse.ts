@@ -249,3 +249,15 @@ export function parseClassificationCompletion(completion: string): string {
 export function normalizeLabel(s: string): string {
   return s.toLowerCase().replace(/[\s_]+/g, '').replace(/^['"`.]+|['"`.]+$/g, '')
 }
+
+/**
+ * The model's answer to {@link presencePrompt}: true for yes, false for no, null when neither. Reads the
+ * `<answer>` content (the whole text when there is none); the first word decides, case-insensitively, and
+ * "No Objects" counts as no. Never throws.
+ */
+export function parsePresenceAnswer(completion: string): boolean | null {
+  const body = (extractAnswer(completion) ?? completion).trim().toLowerCase()
+  const m = /^[\s"'`*.(\[]*(yes|no|true|false)\b/.exec(body)
+  if (!m) return null
+  return m[1] === 'yes' || m[1] === 'true'
+}

@@ -4,8 +4,10 @@
  * Used by the trainers every `--eval-every` steps, by `vrft-native eval`, and by the built-in demo.
  */
 import type { Sample, Task } from '../data/types.js'
-import { evaluateCompletions, type EvalReport } from '../eval/evaluate.js'
-import type { ModelFamily } from '../prompts/index.js'
+import { evaluateCompletions, sampleCategory, type EvalReport, type PresenceSummary } from '../eval/evaluate.js'
+import { presencePrompt, type ModelFamily } from '../prompts/index.js'
+import { parsePresenceAnswer } from '../rewards/parse.js'
+import { detectionTruth } from '../rewards/rewards.js'
 import { scoreCompletions, type NamedReward } from '../rewards/scorer.js'
 import { decodeCompletions, meanStd, type PromptEncoder, type SampleSource, type TextDecoder } from './loop.js'
 import type { TrainablePolicy } from './types.js'
@@ -27,6 +29,12 @@ export interface EvaluatePolicyOptions {
   /** Prompts per generate call (default 8). */
   batchSize?: number
   family?: ModelFamily
+  /**
+   * Detection: first ask, per (image, category) sample, whether the category is present
+   * ({@link presencePrompt}); samples answered "no" get no detections and no detection prompt (the paper's
+   * open-vocabulary protocol). Default false.
+   */
+  askPresence?: boolean
   signal?: AbortSignal
 }
 
@@ -37,7 +45,10 @@ export interface PolicyEvaluation {
   rewards: Record<string, number>
   /** The headline number: AP (detection), accuracy (classification), mIoU (grounding). */
   score: number
+  /** The detection answer per sample ('' for a sample answered absent under `askPresence`). */
   completions: string[]
+  /** With `askPresence`: the presence answer per sample. */
+  presenceCompletions?: string[]
   samples: Sample[]
   seconds: number
 }
@@ -47,15 +58,11 @@ export function headline(r: EvalReport): number {
   return r.task === 'detection' ? r.AP : r.task === 'classification' ? r.accuracy : r.mIoU
 }
 
-/** Greedy answers of `policy` for samples, then metrics. */
-export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEvaluation> {
-  const t0 = performance.now()
-  const n = Math.min(o.data.length, o.limit ?? Infinity)
-  const samples: Sample[] = []
-  for (let i = 0; i < n; i++) samples.push(await o.data.get(i))
+/** Greedy answers of `policy` for samples, in batches of `batchSize`. */
+async function greedyAnswers(o: EvaluatePolicyOptions, samples: readonly Sample[]): Promise<string[]> {
   const bs = o.batchSize ?? 8
   const completions: string[] = []
-  for (let i = 0; i < n; i += bs) {
+  for (let i = 0; i < samples.length; i += bs) {
     const chunk = samples.slice(i, i + bs)
     const prompts = await Promise.all(chunk.map((s) => o.encode(s)))
     const out = await o.policy.generate(prompts, {
@@ -65,12 +72,50 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEv
     out.sort((a, b) => a.promptIndex - b.promptIndex)
     completions.push(...(await decodeCompletions(o.decoder, out)))
   }
+  return completions
+}
+
+/** Greedy answers of `policy` for samples, then metrics. */
+export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEvaluation> {
+  const t0 = performance.now()
+  const n = Math.min(o.data.length, o.limit ?? Infinity)
+  const samples: Sample[] = []
+  for (let i = 0; i < n; i++) samples.push(await o.data.get(i))
   const task = o.task ?? samples[0]?.task ?? 'classification'
-  const report = evaluateCompletions(task, samples, completions, o.family ? { family: o.family } : {})
+  let completions: string[]
+  let presenceCompletions: string[] | undefined
+  let absent: Set<number> | undefined
+  let presence: PresenceSummary | undefined
+  if (o.askPresence && task === 'detection') {
+    presenceCompletions = await greedyAnswers(o, samples.map((s) => ({ ...s, problem: presencePrompt(sampleCategory(s)) })))
+    const answers = presenceCompletions.map(parsePresenceAnswer)
+    absent = new Set(answers.flatMap((a, i) => (a === false ? [i] : [])))
+    const asked = samples.flatMap((_, i) => (absent!.has(i) ? [] : [i]))
+    const detected = await greedyAnswers(o, asked.map((i) => samples[i]!))
+    completions = samples.map(() => '')
+    asked.forEach((i, k) => { completions[i] = detected[k]! })
+    let parsed = 0, agree = 0
+    answers.forEach((a, i) => {
+      if (a === null) return
+      parsed++
+      if (a === detectionTruth(samples[i]!).length > 0) agree++
+    })
+    presence = {
+      asked: n, saidPresent: answers.filter((a) => a === true).length, saidAbsent: absent.size,
+      unparsed: answers.filter((a) => a === null).length, agreement: parsed ? agree / parsed : 0,
+    }
+  } else {
+    completions = await greedyAnswers(o, samples)
+  }
+  const report = evaluateCompletions(task, samples, completions, { ...(o.family ? { family: o.family } : {}), ...(absent ? { absent, presence } : {}) })
   const rewards: Record<string, number> = {}
   if (o.rewards && o.rewards.length) {
-    const sc = await scoreCompletions(o.rewards, completions, samples, { onError: 'skip' })
+    const scored = absent ? samples.flatMap((_, i) => (absent!.has(i) ? [] : [i])) : samples.map((_, i) => i)
+    const sc = await scoreCompletions(o.rewards, scored.map((i) => completions[i]!), scored.map((i) => samples[i]!), { onError: 'skip' })
     for (const [k, v] of Object.entries(sc.components)) rewards[k] = meanStd(v).mean
   }
-  return { report, rewards, score: headline(report), completions, samples, seconds: (performance.now() - t0) / 1000 }
+  return {
+    report, rewards, score: headline(report), completions, samples, seconds: (performance.now() - t0) / 1000,
+    ...(presenceCompletions ? { presenceCompletions } : {}),
+  }
 }

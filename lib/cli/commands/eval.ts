@@ -15,7 +15,7 @@ import { GRPO_DEFAULTS } from '../../train/defaults.js'
 interface EvalArgs {
   model?: string; data?: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
   batchSize: number; maxPixels: number; minPixels: number; device: string; output?: string; json: boolean
-  annotations?: string; results?: string; classes?: string[]
+  annotations?: string; results?: string; classes?: string[]; askPresence: boolean
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
@@ -31,6 +31,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('max-pixels', { type: 'number', default: GRPO_DEFAULTS.maxPixels, describe: 'image max_pixels' })
     .option('min-pixels', { type: 'number', default: GRPO_DEFAULTS.minPixels, describe: 'image min_pixels' })
     .option('device', { type: 'string', default: 'auto', describe: 'cpu, cuda, cuda:N or auto' })
+    .option('ask-presence', { type: 'boolean', default: false, describe: 'detection: first ask whether the class is present; "no" pairs get no detections (the paper\'s open-vocabulary protocol)' })
     .option('output', { type: 'string', describe: 'write the JSON report here (and the completions beside it as .completions.jsonl)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON object' })
     .option('annotations', { type: 'string', describe: 'COCO annotations file (results-file mode, no model)' })
@@ -53,10 +54,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       try {
         const ev = await evaluatePolicy({
           policy, decoder: io.tokenizer, encode: io.encode, data, eosTokenIds: io.eosTokenIds, maxNewTokens: argv.maxNewTokens, task,
-          batchSize: argv.batchSize, ...(argv.limit ? { limit: argv.limit } : {}),
+          batchSize: argv.batchSize, askPresence: argv.askPresence, ...(argv.limit ? { limit: argv.limit } : {}),
         })
         report = ev.report
-        completions = ev.samples.map((s, i) => ({ id: s.id, completion: ev.completions[i] }))
+        completions = ev.samples.map((s, i) => ({ id: s.id, completion: ev.completions[i], ...(ev.presenceCompletions ? { presence: ev.presenceCompletions[i] } : {}) }))
       } finally {
         policy.dispose()
       }
