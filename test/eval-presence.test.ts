@@ -82,11 +82,12 @@ t.test('askPresence: only pairs not answered "no" get a detection prompt; the re
   t.same(ev.presenceCompletions, SCRIPT.map((s) => s[0]))
   t.same(ev.completions, [PERFECT, '', '', SCRIPT[3]![1]])
   const r = ev.report as DetectionReport
-  t.same(r.presence, { asked: 4, saidPresent: 1, saidAbsent: 2, unparsed: 1, agreement: 2 / 3 })
+  t.same(r.presence, { source: 'model', asked: 4, saidPresent: 1, saidAbsent: 2, unparsed: 1, agreement: 2 / 3 })
   t.equal(r.malformed, 0, 'an absent pair is not a malformed answer')
   t.equal(r.detections, 1)
   t.ok(r.AP > 0.3 && r.AP < 0.7, `one of two objects found: AP ${r.AP} near 0.5`)
-  t.match(formatReport(r), /presence asked for 4 pairs: 1 yes, 2 no, 1 unclear; 66\.7% agree/)
+  t.same(ev.existMap, { 1: ['cat'], 4: ['cat'] }, 'the exist map lists the pairs that got a detection prompt, by image id')
+  t.match(formatReport(r), /presence \(asked\) for 4 pairs: 1 yes, 2 no, 1 unclear; 66\.7% agree/)
 
   const plain = new ScriptedPolicy()
   const ev0 = await evaluatePolicy({ ...base, policy: plain })
@@ -95,6 +96,34 @@ t.test('askPresence: only pairs not answered "no" get a detection prompt; the re
   t.equal(r0.presence, undefined)
   t.equal(r0.AP, 1, 'asked everywhere, both objects are found')
   t.ok(r.AP < r0.AP, 'a wrong "no" costs AP')
+})
+
+t.test('presenceMap: a given exist map decides which pairs are detected, no presence question asked', async (t) => {
+  const policy = new ScriptedPolicy()
+  const ev = await evaluatePolicy({ ...base, policy, presenceMap: { 1: ['Cat'], 2: ['dog'], 3: [], 4: ['cat'] }, askPresence: true })
+  t.ok(policy.asked.every((a) => !a.presence), 'the map takes precedence over askPresence')
+  t.same(policy.asked.map((a) => a.sample), [0, 3], 'listed pairs only (names compared case-insensitively)')
+  const r = ev.report as DetectionReport
+  t.same(r.presence, { source: 'map', asked: 4, saidPresent: 2, saidAbsent: 2, unparsed: 0, agreement: 2 / 4 })
+  t.equal(ev.existMap, undefined, 'a given map is not echoed back')
+  const noId = samples.map((s) => ({ ...s, meta: { width: 1000, height: 1000 } }))
+  await t.rejects(evaluatePolicy({ ...base, policy, data: arraySource(noId), presenceMap: {} }), { code: 'ERR_EVAL_INPUT', message: /meta\.imageId/ })
+})
+
+t.test('--presence-map file: read and validated', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { readPresenceMap } = await import('../lib/cli/commands/eval.js')
+  const dir = mkdtempSync(join(tmpdir(), 'vrft-map-'))
+  const good = join(dir, 'good.json'), bad = join(dir, 'bad.json'), broken = join(dir, 'broken.json')
+  writeFileSync(good, JSON.stringify({ 397133: ['casserole', 'kitchen_table'], 87038: [] }))
+  writeFileSync(bad, JSON.stringify({ 397133: 'casserole' }))
+  writeFileSync(broken, '{"1": [')
+  t.same(readPresenceMap(good), { 397133: ['casserole', 'kitchen_table'], 87038: [] })
+  t.throws(() => readPresenceMap(bad), { code: 'ERR_CONFIG', message: /expected an object of image id -> array of category names/ })
+  t.throws(() => readPresenceMap(broken), { code: 'ERR_CONFIG', message: /readable JSON/ })
+  t.throws(() => readPresenceMap(join(dir, 'missing.json')), { code: 'ERR_CONFIG' })
 })
 
 t.test('askPresence is ignored for other tasks and needs a category for detection', async (t) => {

@@ -34,7 +34,9 @@ export interface DetectionReport {
 
 /** The presence questions of an `askPresence` evaluation. */
 export interface PresenceSummary {
-  /** (image, category) pairs asked. */
+  /** Where the answers came from: the evaluated model (`askPresence`) or a given map (`presenceMap`). */
+  source: 'model' | 'map'
+  /** (image, category) pairs decided. */
   asked: number
   /** Answered yes (detection was then asked). */
   saidPresent: number

@@ -16,7 +16,7 @@ export function formatReport(r: EvalReport): string {
       const rows = r.perClass.map((c) => [c.name, pct(c.AP), pct(c.AP50), pct(c.AP75)])
       rows.push(['mean', pct(r.AP), pct(r.AP50), pct(r.AP75)])
       const p = r.presence
-      const asked = p ? `presence asked for ${p.asked} pairs: ${p.saidPresent} yes, ${p.saidAbsent} no, ${p.unparsed} unclear; ${pct(p.agreement).trim()}% agree with the ground truth\n` : ''
+      const asked = p ? `presence (${p.source === 'map' ? 'from the given map' : 'asked'}) for ${p.asked} pairs: ${p.saidPresent} yes, ${p.saidAbsent} no, ${p.unparsed} unclear; ${pct(p.agreement).trim()}% agree with the ground truth\n` : ''
       return `detection: ${r.detections} detections, ${r.malformed} malformed answers\n` + asked + table(['class', 'AP', 'AP50', 'AP75'], rows)
     }
     case 'classification': {

@@ -8,6 +8,8 @@ import { evaluateCompletions, sampleCategory, type EvalReport, type PresenceSumm
 import { presencePrompt, type ModelFamily } from '../prompts/index.js'
 import { parsePresenceAnswer } from '../rewards/parse.js'
 import { detectionTruth } from '../rewards/rewards.js'
+import { sameClassName } from '../data/classes.js'
+import { VrftError } from '../errors.js'
 import { scoreCompletions, type NamedReward } from '../rewards/scorer.js'
 import { decodeCompletions, meanStd, type PromptEncoder, type SampleSource, type TextDecoder } from './loop.js'
 import type { TrainablePolicy } from './types.js'
@@ -35,6 +37,13 @@ export interface EvaluatePolicyOptions {
    * open-vocabulary protocol). Default false.
    */
   askPresence?: boolean
+  /**
+   * Detection: a presence map decided beforehand, in the reference code's exist-map format
+   * (`{ "<imageId>": ["category", ...] }`, LVIS underscores allowed): only the listed (image, category)
+   * pairs get a detection prompt. The authors evaluated trained checkpoints with the base model's map.
+   * Takes precedence over `askPresence`.
+   */
+  presenceMap?: Readonly<Record<string, readonly string[]>>
   signal?: AbortSignal
 }
 
@@ -49,6 +58,8 @@ export interface PolicyEvaluation {
   completions: string[]
   /** With `askPresence`: the presence answer per sample. */
   presenceCompletions?: string[]
+  /** With `askPresence`: the pairs that got a detection prompt, as an exist map (see `presenceMap`). */
+  existMap?: Record<string, string[]>
   samples: Sample[]
   seconds: number
 }
@@ -86,23 +97,43 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEv
   let presenceCompletions: string[] | undefined
   let absent: Set<number> | undefined
   let presence: PresenceSummary | undefined
-  if (o.askPresence && task === 'detection') {
-    presenceCompletions = await greedyAnswers(o, samples.map((s) => ({ ...s, problem: presencePrompt(sampleCategory(s)) })))
-    const answers = presenceCompletions.map(parsePresenceAnswer)
-    absent = new Set(answers.flatMap((a, i) => (a === false ? [i] : [])))
+  let existMap: Record<string, string[]> | undefined
+  if (task === 'detection' && (o.askPresence || o.presenceMap)) {
+    // present[i]: true / false / null (unclear answer: detection is asked anyway)
+    let present: Array<boolean | null>
+    if (o.presenceMap) {
+      const map = o.presenceMap
+      present = samples.map((s) => {
+        const id = s.meta?.imageId
+        if (id === undefined) throw new VrftError('ERR_EVAL_INPUT', `Expected meta.imageId on sample ${s.id} to look it up in the presence map but received none`)
+        const cat = sampleCategory(s)
+        return (map[String(id)] ?? []).some((c) => sameClassName(c, cat))
+      })
+    } else {
+      presenceCompletions = await greedyAnswers(o, samples.map((s) => ({ ...s, problem: presencePrompt(sampleCategory(s)) })))
+      present = presenceCompletions.map(parsePresenceAnswer)
+    }
+    absent = new Set(present.flatMap((a, i) => (a === false ? [i] : [])))
     const asked = samples.flatMap((_, i) => (absent!.has(i) ? [] : [i]))
     const detected = await greedyAnswers(o, asked.map((i) => samples[i]!))
     completions = samples.map(() => '')
     asked.forEach((i, k) => { completions[i] = detected[k]! })
     let parsed = 0, agree = 0
-    answers.forEach((a, i) => {
+    present.forEach((a, i) => {
       if (a === null) return
       parsed++
       if (a === detectionTruth(samples[i]!).length > 0) agree++
     })
     presence = {
-      asked: n, saidPresent: answers.filter((a) => a === true).length, saidAbsent: absent.size,
-      unparsed: answers.filter((a) => a === null).length, agreement: parsed ? agree / parsed : 0,
+      source: o.presenceMap ? 'map' : 'model', asked: n, saidPresent: present.filter((a) => a === true).length, saidAbsent: absent.size,
+      unparsed: present.filter((a) => a === null).length, agreement: parsed ? agree / parsed : 0,
+    }
+    if (presenceCompletions) {
+      existMap = {}
+      for (const i of asked) {
+        const id = samples[i]!.meta?.imageId
+        if (id !== undefined) (existMap[String(id)] ??= []).push(sampleCategory(samples[i]!))
+      }
     }
   } else {
     completions = await greedyAnswers(o, samples)
@@ -117,5 +148,6 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEv
   return {
     report, rewards, score: headline(report), completions, samples, seconds: (performance.now() - t0) / 1000,
     ...(presenceCompletions ? { presenceCompletions } : {}),
+    ...(existMap ? { existMap } : {}),
   }
 }
