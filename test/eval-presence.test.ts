@@ -144,7 +144,7 @@ t.test('vrft-native eval --ask-presence on the tiny checkpoint: presence summary
   const { goldenImage, tinyCheckpointDir } = await import('./generate-helpers.js')
   const dir = mkdtempSync(join(tmpdir(), 'vrft-presence-'))
   const data = join(dir, 'det.jsonl')
-  writeFileSync(data, ['cat', 'dog'].map((c) => JSON.stringify({ image: goldenImage('img0_noise_200x300'), problem: detectionPrompt(c), solution: detectionSolution(c === 'cat' ? [[10, 20, 300, 400]] : []) }) + '\n').join(''))
+  writeFileSync(data, ['cat', 'dog'].map((c) => JSON.stringify({ image: goldenImage('img0_noise_200x300'), image_id: 7, width: 300, height: 200, problem: detectionPrompt(c), solution: detectionSolution(c === 'cat' ? [[10, 20, 300, 400]] : []) }) + '\n').join(''))
   const out = join(dir, 'report.json')
   const lines: string[] = []
   const log = console.log
@@ -164,4 +164,7 @@ t.test('vrft-native eval --ask-presence on the tiny checkpoint: presence summary
   const rows = readFileSync(join(dir, 'report.completions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { presence?: string; completion?: string })
   t.equal(rows.length, 2)
   t.ok(rows.every((x) => typeof x.presence === 'string' && typeof x.completion === 'string'), 'each row has the presence and the detection answer')
+  const map = JSON.parse(readFileSync(join(dir, 'report.exist_map.json'), 'utf8')) as Record<string, string[]>
+  t.ok(Object.keys(map).every((k) => k === '7'), 'the exist map is keyed by the records\' image_id')
+  t.equal(map['7']?.length ?? 0, r.presence!.saidPresent + r.presence!.unparsed, 'it lists the pairs that got a detection prompt')
 })

@@ -3,7 +3,8 @@
  * record a line) or JSON (one top-level array). Opening streams the file once to validate every
  * record and remember the byte range of each good one; `get(i)` later reads just that range, so a
  * large set never sits in memory. Image paths are resolved relative to the data file and checked to
- * exist and be readable (decoding is lib/model/images.ts' job).
+ * exist and be readable (decoding is lib/model/images.ts' job). Optional integer fields `image_id`,
+ * `width`, `height` (COCO image id and original size) become `sample.meta` for evaluation.
  * Errors name the file and line: ERR_DATA_JSONL (a line that is not JSON), ERR_DATA_JSON (a broken
  * array), ERR_DATA_RECORD (missing or mistyped field), ERR_DATA_IMAGE (missing/unreadable image).
  * With `onError: 'skip'` each is counted in `dataset.skipped` instead; nothing is dropped silently.
@@ -53,6 +54,15 @@ export function recordToSample(rec: unknown, file: string, where: string, imageR
   const t = r.task ?? task
   const s: Sample = { id: `${file}:${where}`, image: { path: isAbsolute(img) ? img : resolve(imageRoot, img) }, problem: r.problem, solution: r.solution }
   if (t === 'detection' || t === 'classification' || t === 'grounding') s.task = t
+  // Optional provenance for evaluation: the COCO image id (exist maps are keyed by it) and the original size.
+  const meta: NonNullable<Sample['meta']> = {}
+  for (const [key, field] of [['image_id', 'imageId'], ['width', 'width'], ['height', 'height']] as const) {
+    const v = r[key]
+    if (v === undefined) continue
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < (key === 'image_id' ? 0 : 1)) throw bad(`an integer "${key}"`, v)
+    meta[field] = v
+  }
+  if (Object.keys(meta).length) s.meta = meta
   return s
 }
 
