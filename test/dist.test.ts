@@ -63,3 +63,22 @@ t.test('bad rank / world size / missing peers are clear errors', async (t) => {
   await t.rejects(n.distInit({ rank: 1, worldSize: 2, masterAddr: '127.0.0.1', masterPort: port, timeoutMs: 1500 }), { code: 'ERR_DIST_RENDEZVOUS', message: /is rank 0 running/ })
   t.equal(n.distInfo().initialized, false)
 })
+
+t.test('backend choice: gloo or nccl, NCCL only in builds that have it, VRFT_DIST_BACKEND validated', async (t) => {
+  const { distBackend } = await import('../lib/train/distributed.js')
+  const n = native() as unknown as { distInit(o: object): Promise<void>; distInfo(): { initialized: boolean; ncclAvailable: boolean } }
+  const nccl = n.distInfo().ncclAvailable
+  t.equal(typeof nccl, 'boolean')
+  const port = await freePort()
+  await t.rejects(n.distInit({ rank: 0, worldSize: 2, masterPort: port, backend: 'mpi', timeoutMs: 1000 }), { message: /Expected backend 'gloo' or 'nccl' but received 'mpi'/ })
+  if (!nccl) {
+    await t.rejects(n.distInit({ rank: 0, worldSize: 2, masterPort: port, backend: 'nccl', timeoutMs: 1000 }), { code: 'ERR_DIST_UNAVAILABLE', message: /NCCL/ })
+    t.equal(distBackend(true, {}), 'gloo', 'a CUDA rank falls back to Gloo in a build without NCCL')
+  } else {
+    t.equal(distBackend(true, {}), 'nccl', 'a CUDA rank uses NCCL when the build has it')
+  }
+  t.equal(distBackend(false, {}), 'gloo', 'CPU ranks use Gloo')
+  t.equal(distBackend(true, { VRFT_DIST_BACKEND: 'gloo' }), 'gloo', 'the variable overrides')
+  t.throws(() => distBackend(false, { VRFT_DIST_BACKEND: 'nccl2' }), { code: 'ERR_DIST_ENV', message: /gloo or nccl but received "nccl2"/ })
+  t.equal(n.distInfo().initialized, false)
+})

@@ -13,7 +13,7 @@ import { Progress } from './progress.js'
 import { defaultRunDir, createPolicy, modelDirOf, modelIO, openData, policyOptions, resolveTask, rewardsOf, type PolicyFactory } from './setup.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from './sft.js'
-import { checkSameConfig, distEnv, initDistributed, launchLocal, shutdownDistributed } from './distributed.js'
+import { checkSameConfig, distBackend, distEnv, initDistributed, launchLocal, shutdownDistributed } from './distributed.js'
 import { findCheckpoint } from './checkpoint.js'
 import { native } from '../native/binding.js'
 import { createHash } from 'node:crypto'
@@ -77,10 +77,12 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   }
   const parallel = denv.worldSize > 1
   if (parallel) {
-    await initDistributed(denv, Number(process.env.VRFT_DIST_TIMEOUT_MS ?? 600000))
+    const cuda = cfg.device === 'cuda' || (cfg.device === 'auto' && native().runtimeInfo().cudaAvailable)
+    if (cuda) cfg = { ...cfg, device: `cuda:${denv.localRank}` }
+    const backend = distBackend(cuda)
+    await initDistributed(denv, Number(process.env.VRFT_DIST_TIMEOUT_MS ?? 600000), backend)
     await checkSameConfig(configFingerprint(cfg))
-    if (cfg.device === 'cuda' || (cfg.device === 'auto' && native().runtimeInfo().cudaAvailable)) cfg = { ...cfg, device: `cuda:${denv.localRank}` }
-    log(`rank ${denv.rank} of ${denv.worldSize} joined (${denv.masterAddr}:${denv.masterPort})${denv.rank === 0 ? '' : '; rank 0 logs and checkpoints'}`)
+    log(`rank ${denv.rank} of ${denv.worldSize} joined (${denv.masterAddr}:${denv.masterPort}, c10d ${backend})${denv.rank === 0 ? '' : '; rank 0 logs and checkpoints'}`)
   }
   const lead = denv.rank === 0
   const io = await modelIO(modelDir, cfg)

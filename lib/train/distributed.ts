@@ -1,5 +1,6 @@
 /**
- * Data-parallel training across processes on PyTorch's c10d (Gloo on CPU): the launch environment
+ * Data-parallel training across processes on PyTorch's c10d (Gloo on CPU, NCCL on CUDA when the addon was
+ * built with it; `VRFT_DIST_BACKEND=gloo|nccl` overrides): the launch environment
  * (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`, as set by torchrun, Slurm via
  * `srun` + the variables below, or `vrft-native train --nproc N`), a local launcher that spawns N workers
  * and ends them all when one fails, and the sharding rule: each rank takes an equal, contiguous share of
@@ -49,12 +50,12 @@ export function shard(count: number, rank: number, worldSize: number): [number, 
 }
 
 interface DistBinding {
-  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<void>
+  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; backend: DistBackend; deviceIndex: number }): Promise<void>
   distAllgather(v: number): Promise<number[]>
   distAllreduceMean(v: Float64Array): Promise<Float64Array>
   distBarrier(): Promise<void>
   distShutdown(): void
-  distInfo(): { initialized: boolean; rank: number; worldSize: number }
+  distInfo(): { initialized: boolean; rank: number; worldSize: number; ncclAvailable: boolean }
 }
 const dist = () => native() as unknown as DistBinding
 
@@ -72,11 +73,27 @@ export async function checkPortFree(host: string, port: number): Promise<void> {
   })
 }
 
-/** Joins the process group when WORLD_SIZE > 1 (no-op otherwise). */
-export async function initDistributed(env: DistEnv, timeoutMs = 120000): Promise<boolean> {
+/** The c10d backend of a run. */
+export type DistBackend = 'gloo' | 'nccl'
+
+/**
+ * The backend for this rank: `VRFT_DIST_BACKEND` when set (gloo or nccl), else NCCL for CUDA ranks when
+ * the addon has it, else Gloo (which also carries CUDA tensors, staged through host memory).
+ */
+export function distBackend(cuda: boolean, env: NodeJS.ProcessEnv = process.env): DistBackend {
+  const v = env.VRFT_DIST_BACKEND
+  if (v !== undefined && v !== '') {
+    if (v !== 'gloo' && v !== 'nccl') throw new VrftError('ERR_DIST_ENV', `Expected VRFT_DIST_BACKEND to be gloo or nccl but received ${JSON.stringify(v)}`)
+    return v
+  }
+  return cuda && dist().distInfo().ncclAvailable ? 'nccl' : 'gloo'
+}
+
+/** Joins the process group when WORLD_SIZE > 1 (no-op otherwise); NCCL ranks use CUDA device LOCAL_RANK. */
+export async function initDistributed(env: DistEnv, timeoutMs = 120000, backend: DistBackend = 'gloo'): Promise<boolean> {
   if (env.worldSize === 1) return false
   if (env.rank === 0 && isLoopback(env.masterAddr)) await checkPortFree(env.masterAddr, env.masterPort)
-  await dist().distInit({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, timeoutMs })
+  await dist().distInit({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, timeoutMs, backend, deviceIndex: env.localRank })
   return true
 }
 

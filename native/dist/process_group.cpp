@@ -5,6 +5,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#ifdef VRFT_HAVE_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <chrono>
 #include <mutex>
@@ -12,6 +15,14 @@
 #include "common/errors.h"
 
 namespace vrft::dist {
+
+bool nccl_available() {
+#ifdef VRFT_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
 
 static std::mutex g_mu;
 static std::shared_ptr<Group> g_current;
@@ -39,7 +50,10 @@ std::shared_ptr<Group> Group::init(const Options& o) {
   if (o.rank < 0 || o.rank >= o.world_size)
     throw_range(fmt("Expected rank between 0 and ", o.world_size - 1, " (world_size ", o.world_size, ") but received ", o.rank));
   if (o.master_port < 1 || o.master_port > 65535) throw_range(fmt("Expected MASTER_PORT between 1 and 65535 but received ", o.master_port));
-  if (o.backend != "gloo") throw_range(fmt("Expected backend 'gloo' but received '", o.backend, "'"));
+  if (o.backend != "gloo" && o.backend != "nccl") throw_range(fmt("Expected backend 'gloo' or 'nccl' but received '", o.backend, "'"));
+  if (o.backend == "nccl" && !nccl_available())
+    throw_coded("ERR_DIST_UNAVAILABLE", "Expected a build with the NCCL process group for backend 'nccl' but this one has none "
+                                        "(it needs a CUDA libtorch and nccl.h at build time); use backend 'gloo'");
   std::shared_ptr<Group> g(new Group());
   g->opt_ = o;
   c10d::TCPStoreOptions so;
@@ -57,20 +71,33 @@ std::shared_ptr<Group> Group::init(const Options& o) {
     throw_coded("ERR_DIST_RENDEZVOUS", fmt("rank ", o.rank, " could not reach the rendezvous at ", o.master_addr, ":", o.master_port,
                                            " within ", o.timeout_ms, " ms (is rank 0 running? WORLD_SIZE=", o.world_size, "): ", m.substr(0, 300)));
   }
-  auto popts = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(o.timeout_ms));
-  bool loopback = o.master_addr == "127.0.0.1" || o.master_addr == "localhost";
-  if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
-    popts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-  } else if (loopback) {
-    popts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  if (o.backend == "nccl") {
+#ifdef VRFT_HAVE_NCCL
+    g->comm_device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(o.device_index));
+    auto nopts = c10d::ProcessGroupNCCL::Options::create();
+    nopts->timeout = std::chrono::milliseconds(o.timeout_ms);
+    try {
+      g->pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store_, o.rank, o.world_size, nopts);
+    } catch (const std::exception& e) {
+      throw_coded("ERR_DIST_RENDEZVOUS", fmt("rank ", o.rank, ": NCCL process group setup failed: ", std::string(e.what()).substr(0, 300)));
+    }
+#endif
   } else {
-    popts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-  }
-  popts->threads = 2;
-  try {
-    g->pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store_, o.rank, o.world_size, popts);
-  } catch (const std::exception& e) {
-    throw_coded("ERR_DIST_RENDEZVOUS", fmt("rank ", o.rank, ": Gloo process group setup failed: ", std::string(e.what()).substr(0, 300)));
+    auto popts = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(o.timeout_ms));
+    bool loopback = o.master_addr == "127.0.0.1" || o.master_addr == "localhost";
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
+      popts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else if (loopback) {
+      popts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      popts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    popts->threads = 2;
+    try {
+      g->pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store_, o.rank, o.world_size, popts);
+    } catch (const std::exception& e) {
+      throw_coded("ERR_DIST_RENDEZVOUS", fmt("rank ", o.rank, ": Gloo process group setup failed: ", std::string(e.what()).substr(0, 300)));
+    }
   }
   // Heartbeat: wall-clock ms in the store, once a second.
   g->heartbeat_ = std::thread([raw = g.get()] {
@@ -135,7 +162,7 @@ double Group::allreduce_mean(const std::vector<torch::Tensor>& tensors, int64_t 
     }
     std::vector<torch::Tensor> flat_views;
     for (auto& t : bucket) flat_views.push_back(t.reshape({-1}));
-    std::vector<torch::Tensor> flat{torch::cat(flat_views)};
+    std::vector<torch::Tensor> flat{torch::cat(flat_views).to(comm_device_)};  // copy_ below brings it back
     try {
       pg_->allreduce(flat)->wait();
     } catch (const std::exception& e) {
@@ -152,7 +179,7 @@ double Group::allreduce_mean(const std::vector<torch::Tensor>& tensors, int64_t 
 }
 
 std::vector<double> Group::allgather(double v) {
-  auto mine = torch::zeros({opt_.world_size}, torch::kFloat64);
+  auto mine = torch::zeros({opt_.world_size}, torch::TensorOptions().dtype(torch::kFloat64).device(comm_device_));
   mine[opt_.rank] = v;
   std::vector<torch::Tensor> ts{mine};
   try {
@@ -160,14 +187,14 @@ std::vector<double> Group::allgather(double v) {
   } catch (const std::exception& e) {
     fail("all-gather", e);
   }
-  auto a = ts[0].contiguous();
+  auto a = ts[0].cpu().contiguous();
   return std::vector<double>(a.data_ptr<double>(), a.data_ptr<double>() + opt_.world_size);
 }
 
 void Group::broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   torch::NoGradGuard ng;
   for (auto& t : tensors) {
-    std::vector<torch::Tensor> ts{t};
+    std::vector<torch::Tensor> ts{t.device() == comm_device_ ? t : t.to(comm_device_)};
     c10d::BroadcastOptions bo;
     bo.rootRank = root;
     try {
@@ -175,6 +202,7 @@ void Group::broadcast(const std::vector<torch::Tensor>& tensors, int root) {
     } catch (const std::exception& e) {
       fail("broadcast", e);
     }
+    if (!ts[0].is_same(t)) t.copy_(ts[0]);
   }
 }
 

@@ -4,6 +4,7 @@
 // died. One process-wide group (`current()`) is what the trainer uses when it is set.
 #pragma once
 #include <torch/types.h>
+#include <torch/version.h>
 
 #include <atomic>
 #include <memory>
@@ -13,7 +14,11 @@
 
 namespace c10d {
 class Store;
-class ProcessGroupGloo;
+#if TORCH_VERSION_MAJOR >= 2
+class Backend;  // ProcessGroupGloo and ProcessGroupNCCL derive from it
+#else
+class ProcessGroup;
+#endif
 }  // namespace c10d
 
 namespace vrft::dist {
@@ -24,8 +29,12 @@ struct Options {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   int timeout_ms = 60000;      // collectives and rendezvous
-  std::string backend = "gloo";  // "gloo" (CPU tensors)
+  std::string backend = "gloo";  // "gloo" (CPU tensors, and CUDA tensors staged by c10d) or "nccl" (CUDA)
+  int device_index = 0;          // nccl: this rank's CUDA device (LOCAL_RANK)
 };
+
+// Whether this build has the NCCL process group (a CUDA libtorch and nccl.h at build time).
+bool nccl_available();
 
 class Group {
  public:
@@ -49,7 +58,12 @@ class Group {
   [[noreturn]] void fail(const std::string& what, const std::exception& e);
   Options opt_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+#if TORCH_VERSION_MAJOR >= 2
+  c10::intrusive_ptr<c10d::Backend> pg_;
+#else
+  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+#endif
+  torch::Device comm_device_{torch::kCPU};  // where collectives run: CPU (gloo) or the rank's GPU (nccl)
   std::thread heartbeat_;
   std::atomic<bool> stop_{false};
 };

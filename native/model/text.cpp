@@ -76,12 +76,18 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
     k = cache->k[layer].narrow(2, 0, start_pos + T);  // (B, nkv, L, d)
     v = cache->v[layer].narrow(2, 0, start_pos + T);
   }
+  // Grouped-query attention without copying K/V per query head: query head i uses kv head i / rep, so the
+  // rep query heads of a group are stacked along the query axis, (B, nkv, rep·T, d), and all attend to the
+  // group's one (B, nkv, L, d) key/value block; row r·T + t of the group uses the mask row of token t.
   const int64_t rep = heads / kv_heads;
-  if (rep > 1) {  // query head i uses kv head i / rep
-    k = k.repeat_interleave(rep, 1);  // (B, nh, L, d)
-    v = v.repeat_interleave(rep, 1);
+  torch::Tensor a;
+  if (rep > 1) {
+    auto qg = q.reshape({B, kv_heads, rep * T, head_dim});                              // (B, nkv, rep·T, d)
+    auto mg = allowed.size(2) == 1 ? allowed : allowed.repeat({1, 1, rep, 1});          // (B|1, 1, rep·T|1, L)
+    a = attention(qg, k, v, mg).view({B, heads, T, head_dim});                          // (B, nh, T, d)
+  } else {
+    a = attention(q, k, v, allowed);                                                    // (B, nh, T, d)
   }
-  auto a = attention(q, k, v, allowed);                        // (B, nh, T, d)
   a = a.transpose(1, 2).reshape({B, T, heads * head_dim});     // (B, T, nh·d)
   auto h = x + o_proj->forward(a);
   auto z = post_attention_layernorm->forward(h);

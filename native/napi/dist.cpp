@@ -10,7 +10,7 @@
 
 namespace vrft::napi {
 
-// distInit({ rank, worldSize, masterAddr, masterPort, timeoutMs }) -> Promise<void>
+// distInit({ rank, worldSize, masterAddr, masterPort, timeoutMs, backend: 'gloo'|'nccl', deviceIndex }) -> Promise<void>
 static Napi::Value DistInit(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
     auto o = get_object(info[0], "options");
@@ -20,6 +20,8 @@ static Napi::Value DistInit(const Napi::CallbackInfo& info) {
     d.master_addr = opt_string(o, "masterAddr", "127.0.0.1");
     d.master_port = static_cast<int>(opt_int(o, "masterPort", 29500, 1, 65535));
     d.timeout_ms = static_cast<int>(opt_int(o, "timeoutMs", 60000, 100, 86400000));
+    d.backend = opt_string(o, "backend", "gloo");
+    d.device_index = static_cast<int>(opt_int(o, "deviceIndex", 0, 0, 1024));
     if (d.rank >= d.world_size) throw_range(fmt("Expected rank < worldSize (", d.world_size, ") but received ", d.rank));
     if (dist::current()) throw_coded("ERR_DIST_STATE", "this process already joined a process group; call distShutdown() first");
     return run_async(info.Env(), [d] { dist::set_current(dist::Group::init(d)); }, nullptr);
@@ -85,6 +87,7 @@ static Napi::Value DistInfo(const Napi::CallbackInfo& info) {
   o.Set("initialized", g != nullptr);
   o.Set("rank", g ? g->rank() : 0);
   o.Set("worldSize", g ? g->world_size() : 1);
+  o.Set("ncclAvailable", dist::nccl_available());
   return o;
 }
 

@@ -43,7 +43,9 @@ torch::Tensor filter_logits(const torch::Tensor& logits, const SamplingParams& p
 torch::Tensor select_next(const torch::Tensor& logits, const SamplingParams& p, at::Generator& gen) {
   if (p.greedy) return logits.argmax(-1);  // (N)
   auto probs = filter_logits(logits, p).softmax(-1);  // (N, V)
-  return torch::multinomial(probs, 1, /*replacement=*/false, gen).squeeze(-1);  // (N)
+  // One draw per row: with and without replacement are the same distribution, and ATen's CPU kernel for
+  // replacement=true is ~6x faster on a 152k vocabulary (one cumulative sum and a binary search per row).
+  return torch::multinomial(probs, 1, /*replacement=*/true, gen).squeeze(-1);  // (N)
 }
 
 }  // namespace vrft::rl
