@@ -4,10 +4,17 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 
 namespace vrft::model {
+
+// How the layer loops of the vision tower and the decoder run each layer: `fn` is the layer's forward on
+// its input x, `layer` the module holding its parameters. Null = call fn(x); rl/recompute.h passes one
+// that makes every layer an activation-checkpoint segment.
+using LayerFn = std::function<torch::Tensor(const torch::Tensor&)>;
+using LayerRunner = std::function<torch::Tensor(torch::nn::Module& layer, LayerFn fn, const torch::Tensor& x)>;
 
 // y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
 struct LinImpl : torch::nn::Module {

@@ -64,10 +64,10 @@ Qwen2VLImpl::Qwen2VLImpl(const ModelConfig& c, const torch::TensorOptions& o) : 
 }
 
 torch::Tensor Qwen2VLImpl::encode_images(const torch::Tensor& pixels, const std::vector<Grid>& grids,
-                                         std::vector<torch::Tensor>* trace) {
+                                         std::vector<torch::Tensor>* trace, const LayerRunner* run) {
   if (pixels.dim() != 2 || pixels.size(1) != cfg.vision.patch_dim())
     throw_coded("ERR_INVALID_ARG", fmt("Expected pixel values of shape [N, ", cfg.vision.patch_dim(), "] but received ", pixels.sizes()));
-  return visual->forward(pixels, grids, trace);
+  return visual->forward(pixels, grids, trace, run);
 }
 
 torch::Tensor Qwen2VLImpl::head_weight() const { return lm_head.defined() ? lm_head : model->embed_tokens; }

@@ -31,7 +31,7 @@ struct Qwen2VLImpl : torch::nn::Module {
 
   // pixels (N, 1176) float (any dtype/device), grids one (t, h, w) per image -> (Σ t·h·w/4, H).
   torch::Tensor encode_images(const torch::Tensor& pixels, const std::vector<Grid>& grids,
-                              std::vector<torch::Tensor>* trace = nullptr);
+                              std::vector<torch::Tensor>* trace = nullptr, const LayerRunner* run = nullptr);
   // ids (B, T) int64; image_embeds (N_img, H) or undefined. Rows where id == image_token_id are replaced,
   // in row-major order, by image_embeds rows; the counts must match exactly (ERR_INVALID_ARG otherwise).
   // -> (B, T, H), differentiable w.r.t. the embedding table and image_embeds.

@@ -104,12 +104,13 @@ TextModelImpl::TextModelImpl(const ModelConfig& c, const torch::TensorOptions& o
 
 torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::Tensor& position_ids,
                                      const torch::Tensor& key_mask, KVCache* cache, int64_t start_pos,
-                                     std::vector<torch::Tensor>* trace) {
+                                     std::vector<torch::Tensor>* trace, const LayerRunner* run) {
   const int64_t B = embeds.size(0), T = embeds.size(1), L = start_pos + T;
   const auto dev = embeds.device();
   if (position_ids.dim() != 3 || position_ids.size(0) != 3 || position_ids.size(1) != B || position_ids.size(2) != T)
     throw_arg(fmt("Expected position_ids of shape [3, ", B, ", ", T, "] but received ", position_ids.sizes()));
   if (!cache && start_pos != 0) throw_arg(fmt("Expected start_pos 0 without a KV cache but received ", start_pos));
+  if (cache && run) throw_arg("Expected no layer runner with a KV cache (a runner may re-run layers, which would write the cache twice)");
   if (cache && (cache->batch() != B || L > cache->max_len() || (int64_t)cache->k.size() != cfg.num_layers))
     throw_arg(fmt("Expected a KV cache for ", B, " rows and >= ", L, " positions but received one for ", cache->batch(),
                   " rows and ", cache->max_len(), " positions"));
@@ -130,7 +131,13 @@ torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::T
   auto x = embeds;
   if (trace) trace->push_back(x);
   for (size_t l = 0; l < layers->size(); ++l) {
-    x = layers[l]->as<DecoderLayer>()->forward(x, cos, sin, allowed, cache, int64_t(l), start_pos);
+    auto* layer = layers[l]->as<DecoderLayer>();
+    if (run)
+      x = (*run)(*layer, [layer, cos = cos, sin = sin, allowed, l](const torch::Tensor& h) {
+        return layer->forward(h, cos, sin, allowed, nullptr, int64_t(l), 0);
+      }, x);
+    else
+      x = layer->forward(x, cos, sin, allowed, cache, int64_t(l), start_pos);
     if (trace) trace->push_back(x);
   }
   if (cache) cache->length = L;

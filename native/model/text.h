@@ -57,9 +57,10 @@ struct TextModelImpl : torch::nn::Module {
   // embeds (B, T, H); position_ids (3, B, T) int64; key_mask (B, start_pos + T) (1 = real token, 0 =
   // padding) or undefined (all real); causal attention over cached + new keys. With a cache, writes the new
   // keys at [start_pos, start_pos + T) and sets cache->length = start_pos + T. -> hidden after the final
-  // norm (B, T, H).
+  // norm (B, T, H). run (optional): how each layer runs (see LayerRunner; not with a cache).
   torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& position_ids, const torch::Tensor& key_mask,
-                        KVCache* cache = nullptr, int64_t start_pos = 0, std::vector<torch::Tensor>* trace = nullptr);
+                        KVCache* cache = nullptr, int64_t start_pos = 0, std::vector<torch::Tensor>* trace = nullptr,
+                        const LayerRunner* run = nullptr);
 };
 TORCH_MODULE(TextModel);
 

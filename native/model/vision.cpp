@@ -141,7 +141,7 @@ WindowLayout window_layout(const std::vector<Grid>& grids, int64_t window_size, 
 }
 
 torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::vector<Grid>& grids,
-                                       std::vector<torch::Tensor>* trace) {
+                                       std::vector<torch::Tensor>* trace, const LayerRunner* run) {
   const int64_t m = cfg.spatial_merge_size, unit = m * m, D = cfg.width;
   check_grids(grids, pixels.size(0), m);
   const auto dev = patch_weight.device();
@@ -175,7 +175,12 @@ torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::v
     bool full = arch == Arch::Qwen2VL ||
                 std::find(cfg.fullatt_block_indexes.begin(), cfg.fullatt_block_indexes.end(), int64_t(i)) !=
                     cfg.fullatt_block_indexes.end();
-    x = blocks[i]->as<VisionBlock>()->forward(x, cos, sin, full ? cu_full : cu_win);
+    auto* block = blocks[i]->as<VisionBlock>();
+    const auto& cu = full ? cu_full : cu_win;
+    if (run)
+      x = (*run)(*block, [block, cos, sin, cu](const torch::Tensor& h) { return block->forward(h, cos, sin, cu); }, x);
+    else
+      x = block->forward(x, cos, sin, cu);
     if (trace) trace->push_back(x);
   }
   // 5. merger: norm, group the 4 rows of a merge block, MLP -> (N/4, H)

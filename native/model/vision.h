@@ -53,8 +53,9 @@ struct VisionTowerImpl : torch::nn::Module {
   // Returns image embeddings (N/4, H) in raster order of merge blocks, image after image.
   // trace (optional, debugging/tests): the patch embeddings (N, D) in patchify order, then each block's
   // output (N, D) in the row order the blocks see (window order for Qwen2.5-VL).
+  // run (optional): how each block runs (see LayerRunner).
   torch::Tensor forward(const torch::Tensor& pixels, const std::vector<Grid>& grids,
-                        std::vector<torch::Tensor>* trace = nullptr);
+                        std::vector<torch::Tensor>* trace = nullptr, const LayerRunner* run = nullptr);
 };
 TORCH_MODULE(VisionTower);
 
