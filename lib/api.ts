@@ -192,6 +192,8 @@ export class VisionLanguageModel implements AsyncDisposable {
     const seqs = rows.map((p) => rowIds(p.inputs))
     const padded = padLeft(seqs, m.padId)
     const maxTokens = Math.max(...prepared.map((p) => batch[p.i]!.maxTokens))
+    const owners = prepared.flatMap((p) => Array.from({ length: batch[p.i]!.n }, (_, c) => ({ req: batch[p.i]!, choice: c })))
+    const streamer = owners.some((o) => o.req.onText) ? new TextStreamer(owners, m.tokenizer, new Set(m.eosIds)) : undefined
     const pixelValues = rows.flatMap((p) => p.inputs.pixelValues)
     const imageGridThw = rows.flatMap((p) => p.inputs.imageGridThw)
     const g = await generateIds(m.handle, {
@@ -210,7 +212,8 @@ export class VisionLanguageModel implements AsyncDisposable {
       eosIds: m.eosIds,
       padId: m.padId,
       signal: opts.signal,
-    })
+      ...(streamer ? { onTokens: (tokens: Int32Array) => streamer.push(tokens) } : {}),
+    }).finally(() => streamer?.close())
     let row = 0
     await Promise.all(prepared.map((p) => {
       const r = batch[p.i]!
@@ -310,5 +313,60 @@ async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: 
       disposed = true
       nm.dispose()
     },
+  }
+}
+
+/**
+ * Turns the native per-step tokens into text deltas for the requests that stream (`onText`): per row, the
+ * ids so far (up to its request's maxTokens, through its first eos) are decoded and the new text is passed
+ * on, holding back text that ends inside a multi-byte character. Deltas of a row always concatenate to a
+ * prefix of its final text; after `close()` nothing more is emitted (the server sends the rest).
+ */
+class TextStreamer {
+  private readonly ids: number[][]
+  private readonly sent: string[]
+  private readonly ended: boolean[]
+  private chain: Promise<void> = Promise.resolve()
+  private closed = false
+
+  constructor(
+    private readonly owners: ReadonlyArray<{ req: GenerationRequest; choice: number }>,
+    private readonly tokenizer: { decode(ids: ArrayLike<number>, o?: { skipSpecialTokens?: boolean }): Promise<string> },
+    private readonly eos: ReadonlySet<number>,
+  ) {
+    this.ids = owners.map(() => [])
+    this.sent = owners.map(() => '')
+    this.ended = owners.map((o) => !o.req.onText)
+  }
+
+  push(tokens: Int32Array): void {
+    if (this.closed) return
+    const changed: Array<[number, number[]]> = []
+    this.owners.forEach((o, r) => {
+      if (this.ended[r] || r >= tokens.length) return
+      const ids = this.ids[r]!
+      ids.push(tokens[r]!)
+      if (this.eos.has(tokens[r]!) || ids.length >= o.req.maxTokens) this.ended[r] = true
+      changed.push([r, ids.slice()])
+    })
+    if (changed.length) this.chain = this.chain.then(() => this.emit(changed)).catch(() => undefined)
+  }
+
+  private async emit(changed: ReadonlyArray<[number, number[]]>): Promise<void> {
+    for (const [r, ids] of changed) {
+      const text = await this.tokenizer.decode(ids, { skipSpecialTokens: true })
+      if (this.closed || text.endsWith('\uFFFD') || !text.startsWith(this.sent[r]!)) continue
+      const delta = text.slice(this.sent[r]!.length)
+      if (!delta) continue
+      this.sent[r] = text
+      const o = this.owners[r]!
+      o.req.onText!(o.choice, delta)
+    }
+  }
+
+  /** Deliver what is queued, then stop. */
+  async close(): Promise<void> {
+    await this.chain
+    this.closed = true
   }
 }

@@ -86,6 +86,24 @@ t.test('a tiny real model through loadModel', { skip: real ? false : 'the native
     t.equal(b.promptTokens, alone.promptTokens)
   }
 
+  // Streaming: onText gets text deltas while the native call runs, each a piece of the final text.
+  const events: Array<{ choice: number; delta: string; at: number }> = []
+  let resolvedAt = Infinity
+  const streamReq = (o: Partial<GenerationRequest>): GenerationRequest => ({ ...base, messages: conv(img), n: 2, maxTokens: 24, onText: (choice, delta) => events.push({ choice, delta, at: performance.now() }), ...o })
+  const streamed = (await model.generateBatch([streamReq({}), { ...base, messages: conv(img), n: 2, maxTokens: 24 }]).then((r) => { resolvedAt = performance.now(); return r }))
+  const out = streamed[0] as { choices: Array<{ text: string; ids: number[] }> }
+  t.ok(events.length >= 2, `several deltas (${events.length})`)
+  t.ok(events.every((e) => e.at <= resolvedAt), 'every delta arrives before the call resolves')
+  for (const c of [0, 1]) {
+    const joined = events.filter((e) => e.choice === c).map((e) => e.delta).join('')
+    t.ok(out.choices[c]!.text.startsWith(joined), `choice ${c}: the deltas are a prefix of the final text (${joined.length}/${out.choices[c]!.text.length} chars)`)
+  }
+  t.same(out.choices[0]!.ids, (streamed[1] as typeof out).choices[0]!.ids, 'streaming does not change the ids')
+  const short: string[] = []
+  await model.generateBatch([streamReq({ n: 1, maxTokens: 2, onText: (_c, d) => short.push(d) }), { ...base, messages: conv(img), n: 1, maxTokens: 20 }])
+  const shortIds = (await model.chat(conv(img), { maxTokens: 2 })).ids
+  t.ok(short.join('').length <= (await model.inner.tokenizer.decode(shortIds, { skipSpecialTokens: true })).length, 'a row streams no more than its own maxTokens')
+
   let ticks = 0
   const timer = setInterval(() => ticks++, 1)
   await model.chat(conv(img), { maxTokens: 32 })

@@ -94,6 +94,15 @@ t.test('greedy output is the same alone, in a batch with another prompt, and wit
     t.same(r.completions[2], alone, `mode ${mode} gives the same greedy ids`)
     t.same(r.completions[3], alone, `mode ${mode}, second sample`)
   }
+  // onTokens: one call per step with every row's token; together they are the result's ids
+  const steps: Array<{ step: number; tokens: number[] }> = []
+  const streamed = await generateIds(m, batch, { ...opts, numSamples: 2, temperature: 1, seed: 5, onTokens: (tok, step) => steps.push({ step, tokens: Array.from(tok) }) })
+  await new Promise((r) => setImmediate(r))
+  t.same(steps.map((s) => s.step), Array.from({ length: streamed.raw.steps }, (_, i) => i), 'one call per step, in order')
+  t.ok(steps.every((s) => s.tokens.length === 4), 'every row in each call')
+  for (let r = 0; r < 4; r++) t.same(steps.map((s) => s.tokens[r]).slice(0, streamed.completions[r]!.length), streamed.completions[r], `row ${r}: the streamed tokens are its ids`)
+  t.same((await generateIds(m, batch, { ...opts, numSamples: 2, temperature: 1, seed: 5 })).completions, streamed.completions, 'streaming changes nothing')
+  await t.rejects(generateIds(m, batch, { ...opts, onTokens: 3 as never }), { code: 'ERR_INVALID_ARG', message: /function for onTokens/ })
   const text: PromptBatch = { inputIds: [151644, 872, 198, 9707, 151645, 198, 151644, 77091, 198], batchSize: 1 }
   const tc = await generateIds(m, text, { ...opts, maxNewTokens: 6 })
   const tn = await generateIds(m, text, { ...opts, maxNewTokens: 6, mode: 'nocache' })

@@ -39,6 +39,7 @@ export interface GenerateNativeOptions {
   seed?: number
   mode: GenerateMode
   abortFlag?: unknown
+  onTokens?: (tokens: Int32Array, step: number) => void
 }
 
 /** What the native `generate` resolves to. Row r = prompt ⌊r / G⌋, sample r mod G. */
@@ -154,6 +155,13 @@ export interface GenerateIdsOptions {
   mode?: GenerateMode
   /** Cancels the call: it rejects with ERR_ABORTED (checked once per generated token). */
   signal?: AbortSignal
+  /**
+   * Streaming: called on the JS thread with each step's token of every row (prompt-major; the pad id for
+   * rows already finished) and the step index. Calls are queued by the generating thread and may still
+   * arrive shortly after the promise resolves; the result's ids are the authority. A throwing listener
+   * does not stop generation (its error is reported as uncaught).
+   */
+  onTokens?: (tokens: Int32Array, step: number) => void
 }
 
 /** Result of {@link generateIds}: per row (prompt-major, G rows per prompt). */
@@ -255,6 +263,7 @@ export async function generateIds(model: NativeModelHandle, prompts: PromptBatch
   const signal = opts.signal
   if (signal !== undefined) expectArg(signal instanceof AbortSignal, 'an AbortSignal', 'signal', signal)
   if (signal?.aborted) throw abortedError(signal)
+  if (opts.onTokens !== undefined) expectArg(typeof opts.onTokens === 'function', 'a function', 'onTokens', opts.onTokens)
   const b = generateBinding()
   let flag: unknown
   let onAbort: (() => void) | undefined
@@ -265,7 +274,7 @@ export async function generateIds(model: NativeModelHandle, prompts: PromptBatch
   }
   let raw: GenerateNativeResult
   try {
-    raw = await b.generate(model, { ...fields, ...o, abortFlag: flag })
+    raw = await b.generate(model, { ...fields, ...o, abortFlag: flag, ...(opts.onTokens ? { onTokens: opts.onTokens } : {}) })
   } catch (e) {
     if (signal && hasCode(e, 'ERR_ABORTED')) throw abortedError(signal)
     throw e

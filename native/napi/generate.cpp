@@ -129,6 +129,32 @@ static Napi::Value Generate(const Napi::CallbackInfo& info) {
       g.should_stop = [flag] { return flag->load(std::memory_order_relaxed); };
       keep.push_back(o.Get("abortFlag"));
     }
+    if (!absent(o.Get("onTokens"))) {
+      if (!o.Get("onTokens").IsFunction()) throw_arg(fmt("Expected a function for onTokens but received ", describe(o.Get("onTokens"))));
+      // Streaming: each step's tokens go to JS through a thread-safe function (queued, never blocking the
+      // generating thread). The holder releases it when the last copy of `g` goes, after the work ends.
+      struct Stream {
+        Napi::ThreadSafeFunction fn;
+        ~Stream() { fn.Release(); }
+      };
+      auto st = std::make_shared<Stream>();
+      st->fn = Napi::ThreadSafeFunction::New(info.Env(), o.Get("onTokens").As<Napi::Function>(), "vrft-generate-tokens", 0, 1);
+      g.on_step = [st](std::vector<int32_t> tokens, int64_t step) {
+        auto* data = new std::pair<std::vector<int32_t>, int64_t>(std::move(tokens), step);
+        auto status = st->fn.NonBlockingCall(data, [](Napi::Env env, Napi::Function cb, std::pair<std::vector<int32_t>, int64_t>* d) {
+          auto a = Napi::Int32Array::New(env, d->first.size());
+          if (!d->first.empty()) std::memcpy(a.Data(), d->first.data(), d->first.size() * sizeof(int32_t));
+          const double step = double(d->second);
+          delete d;
+          try {
+            cb.Call({a, Napi::Number::New(env, step)});
+          } catch (const Napi::Error& e) {
+            e.ThrowAsJavaScriptException();  // a throwing listener is an uncaught JS exception, never a C++ crash
+          }
+        });
+        if (status != napi_ok) delete data;
+      };
+    }
     auto out = std::make_shared<rl::GenerateResult>();
     auto work = [mp = model.ptr(), in, g, out] {
       c10::InferenceMode im;

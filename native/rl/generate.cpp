@@ -108,6 +108,10 @@ GenerateResult generate(m::Qwen2VLImpl& model, const torch::Tensor& ids_, const 
     auto lp = logits.log_softmax(-1).gather(-1, tok.unsqueeze(-1)).squeeze(-1);        // (B)
     tok = tok.masked_fill(finished, o.pad_id);
     out_ids.select(1, s).copy_(tok);
+    if (o.on_step) {
+      auto c = tok.to(torch::kCPU, torch::kInt32).contiguous();
+      o.on_step(std::vector<int32_t>(c.data_ptr<int32_t>(), c.data_ptr<int32_t>() + c.numel()), s);
+    }
     out_lp.select(1, s).copy_(lp.masked_fill(finished, 0));
     if (want_temp) {
       auto lpt = (logits / o.sampling.temperature).log_softmax(-1).gather(-1, tok.unsqueeze(-1)).squeeze(-1);

@@ -38,6 +38,9 @@ struct GenerateOptions {
   std::optional<uint64_t> seed;         // absent: non-deterministic
   GenerateMode mode = GenerateMode::Cache;
   std::function<bool()> should_stop;    // optional; true -> throw ERR_ABORTED at the next step
+  // optional, for streaming: called once per step, on the generating thread, with that step's token of
+  // every row (B = P·G, pad_id for rows already finished) and the step index
+  std::function<void(std::vector<int32_t> tokens, int64_t step)> on_step;
 };
 
 struct GenerateResult {
