@@ -8,6 +8,11 @@
 #ifdef VRFT_HAVE_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
+#if !defined(VRFT_HAVE_GLOO) && TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/distributed/c10d/Backend.hpp>  // complete type for pg_ in builds without Gloo
+#elif !defined(VRFT_HAVE_GLOO)
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
 
 #include <chrono>
 #include <mutex>

@@ -84,7 +84,7 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   if (rep > 1) {
     auto qg = q.reshape({B, kv_heads, rep * T, head_dim});                              // (B, nkv, rep·T, d)
     auto mg = allowed.size(2) == 1 ? allowed : allowed.repeat({1, 1, rep, 1});          // (B|1, 1, rep·T|1, L)
-    a = attention(qg, k, v, mg).view({B, heads, T, head_dim});                          // (B, nh, T, d)
+    a = attention(qg, k, v, mg).reshape({B, heads, T, head_dim});  // (B, nh, T, d); SDPA may return a strided view
   } else {
     a = attention(q, k, v, allowed);                                                    // (B, nh, T, d)
   }
