@@ -195,3 +195,22 @@ t.test('generation runs off the main thread', async (t) => {
   clearInterval(iv)
   t.ok(ticks > 2, `the event loop ticked ${ticks} times during generate`)
 })
+
+t.test('logprobs with the prompt run once and shared by its rows = the prompt re-run in every row', async (t) => {
+  for (const name of MODELS) {
+    const m = await loadTiny(name)
+    const { prompt } = await batch2Prompt(t, name) // two left-padded image prompts
+    const g = await generateIds(m, prompt, { maxNewTokens: 9, numSamples: 3, temperature: 1, seed: 7, eosIds: EOS })
+    const comps = g.completions.map((c, i) => c.slice(0, 3 + (i % 4) * 2)) // ragged: 3, 5, 7, 9 tokens
+    const shared = await completionLogprobs(m, prompt, comps, { chunk: 11, entropy: true })
+    const full = await completionLogprobs(m, prompt, comps, { chunk: 11, entropy: true, sharePrefix: false })
+    let d = 0, de = 0
+    comps.forEach((c, i) => {
+      t.equal(shared.logprobs[i]!.length, c.length)
+      d = Math.max(d, maxAbs(shared.logprobs[i]!, full.logprobs[i]!))
+      de = Math.max(de, maxAbs(shared.entropies![i]!, full.entropies![i]!))
+    })
+    t.ok(d <= 1e-5, `${name}: max |Δlogp| ${d} <= 1e-5`)
+    t.ok(de <= 1e-5, `${name}: max |Δentropy| ${de} <= 1e-5`)
+  }
+})

@@ -147,3 +147,35 @@ if (!nativeAvailable()) {
     await t.rejects(tb().trainerGrpoStep(tr.trainer, b, opts('grpo')), { code: 'ERR_NO_REFERENCE' }, 'β > 0 without a reference or ref log-probs')
   })
 }
+
+// The no-grad passes (reference model, old policy) run each prompt once and share its keys/values with its
+// rows; the gradient pass re-runs the prompt in every row. At step 0 the reference is the policy, so both
+// must give the same per-token log-probs. Two prompts of different lengths (one with an image, one text
+// only) are interleaved in each micro-batch, so the shared path left-pads and maps rows to prompts.
+if (nativeAvailable()) {
+  t.test('shared-prompt reference / old log-probs = the full-sequence gradient pass', async (t) => {
+    const { g } = grpoGolden()
+    const tr = await makeTrainer(tinyDir(), { reference: true })
+    t.teardown(() => tr.dispose())
+    const lens: number[] = g.completion_lengths
+    const text = Int32Array.from([151644, 872, 198, 9707, 151645, 198, 151644, 77091, 198])
+    const b: NativeBatch = {
+      prompts: [{ inputIds: Int32Array.from(g.prompt_ids), pixelValues: img0Pixels(), imageGridThw: [1, 14, 22] }, { inputIds: text }],
+      rollouts: lens.flatMap((L, i) => {
+        const tokens = Int32Array.from((g.completion_ids[i] as number[]).slice(0, L))
+        return [{ prompt: 0, tokens, advantage: g.advantages[i] }, { prompt: 1, tokens: tokens.slice(0, Math.max(1, L - i)), advantage: -g.advantages[i] }]
+      }),
+    }
+    const r = await tb().trainerGrpoStep(tr.trainer, b, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 3, clipped: false, maxCompletionLength: 0, update: false, details: true })
+    const d = r.details!
+    const rows = b.rollouts.map((x, i) => ({ i, n: x.tokens.length }))
+    const pick = (a: Float32Array, width: number) => rows.flatMap(({ i, n }) => Array.from(a.subarray(i * width, i * width + n)))
+    const logp = pick(d.logp, d.length)
+    const dRef = maxAbs(pick(d.refLogp, d.length), logp)
+    t.ok(dRef <= 1e-5, `reference (shared prompt) vs policy (full sequence): max |Δ| ${dRef} <= 1e-5`)
+    t.ok(Math.abs(r.kl) <= 1e-6, `KL at step 0 is ~0 (${r.kl})`)
+    const lp = await tb().trainerLogprobs(tr.trainer, b, { reference: false, microBatchSize: 4 })
+    const dOld = maxAbs(pick(lp.logp, lp.length), logp)
+    t.ok(dOld <= 1e-5, `old-policy log-probs (shared prompt) vs the gradient pass: max |Δ| ${dOld} <= 1e-5`)
+  })
+}

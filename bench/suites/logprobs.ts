@@ -7,6 +7,9 @@
  * chunked run goes first, so the naive run's RSS growth is what full logits add on top. Values of both must
  * agree (checked).
  * Target: peak logits memory independent of G·L (chunked peak = chunk × V × 4 bytes).
+ * Second row: the prompt run once with its keys/values shared by the G rows (the default for no-grad
+ * passes: reference model, old policy) vs the prompt re-run in every row (`sharePrefix: false`, what a
+ * gradient pass does); values must agree.
  *
  * Run alone: node dist/bench/run.js --only logprobs --size small
  */
@@ -34,13 +37,13 @@ export const logprobsSuite: Suite = {
     const gb = generateBinding()
     const reps = { warmup: ctx.quick ? 0 : 1, reps: ctx.quick ? 1 : 3 }
     try {
-      const run = async (c: number) => {
+      const run = async (c: number, sharePrefix = true) => {
         gb.logitsChunkPeak(true)
         const rss0 = peakRss()
         let out: number[][] = []
         let peak = 0
         const t = await time(async () => {
-          const r = await completionLogprobs(model, prompt, comps, { chunk: c })
+          const r = await completionLogprobs(model, prompt, comps, { chunk: c, sharePrefix })
           out = r.logprobs
           peak = Math.max(peak, r.raw.peakChunkBytes)
         }, reps)
@@ -48,6 +51,10 @@ export const logprobsSuite: Suite = {
       }
       const chunked = await run(chunk)
       const naive = await run(G * L)
+      const perRow = await run(chunk, false)
+      let worstShare = 0
+      chunked.out.forEach((row, i) => row.forEach((x, j) => { worstShare = Math.max(worstShare, Math.abs(x - perRow.out[i]![j]!)) }))
+      if (!(worstShare <= 1e-3)) throw new Error(`logprobs: shared-prompt and per-row log-probs differ by ${worstShare}`)
       let worst = 0
       chunked.out.forEach((row, i) => row.forEach((x, j) => { worst = Math.max(worst, Math.abs(x - naive.out[i]![j]!)) }))
       if (!(worst <= 1e-3)) throw new Error(`logprobs: chunked and full-logits log-probs differ by ${worst}`)
@@ -59,6 +66,11 @@ export const logprobsSuite: Suite = {
         target: { description: `largest logits block = chunk x V x 4 bytes (${mib(chunk * V * 4)})`, met: chunked.peak === chunk * V * 4 },
         notes: `largest logits block ${mib(chunked.peak)} vs ${mib(naive.peak)} (${(naive.peak / chunked.peak).toFixed(0)}x less); ` +
           `peak RSS grew ${mib(chunked.rssGrowth)} (chunked, first) then ${mib(naive.rssGrowth)} more (full logits); max |diff| ${worst.toExponential(1)}`,
+      }, {
+        bench: `logprobs ${label}: prompt run once, keys/values shared by its ${G} rows (no-grad passes)`,
+        metric: 'tokens/s', value: (G * L) / chunked.t.median, spread: spreadOf(chunked.t),
+        baseline: { name: 'prompt re-run in every row', value: (G * L) / perRow.t.median }, ratio: perRow.t.median / chunked.t.median,
+        notes: `max |diff| ${worstShare.toExponential(1)}`,
       }]
     } finally {
       modelBinding().modelDispose(model)

@@ -72,6 +72,7 @@ export interface LogprobsNativeOptions {
   chunk: number
   entropy: boolean
   temperature: number
+  sharePrefix?: boolean
 }
 
 /** What the native `logprobs` resolves to. */
@@ -302,6 +303,11 @@ export interface CompletionLogprobsOptions {
   entropy?: boolean
   /** Divide logits by it before the log-softmax. Default 1. */
   temperature?: number
+  /**
+   * Run each prompt once and share its keys/values with its G completions (default true). false re-runs
+   * the prompt in every completion row, as a gradient pass must: the benchmark baseline.
+   */
+  sharePrefix?: boolean
 }
 
 /** Result of {@link completionLogprobs}: one array per completion, cut at its length. */
@@ -336,6 +342,7 @@ export async function completionLogprobs(model: NativeModelHandle, prompts: Prom
   })
   const raw = await generateBinding().logprobs(model, {
     ...fields, completionIds: ids, completionRows: B, completionMask: mask, chunk, entropy: opts.entropy ?? false, temperature,
+    sharePrefix: opts.sharePrefix ?? true,
   })
   const lens = Int32Array.from(completions.map((c) => c.length))
   return {

@@ -198,6 +198,7 @@ static Napi::Value Logprobs(const Napi::CallbackInfo& info) {
     lo.chunk = opt_int(o, "chunk", 256, 1, 1 << 24);
     lo.entropy = opt_bool(o, "entropy", false);
     lo.temperature = opt_number(o, "temperature", 1.0, 1e-6, 1e6);
+    lo.share_prefix = opt_bool(o, "sharePrefix", true);
     auto out = std::make_shared<rl::LogprobsResult>();
     auto work = [mp = model.ptr(), in, comp, cmask, lo, out] {
       c10::InferenceMode im;

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "common/errors.h"
+#include "rl/logprobs.h"
 #include "rl/recompute.h"
 
 namespace vrft::rl {
@@ -152,7 +153,32 @@ Trainer::Packed Trainer::pack(const std::vector<Prompt>& prompts, const std::vec
   return p;
 }
 
+// No-grad passes (reference model, old policy): each distinct prompt runs once, left-padded, and its
+// keys/values are shared by all its rows (rl::shared_prefix_hidden) instead of re-running it in each row.
+torch::Tensor Trainer::shared_prefix_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p) {
+  const int64_t U = p.uniq.size(), B = p.rows.size(), L = p.tgt.size(1);
+  int64_t Tp = 1;
+  for (auto u : p.uniq) Tp = std::max(Tp, prompts[u].ids.size(0));
+  auto ids = torch::zeros({U, Tp}, torch::kInt64), mask = torch::zeros({U, Tp}, torch::kInt64);
+  std::vector<torch::Tensor> pix;
+  std::vector<m::Grid> grids;
+  for (int64_t u = 0; u < U; ++u) {
+    auto& pr = prompts[p.uniq[u]];
+    const int64_t n = pr.ids.size(0);
+    ids[u].narrow(0, Tp - n, n).copy_(pr.ids);
+    mask[u].narrow(0, Tp - n, n).fill_(1);
+    if (!pr.pixels.defined() || pr.pixels.numel() == 0) continue;
+    pix.push_back(pr.pixels);
+    grids.insert(grids.end(), pr.grids.begin(), pr.grids.end());
+  }
+  auto row_prompt = torch::tensor(std::vector<int64_t>(p.row_uniq.begin(), p.row_uniq.end()), torch::kInt64);  // (B)
+  auto hid = shared_prefix_hidden(*model, ids, mask, pix.empty() ? torch::Tensor() : torch::cat(pix), grids, row_prompt, p.tgt,
+                                  p.tmask.to(torch::kInt64));                                                       // (B, L, H)
+  return token_logprobs(model, hid, torch::arange(L, torch::kInt64).expand({B, L}), p.tgt, p.tmask);            // (B, L)
+}
+
 torch::Tensor Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p, bool train) {
+  if (!train && !torch::GradMode::is_enabled()) return shared_prefix_logp(model, prompts, p);
   const auto dev = model->model->embed_tokens.device();
   // images: each distinct prompt's images encoded once, then repeated for its rows
   std::vector<torch::Tensor> pix;
