@@ -86,6 +86,26 @@ async function greedyAnswers(o: EvaluatePolicyOptions, samples: readonly Sample[
   return completions
 }
 
+/**
+ * Whether each detection sample's class is present: from the given exist map, or by asking the model
+ * ({@link presencePrompt}); null = an answer that is neither yes nor no.
+ */
+async function decidePresence(o: EvaluatePolicyOptions, samples: readonly Sample[]): Promise<{ present: Array<boolean | null>; answers?: string[] }> {
+  if (o.presenceMap) {
+    const map = o.presenceMap
+    return {
+      present: samples.map((s) => {
+        const id = s.meta?.imageId
+        if (id === undefined) throw new VrftError('ERR_EVAL_INPUT', `Expected meta.imageId on sample ${s.id} to look it up in the presence map but received none`)
+        const cat = sampleCategory(s)
+        return (map[String(id)] ?? []).some((c) => sameClassName(c, cat))
+      }),
+    }
+  }
+  const answers = await greedyAnswers(o, samples.map((s) => ({ ...s, problem: presencePrompt(sampleCategory(s)) })))
+  return { present: answers.map(parsePresenceAnswer), answers }
+}
+
 /** Greedy answers of `policy` for samples, then metrics. */
 export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEvaluation> {
   const t0 = performance.now()
@@ -93,40 +113,20 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEv
   const samples: Sample[] = []
   for (let i = 0; i < n; i++) samples.push(await o.data.get(i))
   const task = o.task ?? samples[0]?.task ?? 'classification'
-  let completions: string[]
+  let asked = samples.map((_, i) => i) // the samples that get the task prompt
   let presenceCompletions: string[] | undefined
-  let absent: Set<number> | undefined
   let presence: PresenceSummary | undefined
   let existMap: Record<string, string[]> | undefined
   if (task === 'detection' && (o.askPresence || o.presenceMap)) {
-    // present[i]: true / false / null (unclear answer: detection is asked anyway)
-    let present: Array<boolean | null>
-    if (o.presenceMap) {
-      const map = o.presenceMap
-      present = samples.map((s) => {
-        const id = s.meta?.imageId
-        if (id === undefined) throw new VrftError('ERR_EVAL_INPUT', `Expected meta.imageId on sample ${s.id} to look it up in the presence map but received none`)
-        const cat = sampleCategory(s)
-        return (map[String(id)] ?? []).some((c) => sameClassName(c, cat))
-      })
-    } else {
-      presenceCompletions = await greedyAnswers(o, samples.map((s) => ({ ...s, problem: presencePrompt(sampleCategory(s)) })))
-      present = presenceCompletions.map(parsePresenceAnswer)
-    }
-    absent = new Set(present.flatMap((a, i) => (a === false ? [i] : [])))
-    const asked = samples.flatMap((_, i) => (absent!.has(i) ? [] : [i]))
-    const detected = await greedyAnswers(o, asked.map((i) => samples[i]!))
-    completions = samples.map(() => '')
-    asked.forEach((i, k) => { completions[i] = detected[k]! })
-    let parsed = 0, agree = 0
-    present.forEach((a, i) => {
-      if (a === null) return
-      parsed++
-      if (a === detectionTruth(samples[i]!).length > 0) agree++
-    })
+    const decided = await decidePresence(o, samples)
+    const present = decided.present
+    presenceCompletions = decided.answers
+    asked = asked.filter((i) => present[i] !== false)
+    const parsed = present.flatMap((a, i) => (a === null ? [] : [a === detectionTruth(samples[i]!).length > 0]))
     presence = {
-      source: o.presenceMap ? 'map' : 'model', asked: n, saidPresent: present.filter((a) => a === true).length, saidAbsent: absent.size,
-      unparsed: present.filter((a) => a === null).length, agreement: parsed ? agree / parsed : 0,
+      source: o.presenceMap ? 'map' : 'model', asked: n, saidPresent: present.filter((a) => a === true).length,
+      saidAbsent: present.filter((a) => a === false).length, unparsed: present.filter((a) => a === null).length,
+      agreement: parsed.length ? parsed.filter(Boolean).length / parsed.length : 0,
     }
     if (presenceCompletions) {
       existMap = {}
@@ -135,14 +135,16 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEv
         if (id !== undefined) (existMap[String(id)] ??= []).push(sampleCategory(samples[i]!))
       }
     }
-  } else {
-    completions = await greedyAnswers(o, samples)
   }
+  const answered = await greedyAnswers(o, asked.map((i) => samples[i]!))
+  const completions = samples.map(() => '')
+  asked.forEach((i, k) => { completions[i] = answered[k]! })
+  const askedSet = new Set(asked)
+  const absent = presence ? new Set(samples.flatMap((_, i) => (askedSet.has(i) ? [] : [i]))) : undefined
   const report = evaluateCompletions(task, samples, completions, { ...(o.family ? { family: o.family } : {}), ...(absent ? { absent, presence } : {}) })
   const rewards: Record<string, number> = {}
   if (o.rewards && o.rewards.length) {
-    const scored = absent ? samples.flatMap((_, i) => (absent!.has(i) ? [] : [i])) : samples.map((_, i) => i)
-    const sc = await scoreCompletions(o.rewards, scored.map((i) => completions[i]!), scored.map((i) => samples[i]!), { onError: 'skip' })
+    const sc = await scoreCompletions(o.rewards, asked.map((i) => completions[i]!), asked.map((i) => samples[i]!), { onError: 'skip' })
     for (const [k, v] of Object.entries(sc.components)) rewards[k] = meanStd(v).mean
   }
   return {
