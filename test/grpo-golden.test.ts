@@ -111,7 +111,11 @@ if (!nativeAvailable()) {
     const q4 = tb().trainerGrad(tr.trainer, 'model.layers.0.self_attn.q_proj.weight').data
     const v4 = tb().trainerGrad(tr.trainer, 'visual.blocks.0.attn.qkv.weight').data
     const part = await tb().trainerGrpoStep(tr.trainer, batchFor('ppo_clip_active'), opts('ppo_clip_active', 1))
-    t.ok(Math.abs(part.loss - full.loss) <= 1e-6 * Math.abs(full.loss) + 1e-9)
+    // The loss cancels to ~1e-3 from per-sequence terms of ~1 (Σ A = 0), and micro-batches of 1 vs 4 rows
+    // pad completions differently (one float32 ulp of a log-prob); compare at the terms' precision, as the
+    // variant tests above do. Gradients stay within 1e-5.
+    const terms = lens.reduce((a, _, i) => a + Math.abs(g.advantages[i]), 0) / lens.length
+    t.ok(Math.abs(part.loss - full.loss) <= 1e-6 * terms, `loss ${part.loss} vs ${full.loss}`)
     t.ok(relErr(tb().trainerGrad(tr.trainer, 'model.layers.0.self_attn.q_proj.weight').data, q4) <= 1e-5)
     t.ok(relErr(tb().trainerGrad(tr.trainer, 'visual.blocks.0.attn.qkv.weight').data, v4) <= 1e-5)
   })

@@ -3,10 +3,11 @@
  * ~400-token image prompt of bench/suites/shapes.ts, β = 0.04 (so a reference forward runs too), AdamW
  * update, micro-batches of 4. Reported in samples (completions) per second, with and without gradient
  * checkpointing (the checkpointed run's baseline is the plain one, same process), and the model FLOP
- * utilization against the measured matmul FLOP/s: analytic matmul FLOPs (shapes.ts `forwardFlops`: the image
- * is encoded once per prompt per micro-batch, logits only for completion rows) × 3 for the policy
+ * utilization against the measured matmul FLOP/s: analytic matmul FLOPs (shapes.ts `forwardFlops` and
+ * `sharedPrefixTextFlops`: per micro-batch the image is encoded once and the prompt runs once, shared by the
+ * micro-batch's completion rows; logits only for completion rows) × 3 for the policy
  * forward + backward (+ 1 forward more with checkpointing: the recomputation is not useful work and is not
- * counted) + 1 × for the reference forward. The naive figure (6 + 2) × parameters × tokens is in the notes.
+ * counted) + 1 × for the reference forward. The naive figure (6 + 2) × parameters × tokens run is in the notes.
  * Sizes: tiny (--quick), small (~100M) otherwise; 2b / 7b need a GPU.
  *
  * Run alone: node dist/bench/run.js --only grpo --size small
@@ -15,7 +16,7 @@ import { modelBinding, type ModelHandle } from '../../lib/native/model.js'
 import { resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeGrpoOptions } from '../../lib/native/trainer.js'
 import { type Context, type Row, type Suite, peakRss, spreadOf, time } from '../harness.js'
 import { benchCheckpoint } from './model.js'
-import { PROMPT_GRID, benchModelConfig, benchPrompt, forwardFlops, sizeLabel } from './shapes.js'
+import { PROMPT_GRID, benchModelConfig, benchPrompt, forwardFlops, sharedPrefixTextFlops, sizeLabel } from './shapes.js'
 
 export const grpoSuite: Suite = {
   name: 'grpo',
@@ -43,16 +44,18 @@ export const grpoSuite: Suite = {
     const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
     const mb = modelBinding()
     const params = mb.modelParameterCount(cfg)
-    // analytic FLOPs of one step: per micro-batch one image encoding, micro × (P + L) text tokens, micro × L logit rows
+    // analytic FLOPs of one step: per micro-batch one image encoding, the prompt's P tokens once plus
+    // micro × L completion tokens, micro × L logit rows
     const patches = PROMPT_GRID[0] * PROMPT_GRID[1] * PROMPT_GRID[2]
-    let fwd = 0
+    let fwd = 0, tokens = 0
     for (let b = 0; b < G; b += micro) {
       const rows = Math.min(micro, G - b)
-      const f = forwardFlops(cfg, P + L, patches, L)
-      fwd += f.vision + rows * (f.text + f.head)
+      const f = forwardFlops(cfg, L, patches, L)
+      fwd += f.vision + sharedPrefixTextFlops(cfg, P, rows, L) + rows * f.head
+      tokens += P + rows * L
     }
     const useful = 3 * fwd + fwd  // policy forward + backward, reference forward
-    const naive = (6 + 2) * params * G * (P + L)
+    const naive = (6 + 2) * params * tokens
 
     const run = async (ckpt: boolean) => {
       const model = await mb.modelLoad(dir, cfg, { dtype: ctx.dtype, device: ctx.device })

@@ -62,6 +62,16 @@ export function benchPrompt(): PromptBatch {
  * `logitRows` positions: 2·m·n·k per linear layer, attention scores and values counted in full
  * (4·T²·width per layer, no causal halving), norms / activations / RoPE ignored.
  */
+/**
+ * Decoder matmul FLOPs of one forward with a shared prompt: the prompt's `prompt` tokens run once and
+ * `rows` continuations of `cont` tokens each attend to it and to themselves (rl::shared_prefix_hidden).
+ */
+export function sharedPrefixTextFlops(c: ModelConfig, prompt: number, rows: number, cont: number): number {
+  const H = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim
+  const perToken = 2 * (H * q + 2 * H * kv + q * H + 3 * H * c.intermediateSize)
+  return c.numLayers * (perToken * (prompt + rows * cont) + 4 * q * (prompt * prompt + rows * cont * (prompt + cont)))
+}
+
 export function forwardFlops(c: ModelConfig, tokens: number, patches: number, logitRows: number): { vision: number; text: number; head: number; total: number } {
   const v = c.vision
   const N = patches, W = v.width, M = v.spatialMergeSize ** 2

@@ -61,21 +61,19 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOpti
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, o));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                        const torch::Tensor& allowed, KVCache* cache, int64_t layer, int64_t start_pos) {
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> DecoderLayerImpl::qkv(const torch::Tensor& x, const torch::Tensor& cos,
+                                                                           const torch::Tensor& sin) {
   const int64_t B = x.size(0), T = x.size(1);
   auto y = input_layernorm->forward(x);
   auto q = q_proj->forward(y).view({B, T, heads, head_dim}).transpose(1, 2);     // (B, nh, T, d)
   auto k = k_proj->forward(y).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, nkv, T, d)
   auto v = v_proj->forward(y).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, nkv, T, d)
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
-  if (cache) {
-    cache->k[layer].narrow(2, start_pos, T).copy_(k);
-    cache->v[layer].narrow(2, start_pos, T).copy_(v);
-    k = cache->k[layer].narrow(2, 0, start_pos + T);  // (B, nkv, L, d)
-    v = cache->v[layer].narrow(2, 0, start_pos + T);
-  }
+  return {q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v};
+}
+
+torch::Tensor DecoderLayerImpl::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                       const torch::Tensor& allowed) {
+  const int64_t B = q.size(0), T = q.size(2);
   // Grouped-query attention without copying K/V per query head: query head i uses kv head i / rep, so the
   // rep query heads of a group are stacked along the query axis, (B, nkv, rep·T, d), and all attend to the
   // group's one (B, nkv, L, d) key/value block; row r·T + t of the group uses the mask row of token t.
@@ -88,10 +86,37 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   } else {
     a = attention(q, k, v, allowed);                                                    // (B, nh, T, d)
   }
-  a = a.transpose(1, 2).reshape({B, T, heads * head_dim});     // (B, T, nh·d)
+  return a.transpose(1, 2).reshape({B, T, heads * head_dim});  // (B, T, nh·d)
+}
+
+torch::Tensor DecoderLayerImpl::finish(const torch::Tensor& x, const torch::Tensor& a) {
   auto h = x + o_proj->forward(a);
   auto z = post_attention_layernorm->forward(h);
   return h + down_proj->forward(torch::silu(gate_proj->forward(z)) * up_proj->forward(z));  // (B, T, H)
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                        const torch::Tensor& allowed, KVCache* cache, int64_t layer, int64_t start_pos) {
+  const int64_t T = x.size(1);
+  auto [q, k, v] = qkv(x, cos, sin);
+  if (cache) {
+    cache->k[layer].narrow(2, start_pos, T).copy_(k);
+    cache->v[layer].narrow(2, start_pos, T).copy_(v);
+    k = cache->k[layer].narrow(2, 0, start_pos + T);  // (B, nkv, L, d)
+    v = cache->v[layer].narrow(2, 0, start_pos + T);
+  }
+  return finish(x, attend(q, k, v, allowed));
+}
+
+std::pair<torch::Tensor, torch::Tensor> DecoderLayerImpl::forward_shared(
+    const torch::Tensor& xp, const torch::Tensor& cos_p, const torch::Tensor& sin_p, const torch::Tensor& allowed_p,
+    const torch::Tensor& xc, const torch::Tensor& cos_c, const torch::Tensor& sin_c, const torch::Tensor& allowed_c,
+    const torch::Tensor& rows) {
+  auto [qp, kp, vp] = qkv(xp, cos_p, sin_p);  // (U, ., Tp, d)
+  auto [qc, kc, vc] = qkv(xc, cos_c, sin_c);  // (B, ., L, d)
+  auto k = torch::cat({kp.index_select(0, rows), kc}, 2);  // (B, nkv, Tp + L, d)
+  auto v = torch::cat({vp.index_select(0, rows), vc}, 2);
+  return {finish(xp, attend(qp, kp, vp, allowed_p)), finish(xc, attend(qc, k, v, allowed_c))};
 }
 
 TextModelImpl::TextModelImpl(const ModelConfig& c, const torch::TensorOptions& o) : cfg(c) {
@@ -142,6 +167,55 @@ torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::T
   }
   if (cache) cache->length = L;
   return norm->forward(x);  // (B, T, H)
+}
+
+std::pair<torch::Tensor, torch::Tensor> TextModelImpl::forward_shared(const torch::Tensor& embeds_p, const torch::Tensor& pos_p,
+                                                                     const torch::Tensor& mask_p, const torch::Tensor& embeds_c,
+                                                                     const torch::Tensor& pos_c, const torch::Tensor& mask_c,
+                                                                     const torch::Tensor& rows, const LayerRunner* run) {
+  const int64_t U = embeds_p.size(0), Tp = embeds_p.size(1), B = embeds_c.size(0), L = embeds_c.size(1);
+  const auto dev = embeds_p.device();
+  if (pos_p.dim() != 3 || pos_p.size(1) != U || pos_p.size(2) != Tp || pos_c.dim() != 3 || pos_c.size(1) != B || pos_c.size(2) != L)
+    throw_arg(fmt("Expected positions [3, ", U, ", ", Tp, "] and [3, ", B, ", ", L, "] but received ", pos_p.sizes(), " and ", pos_c.sizes()));
+  if (!mask_p.sizes().equals({U, Tp}) || !mask_c.sizes().equals({B, L}) || rows.dim() != 1 || rows.size(0) != B)
+    throw_arg(fmt("Expected masks [", U, ", ", Tp, "] and [", B, ", ", L, "] and ", B, " row prompts but received ", mask_p.sizes(),
+                  ", ", mask_c.sizes(), " and ", rows.sizes()));
+  auto rws = rows.to(dev, torch::kInt64);
+  torch::Tensor cp, sp, cc, sc;
+  std::tie(cp, sp) = mrope_cos_sin(cfg, pos_p.to(dev));
+  std::tie(cc, sc) = mrope_cos_sin(cfg, pos_c.to(dev));
+  const auto dt = embeds_p.scalar_type();
+  cp = cp.to(dt).unsqueeze(1), sp = sp.to(dt).unsqueeze(1);  // (U, 1, Tp, d)
+  cc = cc.to(dt).unsqueeze(1), sc = sc.to(dt).unsqueeze(1);  // (B, 1, L, d)
+  // prompts: causal over real keys (a query always sees itself); continuations: their prompt's real keys,
+  // then causal over their own real keys
+  const auto io = torch::TensorOptions().dtype(torch::kInt64).device(dev);
+  auto ip = torch::arange(Tp, io), ic = torch::arange(L, io);
+  auto mp = mask_p.to(dev).to(torch::kBool), mc = mask_c.to(dev).to(torch::kBool);
+  auto allowed_p = (ip.view({1, Tp}) <= ip.view({Tp, 1})).unsqueeze(0).logical_and(mp.unsqueeze(1))
+                       .logical_or((ip.view({1, Tp}) == ip.view({Tp, 1})).unsqueeze(0)).unsqueeze(1);  // (U, 1, Tp, Tp)
+  auto own = (ic.view({1, L}) <= ic.view({L, 1})).unsqueeze(0).logical_and(mc.unsqueeze(1))
+                 .logical_or((ic.view({1, L}) == ic.view({L, 1})).unsqueeze(0));                        // (B, L, L)
+  auto allowed_c = torch::cat({mp.index_select(0, rws).unsqueeze(1).expand({B, L, Tp}), own}, 2).unsqueeze(1);  // (B, 1, L, Tp+L)
+  auto xp = embeds_p, xc = embeds_c;
+  const int64_t np = xp.numel();
+  const auto shp = xp.sizes().vec(), shc = xc.sizes().vec();
+  for (size_t l = 0; l < layers->size(); ++l) {
+    auto* layer = layers[l]->as<DecoderLayer>();
+    if (!run) {
+      std::tie(xp, xc) = layer->forward_shared(xp, cp, sp, allowed_p, xc, cc, sc, allowed_c, rws);
+      continue;
+    }
+    // a runner sees one tensor: both streams flattened into it
+    auto out = (*run)(*layer, [=](const torch::Tensor& x) {
+      auto [a, b] = layer->forward_shared(x.narrow(0, 0, np).view(shp), cp, sp, allowed_p, x.narrow(0, np, x.numel() - np).view(shc),
+                                          cc, sc, allowed_c, rws);
+      return torch::cat({a.reshape({-1}), b.reshape({-1})});
+    }, torch::cat({xp.reshape({-1}), xc.reshape({-1})}));
+    xp = out.narrow(0, 0, np).view(shp);
+    xc = out.narrow(0, np, out.numel() - np).view(shc);
+  }
+  return {norm->forward(xp), norm->forward(xc)};
 }
 
 }  // namespace vrft::model

@@ -43,6 +43,22 @@ struct DecoderLayerImpl : torch::nn::Module {
   // written at [start_pos, start_pos + T). -> (B, T, H). Pure apart from the cache write.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& allowed, KVCache* cache, int64_t layer, int64_t start_pos);
+  // Shared prompts: xp (U, Tp, H) prompt rows attend among themselves (allowed_p (U|1, 1, Tp, Tp)); xc (B, L, H)
+  // continuation rows, row b following prompt rows[b], attend to that prompt's keys and their own
+  // (allowed_c (B, 1, L, Tp + L)). Differentiable (no cache): each prompt's K/V are computed once.
+  // -> (xp', xc').
+  std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& xp, const torch::Tensor& cos_p, const torch::Tensor& sin_p,
+                                                         const torch::Tensor& allowed_p, const torch::Tensor& xc,
+                                                         const torch::Tensor& cos_c, const torch::Tensor& sin_c,
+                                                         const torch::Tensor& allowed_c, const torch::Tensor& rows);
+
+ private:
+  // rotated q (B, nh, T, d), k, v (B, nkv, T, d) of x (B, T, H)
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> qkv(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  // grouped-query attention of q over k/v (B, nkv, L, d) -> (B, T, nh·d)
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& allowed);
+  // output projection, residual, MLP: x (B, T, H), a (B, T, nh·d) -> (B, T, H)
+  torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& a);
 };
 TORCH_MODULE(DecoderLayer);
 
@@ -61,6 +77,14 @@ struct TextModelImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& position_ids, const torch::Tensor& key_mask,
                         KVCache* cache = nullptr, int64_t start_pos = 0, std::vector<torch::Tensor>* trace = nullptr,
                         const LayerRunner* run = nullptr);
+  // Prompts shared by several continuations, differentiable: prompt embeds (U, Tp, H), positions (3, U, Tp),
+  // mask (U, Tp) (left padding); continuation embeds (B, L, H), positions (3, B, L), mask (B, L) (right
+  // padding), row b following prompt rows[b] (B). Equals forward() on each row's prompt + continuation.
+  // -> (prompt hidden (U, Tp, H), continuation hidden (B, L, H)), after the final norm. run: as forward().
+  std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& embeds_p, const torch::Tensor& pos_p,
+                                                         const torch::Tensor& mask_p, const torch::Tensor& embeds_c,
+                                                         const torch::Tensor& pos_c, const torch::Tensor& mask_c,
+                                                         const torch::Tensor& rows, const LayerRunner* run = nullptr);
 };
 TORCH_MODULE(TextModel);
 

@@ -127,30 +127,19 @@ static LogprobsResult logprobs_at(m::Qwen2VLImpl& model, const torch::Tensor& h,
 
 torch::Tensor shared_prefix_hidden(m::Qwen2VLImpl& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
                                    const torch::Tensor& pixels, const std::vector<m::Grid>& grids,
-                                   const torch::Tensor& row_prompt, const torch::Tensor& comp, const torch::Tensor& comp_mask) {
-  if (torch::GradMode::is_enabled()) throw_arg("Expected grad mode off for shared_prefix_hidden (it writes a KV cache in place)");
-  const int64_t U = prompt_ids.size(0), Tp = prompt_ids.size(1), B = comp.size(0), L = comp.size(1);
+                                   const torch::Tensor& row_prompt, const torch::Tensor& comp, const torch::Tensor& comp_mask,
+                                   const m::LayerRunner* vision_run, const m::LayerRunner* text_run) {
+  const int64_t Tp = prompt_ids.size(1), B = comp.size(0), L = comp.size(1);
   auto rope = m::get_rope_index(model.cfg, prompt_ids, prompt_mask, grids);                  // (3, U, Tp), (U)
   torch::Tensor img;
-  if (pixels.defined() && pixels.numel()) img = model.encode_images(pixels, grids);          // (N/4, H)
-  auto emb = model.embed(prompt_ids, img);                                                   // (U, Tp, H)
-  const auto dev = emb.device();
-  auto kv = m::KVCache::allocate(model.cfg, U, Tp, emb.options());
-  auto hid_p = model.model->forward(emb, rope.position_ids.to(dev), prompt_mask.to(dev), &kv, 0);  // (U, Tp, H)
+  if (pixels.defined() && pixels.numel()) img = model.encode_images(pixels, grids, nullptr, vision_run);  // (N/4, H)
+  auto emb_p = model.embed(prompt_ids, img);                                                 // (U, Tp, H)
+  const auto dev = emb_p.device();
   auto rows = row_prompt.to(dev, torch::kInt64);                                             // (B)
-  m::KVCache kr;  // each row's copy of its prompt's keys/values, room for its completion
-  kr.length = Tp;
-  for (size_t l = 0; l < kv.k.size(); ++l) {
-    for (int which = 0; which < 2; ++which) {
-      const auto& src = which ? kv.v[l] : kv.k[l];                                          // (U, nkv, Tp, d)
-      auto dst = torch::zeros({B, src.size(1), Tp + L, src.size(3)}, src.options());
-      dst.narrow(2, 0, Tp).copy_(src.index_select(0, rows));
-      (which ? kr.v : kr.k).push_back(dst);
-    }
-  }
   auto deltas = rope.rope_deltas.to(dev).index_select(0, rows);                              // (B)
-  auto mask = torch::cat({prompt_mask.to(dev, torch::kInt64).index_select(0, rows), comp_mask.to(dev, torch::kInt64)}, 1);  // (B, Tp+L)
-  auto hid_c = model.model->forward(model.model->embed(comp), m::decode_positions(deltas, Tp, L).to(dev), mask, &kr, Tp);  // (B, L, H)
+  auto [hid_p, hid_c] = model.model->forward_shared(emb_p, rope.position_ids.to(dev), prompt_mask.to(dev, torch::kInt64),
+                                                    model.model->embed(comp), m::decode_positions(deltas, Tp, L).to(dev),
+                                                    comp_mask.to(dev, torch::kInt64), rows, text_run);  // (U, Tp, H), (B, L, H)
   // position Tp−1 of the prompt predicts completion token 0; completion position j−1 predicts token j
   return torch::cat({hid_p.select(1, Tp - 1).index_select(0, rows).unsqueeze(1), hid_c.narrow(1, 0, L - 1)}, 1);  // (B, L, H)
 }
@@ -174,7 +163,7 @@ LogprobsResult completion_logprobs(m::Qwen2VLImpl& model, const torch::Tensor& p
   const int64_t V = model.cfg.vocab_size;
   if (comp.numel() && (comp.min().item<int64_t>() < 0 || comp.max().item<int64_t>() >= V))
     throw_range(fmt("Expected completion ids between 0 and ", V - 1));
-  if (o.share_prefix && !torch::GradMode::is_enabled()) {  // inference: each prompt once, K/V shared by its G rows
+  if (o.share_prefix) {  // each prompt once, its K/V shared by its G rows
     auto row_prompt = torch::arange(B, torch::kInt64).div(G, "floor");                      // (B)
     auto hid = shared_prefix_hidden(model, prompt_ids, prompt_mask, pixels, grids, row_prompt, comp, comp_mask);  // (B, L, H)
     return logprobs_at(model, hid.reshape({B * L, hid.size(2)}), comp, comp_mask, o);

@@ -30,8 +30,8 @@ struct LogprobsOptions {
   int64_t chunk = 256;       // token rows per LM-head call: logits memory ≈ chunk × V × 4 bytes
   bool entropy = false;      // also return the per-token entropy of softmax(logits / temperature)
   double temperature = 1.0;  // logits are divided by it before the log-softmax
-  bool share_prefix = true;  // without gradients: each prompt once, its K/V shared by its rows (false: the
-                             // prompt re-runs in every row, the grad-mode path; a benchmark baseline)
+  bool share_prefix = true;  // each prompt once, its K/V shared by its rows (false: the prompt re-runs in
+                             // every row; the benchmark baseline)
 };
 
 struct LogprobsResult {
@@ -44,16 +44,17 @@ LogprobsResult completion_logprobs(model::Qwen2VLImpl& model, const torch::Tenso
                                    const std::vector<model::Grid>& grids, const torch::Tensor& completion_ids,
                                    const torch::Tensor& completion_mask, const LogprobsOptions& opts);
 
-// Without gradients (inference, reference / old-policy passes): the hidden states that predict each
-// completion token, running every prompt once and sharing its keys/values (a KV cache) with all its
-// completion rows instead of re-running the prompt in each row. prompt_ids/mask (U, Tp) left-padded (+ the
-// U prompts' images); row_prompt (B) int64: the prompt of completion row b; completion ids/mask (B, L)
-// right-padded. -> (B, L, H): row b, position j = the state after prompt + completion[:j] (after the final
-// norm). Throws when grad mode is on (the cache is written in place).
+// The hidden states that predict each completion token, running every prompt once and sharing its
+// keys/values with all its completion rows instead of re-running the prompt in each row (differentiable;
+// what the GRPO step's passes and inference use). prompt_ids/mask (U, Tp) left-padded (+ the U prompts'
+// images); row_prompt (B) int64: the prompt of completion row b; completion ids/mask (B, L) right-padded.
+// vision_run / text_run: how vision blocks / decoder layers run (activation checkpointing), or nullptr.
+// -> (B, L, H): row b, position j = the state after prompt + completion[:j] (after the final norm).
 torch::Tensor shared_prefix_hidden(model::Qwen2VLImpl& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
                                    const torch::Tensor& pixels, const std::vector<model::Grid>& grids,
                                    const torch::Tensor& row_prompt, const torch::Tensor& completion_ids,
-                                   const torch::Tensor& completion_mask);
+                                   const torch::Tensor& completion_mask, const model::LayerRunner* vision_run = nullptr,
+                                   const model::LayerRunner* text_run = nullptr);
 
 // The head + gather part alone: hidden (M, H) rows (after the final norm), weight (V, H) the LM head,
 // targets (M) int64 -> logp (M) float32 [, entropy (M)], chunked over rows as above; differentiable

@@ -88,6 +88,8 @@ static const m::LayerRunner kCheckpointEachLayer = [](torch::nn::Module& layer, 
   return checkpoint(std::move(fn), x, grad_inputs(layer));
 };
 
+const m::LayerRunner* checkpoint_runner() { return &kCheckpointEachLayer; }
+
 torch::Tensor encode_images(m::Qwen2VL& model, const torch::Tensor& pixels, const std::vector<m::Grid>& grids, bool ckpt) {
   return model->encode_images(pixels, grids, nullptr, ckpt ? &kCheckpointEachLayer : nullptr);
 }

@@ -24,6 +24,9 @@ torch::Tensor checkpoint(SegmentFn fn, const torch::Tensor& x, const std::vector
 // `weight` of every Lin inside it that is not its registered parameter (a LoRA-merged weight, see lora.h).
 std::vector<torch::Tensor> grad_inputs(torch::nn::Module& m);
 
+// The runner that makes every layer / block a checkpoint segment (for the model's forwards' `run`).
+const model::LayerRunner* checkpoint_runner();
+
 // Vision tower: equals m->encode_images(pixels, grids); with ckpt, every block is a checkpoint segment.
 // pixels (N, 1176) -> (N/4, H).
 torch::Tensor encode_images(model::Qwen2VL& m, const torch::Tensor& pixels, const std::vector<model::Grid>& grids,

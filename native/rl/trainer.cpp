@@ -26,10 +26,7 @@ static bool starts_with(const std::string& s, const std::string& p) { return s.r
 
 struct Trainer::Packed {
   std::vector<size_t> rows;     // sequence indices, in row order
-  torch::Tensor ids, mask;      // (B, T) int64 CPU: prompt + tokens, right padded with 0
-  torch::Tensor layout_ids;     // ids with image/video pad ids inside completions replaced by 0: only the
-                                // prompt's image tokens take image rows and M-RoPE image positions
-  torch::Tensor tpos, tgt;      // (B, L) int64: hidden row predicting each token, the token
+  torch::Tensor tgt;            // (B, L) int64: each row's tokens, right padded with 0
   torch::Tensor tmask;          // (B, L) float32 0/1
   std::vector<int64_t> uniq;    // distinct prompts, in order of first appearance
   std::vector<size_t> row_uniq; // row -> index into uniq
@@ -114,48 +111,33 @@ void Trainer::check_inputs(const std::vector<Prompt>& prompts, const std::vector
 Trainer::Packed Trainer::pack(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, size_t begin,
                               size_t end) const {
   Packed p;
-  int64_t T = 1, L = 1;
+  int64_t L = 1;
   std::map<int64_t, size_t> seen;
   for (size_t i = begin; i < end; ++i) {
     auto& s = seqs[i];
     p.rows.push_back(i);
-    T = std::max(T, prompts[s.prompt].ids.size(0) + s.tokens.size(0));
     L = std::max(L, s.tokens.size(0));
     auto it = seen.find(s.prompt);
     if (it == seen.end()) it = seen.emplace(s.prompt, p.uniq.size()).first, p.uniq.push_back(s.prompt);
     p.row_uniq.push_back(it->second);
   }
   const int64_t B = p.rows.size();
-  p.ids = torch::zeros({B, T}, torch::kInt64);
-  p.mask = torch::zeros({B, T}, torch::kInt64);
-  p.layout_ids = torch::zeros({B, T}, torch::kInt64);
-  p.tpos = torch::zeros({B, L}, torch::kInt64);
   p.tgt = torch::zeros({B, L}, torch::kInt64);
   p.tmask = torch::zeros({B, L}, torch::kFloat32);
   for (int64_t b = 0; b < B; ++b) {
     auto& s = seqs[p.rows[b]];
-    auto& pr = prompts[s.prompt];
-    const int64_t P = pr.ids.size(0), n = s.tokens.size(0);
-    p.ids[b].narrow(0, 0, P).copy_(pr.ids);
-    p.layout_ids[b].narrow(0, 0, P).copy_(pr.ids);
-    p.mask[b].narrow(0, 0, P + n).fill_(1);
-    if (n) {
-      p.ids[b].narrow(0, P, n).copy_(s.tokens);
-      auto t = s.tokens.clone();  // a sampled <|image_pad|> is text here (HF would fail on it)
-      const auto& c = policy_->cfg;
-      t.masked_fill_(t.eq(c.image_token_id).logical_or(t.eq(c.video_token_id)), 0);
-      p.layout_ids[b].narrow(0, P, n).copy_(t);
-      p.tpos[b].narrow(0, 0, n).copy_(torch::arange(P - 1, P - 1 + n, torch::kInt64));
-      p.tgt[b].narrow(0, 0, n).copy_(s.tokens);
-      p.tmask[b].narrow(0, 0, n).fill_(1);
-    }
+    const int64_t n = s.tokens.size(0);
+    if (!n) continue;
+    p.tgt[b].narrow(0, 0, n).copy_(s.tokens);
+    p.tmask[b].narrow(0, 0, n).fill_(1);
   }
   return p;
 }
 
-// No-grad passes (reference model, old policy): each distinct prompt runs once, left-padded, and its
-// keys/values are shared by all its rows (rl::shared_prefix_hidden) instead of re-running it in each row.
-torch::Tensor Trainer::shared_prefix_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p) {
+// Every pass (gradient, reference model, old policy): each distinct prompt of the micro-batch runs once,
+// left-padded, and its keys/values are shared by all its rows (rl::shared_prefix_hidden), instead of
+// re-running the prompt in each of its G rows. train: activation checkpointing as configured.
+torch::Tensor Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p, bool train) {
   const int64_t U = p.uniq.size(), B = p.rows.size(), L = p.tgt.size(1);
   int64_t Tp = 1;
   for (auto u : p.uniq) Tp = std::max(Tp, prompts[u].ids.size(0));
@@ -172,50 +154,11 @@ torch::Tensor Trainer::shared_prefix_logp(m::Qwen2VL& model, const std::vector<P
     grids.insert(grids.end(), pr.grids.begin(), pr.grids.end());
   }
   auto row_prompt = torch::tensor(std::vector<int64_t>(p.row_uniq.begin(), p.row_uniq.end()), torch::kInt64);  // (B)
+  const auto* ck = checkpoint_runner();
   auto hid = shared_prefix_hidden(*model, ids, mask, pix.empty() ? torch::Tensor() : torch::cat(pix), grids, row_prompt, p.tgt,
-                                  p.tmask.to(torch::kInt64));                                                       // (B, L, H)
+                                  p.tmask.to(torch::kInt64), train && o_.ckpt_vision ? ck : nullptr,
+                                  train && o_.ckpt_text ? ck : nullptr);                                            // (B, L, H)
   return token_logprobs(model, hid, torch::arange(L, torch::kInt64).expand({B, L}), p.tgt, p.tmask);            // (B, L)
-}
-
-torch::Tensor Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p, bool train) {
-  if (!train && !torch::GradMode::is_enabled()) return shared_prefix_logp(model, prompts, p);
-  const auto dev = model->model->embed_tokens.device();
-  // images: each distinct prompt's images encoded once, then repeated for its rows
-  std::vector<torch::Tensor> pix;
-  std::vector<m::Grid> grids;
-  std::vector<int64_t> ntok(p.uniq.size(), 0), off(p.uniq.size(), 0);
-  const int64_t unit = model->cfg.vision.spatial_merge_size * model->cfg.vision.spatial_merge_size;
-  int64_t total = 0;
-  for (size_t u = 0; u < p.uniq.size(); ++u) {
-    auto& pr = prompts[p.uniq[u]];
-    off[u] = total;
-    if (!pr.pixels.defined() || pr.pixels.numel() == 0) continue;
-    pix.push_back(pr.pixels);
-    for (auto& g : pr.grids) grids.push_back(g), ntok[u] += g[0] * g[1] * g[2] / unit;
-    total += ntok[u];
-  }
-  torch::Tensor img;
-  if (!pix.empty()) img = encode_images(model, torch::cat(pix), grids, train && o_.ckpt_vision);  // (Σ, H)
-  std::vector<torch::Tensor> parts;
-  std::vector<m::Grid> row_grids;
-  for (size_t b = 0; b < p.rows.size(); ++b) {
-    const size_t u = p.row_uniq[b];
-    if (ntok[u]) parts.push_back(img.narrow(0, off[u], ntok[u]));
-    auto& pr = prompts[p.uniq[u]];
-    if (ntok[u]) row_grids.insert(row_grids.end(), pr.grids.begin(), pr.grids.end());
-  }
-  auto row_img = parts.empty() ? torch::Tensor() : torch::cat(parts);  // (B·tokens, H)
-  // embeddings of the true ids, prompt image tokens replaced in order by image rows (as Qwen2VLImpl::embed)
-  auto emb = model->model->embed(p.ids);                                // (B, T, H)
-  auto is_img = p.layout_ids.eq(model->cfg.image_token_id).to(emb.device());  // (B, T)
-  const int64_t n_img = is_img.sum().item<int64_t>(), n_rows = row_img.defined() ? row_img.size(0) : 0;
-  if (n_img != n_rows)
-    throw_coded("ERR_INVALID_ARG", fmt("Expected as many image tokens (id ", model->cfg.image_token_id, ") in the prompts as image embeddings (",
-                                       n_rows, ") but the prompts hold ", n_img));
-  if (n_img) emb = emb.masked_scatter(is_img.unsqueeze(-1).expand_as(emb), row_img.to(emb.scalar_type()));
-  auto rope = m::get_rope_index(model->cfg, p.layout_ids, p.mask, row_grids);
-  auto hid = decode(model, emb, rope.position_ids.to(dev), p.mask.to(dev), train && o_.ckpt_text);  // (B, T, H)
-  return token_logprobs(model, hid, p.tpos, p.tgt, p.tmask);            // (B, L)
 }
 
 // (B, L) float32 from the rows' old_logp (old = true) or ref_logp; zeros where a row has none.

@@ -102,7 +102,6 @@ class Trainer {
   struct Packed;
   Packed pack(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, size_t begin, size_t end) const;
   torch::Tensor forward_logp(model::Qwen2VL& m, const std::vector<Prompt>& prompts, const Packed& p, bool train);
-  torch::Tensor shared_prefix_logp(model::Qwen2VL& m, const std::vector<Prompt>& prompts, const Packed& p);
   torch::Tensor reference_logp(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, const Packed& p);
   torch::Tensor padded(const std::vector<Sequence>& seqs, const Packed& p, bool old) const;
   void check_inputs(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs) const;
