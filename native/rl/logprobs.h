@@ -5,7 +5,8 @@
 // gradients flow to every model parameter and the image encoder), with peak logits memory ≈ chunk × V × 4
 // bytes forward and backward, whatever batch × length is.
 //
-// Core signature (what the GRPO trainer calls):
+// The GRPO trainer builds on shared_prefix_hidden + chunked_token_logprobs (below); the whole pipeline for
+// prompts with G completions each (the `logprobs` binding) is:
 //   LogprobsResult completion_logprobs(Qwen2VLImpl& model,
 //       const torch::Tensor& prompt_ids,       // (P, T) int64, left-padded
 //       const torch::Tensor& prompt_mask,      // (P, T) 0/1 (undefined = all real)
@@ -13,7 +14,7 @@
 //       const std::vector<model::Grid>& grids, // one (t, h, w) per image, prompt 0's first
 //       const torch::Tensor& completion_ids,   // (B, L) int64, right-padded, B = P·G (G ≥ 1)
 //       const torch::Tensor& completion_mask,  // (B, L) 0/1 (undefined = all real)
-//       const LogprobsOptions& opts);          // chunk rows, entropy, temperature
+//       const LogprobsOptions& opts);          // chunk rows, entropy, temperature, share_prefix
 //   -> logp (B, L) float32 (0 where completion_mask is 0), entropy (B, L) float32 (non-differentiable)
 // Completion row b follows prompt b / G (G = B / P samples per prompt share one prompt row and one image
 // encoding). logp[b, j] = log_softmax(logits(prompt_b + completion_b[:j]) / temperature)[completion_b[j]].
