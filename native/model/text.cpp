@@ -127,6 +127,24 @@ TextModelImpl::TextModelImpl(const ModelConfig& c, const torch::TensorOptions& o
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps, o));
 }
 
+// allowed[b, i, j] = key j (of start + T) is not after query i (absolute index start + i) and is a real
+// token (key_mask (B, start + T) bool, or undefined = all real); a query always sees itself, so rows of
+// padding never have an empty softmax. -> (B|1, T, start + T)
+static torch::Tensor causal_allowed(int64_t start, int64_t T, const torch::Tensor& key_mask, const torch::Device& dev) {
+  const int64_t L = start + T;
+  auto qi = torch::arange(start, L, torch::TensorOptions().dtype(torch::kInt64).device(dev)).view({T, 1});
+  auto kj = torch::arange(0, L, torch::TensorOptions().dtype(torch::kInt64).device(dev)).view({1, L});
+  auto allowed = (kj <= qi).unsqueeze(0);  // (1, T, L)
+  if (!key_mask.defined()) return allowed;
+  return allowed.logical_and(key_mask.unsqueeze(1)).logical_or((kj == qi).unsqueeze(0));  // (B, T, L)
+}
+
+// M-RoPE tables of position_ids (3, B, T) in `like`'s dtype and device: cos, sin (B, 1, T, d).
+static std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& c, const torch::Tensor& position_ids, const torch::Tensor& like) {
+  auto [cos, sin] = mrope_cos_sin(c, position_ids.to(like.device()));
+  return {cos.to(like.scalar_type()).unsqueeze(1), sin.to(like.scalar_type()).unsqueeze(1)};
+}
+
 torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::Tensor& position_ids,
                                      const torch::Tensor& key_mask, KVCache* cache, int64_t start_pos,
                                      std::vector<torch::Tensor>* trace, const LayerRunner* run) {
@@ -139,20 +157,10 @@ torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::T
   if (cache && (cache->batch() != B || L > cache->max_len() || (int64_t)cache->k.size() != cfg.num_layers))
     throw_arg(fmt("Expected a KV cache for ", B, " rows and >= ", L, " positions but received one for ", cache->batch(),
                   " rows and ", cache->max_len(), " positions"));
-  auto [cos, sin] = mrope_cos_sin(cfg, position_ids.to(dev));
-  cos = cos.to(embeds.scalar_type()).unsqueeze(1);  // (B, 1, T, d)
-  sin = sin.to(embeds.scalar_type()).unsqueeze(1);
-  // allowed[b, i, j] = key j is not after query i (absolute index start_pos + i) and is a real token;
-  // a query always sees itself, so rows of padding never have an empty softmax.
-  auto qi = torch::arange(start_pos, L, torch::TensorOptions().dtype(torch::kInt64).device(dev)).view({T, 1});
-  auto kj = torch::arange(0, L, torch::TensorOptions().dtype(torch::kInt64).device(dev)).view({1, L});
-  auto allowed = (kj <= qi).unsqueeze(0);  // (1, T, L)
-  if (key_mask.defined()) {
-    if (key_mask.dim() != 2 || key_mask.size(0) != B || key_mask.size(1) != L)
-      throw_arg(fmt("Expected an attention mask of shape [", B, ", ", L, "] but received ", key_mask.sizes()));
-    allowed = allowed.logical_and(key_mask.to(dev).to(torch::kBool).unsqueeze(1)).logical_or((kj == qi).unsqueeze(0));
-  }
-  allowed = allowed.unsqueeze(1);  // (B|1, 1, T, L)
+  auto [cos, sin] = rope_tables(cfg, position_ids, embeds);  // (B, 1, T, d)
+  if (key_mask.defined() && (key_mask.dim() != 2 || key_mask.size(0) != B || key_mask.size(1) != L))
+    throw_arg(fmt("Expected an attention mask of shape [", B, ", ", L, "] but received ", key_mask.sizes()));
+  auto allowed = causal_allowed(start_pos, T, key_mask.defined() ? key_mask.to(dev).to(torch::kBool) : key_mask, dev).unsqueeze(1);  // (B|1, 1, T, L)
   auto x = embeds;
   if (trace) trace->push_back(x);
   for (size_t l = 0; l < layers->size(); ++l) {
@@ -182,20 +190,13 @@ std::pair<torch::Tensor, torch::Tensor> TextModelImpl::forward_shared(const torc
                   ", ", mask_c.sizes(), " and ", rows.sizes()));
   auto rws = rows.to(dev, torch::kInt64);
   torch::Tensor cp, sp, cc, sc;
-  std::tie(cp, sp) = mrope_cos_sin(cfg, pos_p.to(dev));
-  std::tie(cc, sc) = mrope_cos_sin(cfg, pos_c.to(dev));
-  const auto dt = embeds_p.scalar_type();
-  cp = cp.to(dt).unsqueeze(1), sp = sp.to(dt).unsqueeze(1);  // (U, 1, Tp, d)
-  cc = cc.to(dt).unsqueeze(1), sc = sc.to(dt).unsqueeze(1);  // (B, 1, L, d)
-  // prompts: causal over real keys (a query always sees itself); continuations: their prompt's real keys,
-  // then causal over their own real keys
-  const auto io = torch::TensorOptions().dtype(torch::kInt64).device(dev);
-  auto ip = torch::arange(Tp, io), ic = torch::arange(L, io);
+  std::tie(cp, sp) = rope_tables(cfg, pos_p, embeds_p);  // (U, 1, Tp, d)
+  std::tie(cc, sc) = rope_tables(cfg, pos_c, embeds_p);  // (B, 1, L, d)
+  // prompts: causal over their real keys; continuations: their prompt's real keys, then causal over their
+  // own real keys
   auto mp = mask_p.to(dev).to(torch::kBool), mc = mask_c.to(dev).to(torch::kBool);
-  auto allowed_p = (ip.view({1, Tp}) <= ip.view({Tp, 1})).unsqueeze(0).logical_and(mp.unsqueeze(1))
-                       .logical_or((ip.view({1, Tp}) == ip.view({Tp, 1})).unsqueeze(0)).unsqueeze(1);  // (U, 1, Tp, Tp)
-  auto own = (ic.view({1, L}) <= ic.view({L, 1})).unsqueeze(0).logical_and(mc.unsqueeze(1))
-                 .logical_or((ic.view({1, L}) == ic.view({L, 1})).unsqueeze(0));                        // (B, L, L)
+  auto allowed_p = causal_allowed(0, Tp, mp, dev).unsqueeze(1);  // (U, 1, Tp, Tp)
+  auto own = causal_allowed(0, L, mc, dev);                        // (B, L, L)
   auto allowed_c = torch::cat({mp.index_select(0, rws).unsqueeze(1).expand({B, L, Tp}), own}, 2).unsqueeze(1);  // (B, 1, L, Tp+L)
   auto xp = embeds_p, xc = embeds_c;
   const int64_t np = xp.numel();

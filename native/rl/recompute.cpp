@@ -90,13 +90,4 @@ static const m::LayerRunner kCheckpointEachLayer = [](torch::nn::Module& layer, 
 
 const m::LayerRunner* checkpoint_runner() { return &kCheckpointEachLayer; }
 
-torch::Tensor encode_images(m::Qwen2VL& model, const torch::Tensor& pixels, const std::vector<m::Grid>& grids, bool ckpt) {
-  return model->encode_images(pixels, grids, nullptr, ckpt ? &kCheckpointEachLayer : nullptr);
-}
-
-torch::Tensor decode(m::Qwen2VL& model, const torch::Tensor& embeds, const torch::Tensor& position_ids,
-                     const torch::Tensor& key_mask, bool ckpt) {
-  return model->model->forward(embeds, position_ids, key_mask, nullptr, 0, nullptr, ckpt ? &kCheckpointEachLayer : nullptr);
-}
-
 }  // namespace vrft::rl

@@ -1,6 +1,6 @@
-// Gradient checkpointing for libtorch C++ (it has no torch.utils.checkpoint) and the training forward of
-// Qwen2-VL built on it: per decoder layer and per vision block, activations are dropped in the forward and
-// recomputed in the backward. With checkpointing off, these functions call the model's own forward.
+// Gradient checkpointing for libtorch C++ (it has no torch.utils.checkpoint), and the LayerRunner that
+// applies it to every decoder layer and vision block of Qwen2-VL's own forwards: activations are dropped in
+// the forward and recomputed in the backward.
 #pragma once
 #include <torch/torch.h>
 
@@ -26,16 +26,5 @@ std::vector<torch::Tensor> grad_inputs(torch::nn::Module& m);
 
 // The runner that makes every layer / block a checkpoint segment (for the model's forwards' `run`).
 const model::LayerRunner* checkpoint_runner();
-
-// Vision tower: equals m->encode_images(pixels, grids); with ckpt, every block is a checkpoint segment.
-// pixels (N, 1176) -> (N/4, H).
-torch::Tensor encode_images(model::Qwen2VL& m, const torch::Tensor& pixels, const std::vector<model::Grid>& grids,
-                            bool ckpt);
-
-// Decoder over whole sequences (no KV cache): equals m->model->forward(embeds, position_ids, key_mask); with
-// ckpt, every layer is a checkpoint segment. embeds (B, T, H), position_ids (3, B, T), key_mask (B, T)
-// -> hidden after the final norm (B, T, H).
-torch::Tensor decode(model::Qwen2VL& m, const torch::Tensor& embeds, const torch::Tensor& position_ids,
-                     const torch::Tensor& key_mask, bool ckpt);
 
 }  // namespace vrft::rl

@@ -108,8 +108,7 @@ void Trainer::check_inputs(const std::vector<Prompt>& prompts, const std::vector
   }
 }
 
-Trainer::Packed Trainer::pack(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, size_t begin,
-                              size_t end) const {
+Trainer::Packed Trainer::pack(const std::vector<Sequence>& seqs, size_t begin, size_t end) const {
   Packed p;
   int64_t L = 1;
   std::map<int64_t, size_t> seen;
@@ -212,7 +211,7 @@ torch::Tensor Trainer::logprobs(const std::vector<Prompt>& prompts, const std::v
   std::vector<Sequence> stripped(seqs.begin(), seqs.end());  // the reference model, not given log-probs
   for (auto& s : stripped) s.ref_logp = torch::Tensor();
   for (size_t b = 0; b < seqs.size(); b += micro_batch) {
-    auto p = pack(prompts, seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
+    auto p = pack(seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
     torch::Tensor lp;
     if (reference) {
       lp = reference_logp(prompts, stripped, p);
@@ -283,7 +282,7 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   bool nonfinite = false;
   double kl_sum = 0, clip_sum = 0;
   for (size_t b = 0; b < n && !nonfinite; b += o.micro_batch) {
-    auto p = pack(prompts, seqs, b, std::min(n, b + size_t(o.micro_batch)));
+    auto p = pack(seqs, b, std::min(n, b + size_t(o.micro_batch)));
     torch::Tensor ref, old;
     if (o.loss.beta != 0) {
       const double t = now_s();
@@ -339,7 +338,7 @@ StepReport Trainer::sft_step(const std::vector<Prompt>& prompts, const std::vect
   opt_->zero_grad();
   bool nonfinite = false;
   for (size_t b = 0; b < seqs.size() && !nonfinite; b += micro_batch) {
-    auto p = pack(prompts, seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
+    auto p = pack(seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
     torch::AutoGradMode on(true);
     if (lora_) lora_->set_mode(Lora::Mode::Train);
     auto logp = forward_logp(policy_, prompts, p, true);                         // (B, L)

@@ -100,7 +100,7 @@ class Trainer {
 
  private:
   struct Packed;
-  Packed pack(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, size_t begin, size_t end) const;
+  Packed pack(const std::vector<Sequence>& seqs, size_t begin, size_t end) const;
   torch::Tensor forward_logp(model::Qwen2VL& m, const std::vector<Prompt>& prompts, const Packed& p, bool train);
   torch::Tensor reference_logp(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, const Packed& p);
   torch::Tensor padded(const std::vector<Sequence>& seqs, const Packed& p, bool old) const;
