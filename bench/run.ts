@@ -4,7 +4,7 @@
  * benchmark suite, prints a readable table, then one JSON line, and writes the result to bench/results/.
  * --quick runs everything at `tiny` size in well under two minutes (CI uses it; no thresholds there).
  */
-import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,6 +35,8 @@ async function main() {
   const chosen: Suite[] = only ? suites.filter((s) => only.includes(s.name)) : suites
   const rows: Row[] = []
   const errors: Record<string, string> = {}
+  // The suites write checkpoints and images here (hundreds of MB at `small`); removed at the end.
+  process.on('exit', () => rmSync(ctx.workdir, { recursive: true, force: true }))
   for (const s of chosen) {
     const t0 = performance.now()
     try {

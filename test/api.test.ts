@@ -5,9 +5,9 @@
  * loop kept free, dispose while running. The model part is skipped (saying so) without the native addon.
  * Run: npx tap test/api.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadModel, parseAnswer, wrapModel, type VisionLanguageModel } from '../lib/api.js'
 import { generate } from '../lib/generate.js'
@@ -38,7 +38,7 @@ t.test('dispose is idempotent; later calls reject with ERR_MODEL_DISPOSED', asyn
   const r = (o: Partial<GenerationRequest>): GenerationRequest => ({ messages: [{ role: 'user', content: 'x' }], n: 1, maxTokens: 1, temperature: 1, topP: 1, stop: [], maxPromptTokens: 9, ...o })
   await t.rejects(m2.generateBatch([r({}), r({ temperature: 0.5 })]), { code: 'ERR_INVALID_ARG', message: /one temperature, top_p and seed/ })
   await t.rejects(m2.chat([{ role: 'user', content: 'x' }], { n: 0 }), { code: 'ERR_INVALID_ARG', message: /n but received 0/ })
-  await t.rejects(loadModel(mkdtempSync(join(tmpdir(), 'vrft-empty-'))), { code: 'ERR_MODEL_MISSING', message: /No config\.json/ })
+  await t.rejects(loadModel(tempDir('vrft-empty-')), { code: 'ERR_MODEL_MISSING', message: /No config\.json/ })
 })
 
 const real = await realModelAvailable()
@@ -46,7 +46,7 @@ t.test('a tiny real model through loadModel', { skip: real ? false : 'the native
   const model: VisionLanguageModel = await loadTinyModel()
   t.teardown(() => model[Symbol.asyncDispose]())
   const img = await png(56, 84, [10, 120, 240])
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-api-'))
+  const dir = tempDir('vrft-api-')
   writeFileSync(join(dir, 'a.png'), img)
   const conv = (image: Buffer | string, text = 'What is this?') => [{ role: 'user' as const, content: [{ type: 'image' as const, image }, { type: 'text' as const, text }] }]
 

@@ -5,10 +5,10 @@
  * (CI runs the whole `npm run bench -- --quick` separately.) Needs the addon (the limits are measured by it).
  * Run: npx tap test/bench.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { syntheticDetection } from '../bench/suites/rewards.js'
 import { benchModelConfig, forwardFlops } from '../bench/suites/shapes.js'
@@ -56,7 +56,7 @@ t.test('timeCpu counts CPU seconds of busy work and leaves out sleeping', async 
 })
 
 t.test('run.ts --quick prints a table, then one JSON line with valid rows, and writes it to --out', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'vrft-bench-test-'))
+  const out = tempDir('vrft-bench-test-')
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
     const child = spawn(process.execPath, [...tsImport, join(root, 'bench/run.ts'), '--quick', '--only', 'limits,rewards,tokenizer', '--out', out], {
       cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'],

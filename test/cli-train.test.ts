@@ -4,17 +4,17 @@
  * checkpoint and exits 0, and `plot RUN` writes PNGs. The policy is the in-memory fake of
  * test/train-fake.ts (VRFT_POLICY_MODULE), so no addon is needed. Run: npx tap test/cli-train.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import sharp from 'sharp'
 import { readJsonl } from '../lib/train/checkpoint.js'
 
 const root = resolve(import.meta.dirname, '..')
 const tsImport = process.execArgv.filter((a) => a.includes('@tapjs/typescript'))
-const tmp = () => mkdtempSync(join(tmpdir(), 'vrft-cli-'))
+const tmp = () => tempDir('vrft-cli-')
 
 interface Run { code: number | null; signal: string | null; stdout: string; stderr: string }
 

@@ -1,8 +1,8 @@
 // Data readers on small fixture files made here: JSON/JSONL records, parquet, COCO/LVIS k-shot, class
 // folders, LISA — good files and broken ones (errors name file and line; skip mode counts).
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { openDataset, openRecords, writeRecords } from '../lib/data/index.js'
@@ -15,7 +15,7 @@ import { permutation, shuffled } from '../lib/data/random.js'
 import type { Sample, SkippedRecord } from '../lib/data/types.js'
 import { detectionPrompt } from '../lib/prompts/index.js'
 
-const root = mkdtempSync(join(tmpdir(), 'vrft-data-'))
+const root = tempDir('vrft-data-')
 const img = (p: string): string => { writeFileSync(p, Buffer.from([0xff, 0xd8, 0xff, 0xd9])); return p }
 mkdirSync(join(root, 'imgs'))
 img(join(root, 'imgs', 'a.jpg'))

@@ -1,16 +1,16 @@
 // `vrft-native train --nproc 2`: the launcher spawns two ranks over Gloo on loopback; each takes its half
 // of every step's prompts, metrics are averaged, rank 0 alone writes the run directory; exit code 0.
 // A bad option combination (--prompts-per-step not divisible by the ranks) is a clear error.
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeSyntheticSet } from '../lib/data/synthetic.js'
 import { createTinyModel } from '../lib/train/tiny.js'
 
 const cli = join(import.meta.dirname, '..', 'lib', 'cli', 'main.ts')
-const dir = mkdtempSync(join(tmpdir(), 'vrft-dist-cli-'))
+const dir = tempDir('vrft-dist-cli-')
 
 t.test('train --nproc 2 runs two data-parallel ranks end to end', async (t) => {
   const model = join(dir, 'tiny')

@@ -1,10 +1,9 @@
 // Data-parallel GRPO over Gloo on loopback: 2 ranks x batch b give the same parameters after 3 steps as
 // 1 rank x batch 2b with the same seed and data (float32 tolerance).
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initModel } from '../lib/model/init-model.js'
 
@@ -25,7 +24,7 @@ function run(world: number, dir: string, masterPort: number) {
 }
 
 t.test('2 ranks x b == 1 rank x 2b after 3 GRPO steps', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-dist-'))
+  const dir = tempDir('vrft-dist-')
   const model = join(dir, 'tiny')
   await initModel({ arch: 'qwen2-vl', size: 'tiny', out: model, seed: 3 })
   const one = await run(1, model, await port())

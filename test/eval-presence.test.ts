@@ -1,6 +1,7 @@
 // Detection evaluation with a presence question first (`askPresence`, `vrft-native eval --ask-presence`):
 // the answer parser, which pairs get a detection prompt, the report's presence summary, and its effect on AP.
 // The policy is a scripted test double: it answers from a table keyed by (sample, kind of prompt).
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import fc from 'fast-check'
 import type { Sample } from '../lib/data/types.js'
@@ -111,11 +112,10 @@ t.test('presenceMap: a given exist map decides which pairs are detected, no pres
 })
 
 t.test('--presence-map file: read and validated', async (t) => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs')
-  const { tmpdir } = await import('node:os')
+  const { writeFileSync } = await import('node:fs')
   const { join } = await import('node:path')
   const { readPresenceMap } = await import('../lib/cli/commands/eval.js')
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-map-'))
+  const dir = tempDir('vrft-map-')
   const good = join(dir, 'good.json'), bad = join(dir, 'bad.json'), broken = join(dir, 'broken.json')
   writeFileSync(good, JSON.stringify({ 397133: ['casserole', 'kitchen_table'], 87038: [] }))
   writeFileSync(bad, JSON.stringify({ 397133: 'casserole' }))
@@ -137,12 +137,11 @@ t.test('askPresence is ignored for other tasks and needs a category for detectio
 })
 
 t.test('vrft-native eval --ask-presence on the tiny checkpoint: presence summary in the report, both answers in the completions file', async (t) => {
-  const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs')
-  const { tmpdir } = await import('node:os')
+  const { readFileSync, writeFileSync } = await import('node:fs')
   const { join } = await import('node:path')
   const { evalCommand } = await import('../lib/cli/commands/eval.js')
   const { goldenImage, tinyCheckpointDir } = await import('./generate-helpers.js')
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-presence-'))
+  const dir = tempDir('vrft-presence-')
   const data = join(dir, 'det.jsonl')
   writeFileSync(data, ['cat', 'dog'].map((c) => JSON.stringify({ image: goldenImage('img0_noise_200x300'), image_id: 7, width: 300, height: 200, problem: detectionPrompt(c), solution: detectionSolution(c === 'cat' ? [[10, 20, 300, 400]] : []) }) + '\n').join(''))
   const out = join(dir, 'report.json')

@@ -1,8 +1,8 @@
 // Evaluation from completions (detection/classification/grounding), results files (atomic write, scoring
 // without a model, JSONL of completions), report table.
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Sample } from '../lib/data/types.js'
 import type { CocoDataset, CocoDetection } from '../lib/eval/cocoeval.js'
@@ -14,7 +14,7 @@ const gtPath = new URL('gt.json', fx).pathname
 const gt = JSON.parse(readFileSync(gtPath, 'utf8')) as CocoDataset
 const dt = JSON.parse(readFileSync(new URL('dt.json', fx), 'utf8')) as CocoDetection[]
 const ex = JSON.parse(readFileSync(new URL('expected.json', fx), 'utf8')) as { stats: number[]; cats_1_7_stats: number[] }
-const tmp = mkdtempSync(join(tmpdir(), 'vrft-eval-'))
+const tmp = tempDir('vrft-eval-')
 const S = (over: Partial<Sample>): Sample => ({ id: 'x', image: { path: 'i.jpg' }, problem: '', solution: '', ...over })
 
 t.test('results file: atomic write, then scored without a model = pycocotools numbers', async (t) => {

@@ -5,7 +5,8 @@
  * copy of /work/shared/goldens/grpo/qwen2vl-tiny); checkpoint and pixels come from test/fixtures/goldens (the
  * model helper's copy), else /work/shared/goldens. Not a test file (tap runs test/**\/*.test.ts only).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { tempDir as sharedTempDir } from './tmp.js'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,9 +34,9 @@ interface ModelBinding {
 export const mb = (): ModelBinding => native() as unknown as ModelBinding
 export const tb = trainerBinding
 
-/** A fresh temp directory. */
+/** A fresh temp directory, removed when the test file ends. */
 export function tempDir(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `vrft-${tag}-`))
+  return sharedTempDir(`vrft-${tag}-`)
 }
 
 /** The golden qwen2vl-tiny checkpoint directory (config, generation/preprocessor config, safetensors). */

@@ -1,15 +1,14 @@
 // Long runs: 500 generate + GRPO-step iterations on a tiny model keep RSS flat (growth < 5% after a
 // warm-up of 200 iterations). Catches leaks of tensors, KV caches, autograd graphs or JS handles.
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initModel } from '../lib/model/init-model.js'
 import { NativePolicy } from '../lib/train/native-policy.js'
 import type { EncodedPrompt, Rollout } from '../lib/train/types.js'
 
 t.test('500 generate+step iterations keep RSS flat', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-long-'))
+  const dir = tempDir('vrft-long-')
   await initModel({ arch: 'qwen2-vl', size: 'tiny', out: join(dir, 'm'), seed: 5 })
   const policy = await NativePolicy.create({ modelDir: join(dir, 'm'), train: { lr: 1e-4, seed: 1 } })
   const px = new Float32Array(16 * 1176).map((_, i) => Math.cos(i * 0.1))

@@ -1,7 +1,7 @@
 // Shared helpers of the model tests: golden fixture paths, unpacking a tiny checkpoint into a temp dir,
 // reading golden arrays, and error metrics.
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tempDir } from './tmp.js'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
@@ -14,7 +14,7 @@ export const IMAGES = ['img0_noise_200x300', 'img1_shapes_480x640'] as const
 
 /** Unpack a tiny golden checkpoint (config.json + model.safetensors) into a fresh temp dir. */
 export function unpackCheckpoint(model: GoldenModel, configFile = 'config.json'): string {
-  const dir = mkdtempSync(join(tmpdir(), `vrft-${model}-`))
+  const dir = tempDir(`vrft-${model}-`)
   const src = join(GOLDENS, 'ckpt', model)
   writeFileSync(join(dir, 'model.safetensors'), gunzipSync(readFileSync(join(src, 'model.safetensors.gz'))))
   copyFileSync(join(src, configFile), join(dir, 'config.json'))

@@ -2,9 +2,9 @@
 // missing / unexpected / wrongly shaped tensors and bad inputs give typed errors; parameter counts without
 // allocation (Qwen2-VL-2B = 2,208,985,600); init-model output loads back and runs a forward.
 // Run: VRFT_NATIVE_ADDON=build-model/Release/vrft_native.node npx tap test/model-load.test.ts
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { native, type RawTensor } from '../lib/native/binding.js'
 import { NativeModel, parameterCount } from '../lib/native/model.js'
@@ -13,7 +13,7 @@ import { hubConfig, initModel } from '../lib/model/init-model.js'
 import { IMAGES, flat, pixelValues, readMeta, unpackCheckpoint } from './model-helpers.js'
 
 const n = native()
-const tmp = () => mkdtempSync(join(tmpdir(), 'vrft-model-'))
+const tmp = () => tempDir('vrft-model-')
 const base = unpackCheckpoint('qwen2vl-tiny')
 t.teardown(() => rmSync(base, { recursive: true, force: true }))
 const meta = readMeta('qwen2vl-tiny', IMAGES[0])

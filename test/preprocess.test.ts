@@ -2,8 +2,8 @@
 // decoding of every format, EXIF orientation, alpha, and the typed errors of bad inputs.
 // Goldens (test/fixtures/preproc, copied from goldens/preproc + goldens/images): transformers 4.57.6 slow
 // processor with min_pixels 3136, max_pixels 200704. Run: npx tap test/preprocess.test.ts
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tempDir } from './tmp.js'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
@@ -66,7 +66,7 @@ t.test('smartResize: spec examples, half-to-even, limits, typed errors', async (
 })
 
 t.test('preprocessor config: file wins over class defaults, size keys, typed errors', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-pre-'))
+  const dir = tempDir('vrft-pre-')
   t.same(await loadPreprocessorConfig(dir), DEFAULT_PREPROCESSOR_CONFIG, 'no file: class defaults')
   t.equal(DEFAULT_PREPROCESSOR_CONFIG.maxPixels, 1003520)
   writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify({ min_pixels: 3136, max_pixels: 200704, patch_size: 14, image_mean: [0.5, 0.5, 0.5], size: { shortest_edge: 1, longest_edge: 2 } }))
@@ -212,7 +212,7 @@ t.test('bad inputs give typed errors naming the source', async (t) => {
   await t.rejects(preprocessImage(jpeg.subarray(0, Math.floor(jpeg.length / 2))), { code: 'ERR_IMAGE_DECODE' }, 'truncated JPEG')
   const junk = Buffer.from(Array.from({ length: 500 }, (_, i) => (i * 37 + 11) % 256))
   await t.rejects(preprocessImage(junk), { code: 'ERR_IMAGE_DECODE', message: /Buffer of 500 bytes/ })
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-img-'))
+  const dir = tempDir('vrft-img-')
   writeFileSync(join(dir, 'broken.png'), png.subarray(0, 100))
   await t.rejects(preprocessImage(join(dir, 'broken.png')), { code: 'ERR_IMAGE_DECODE', message: /broken\.png/ })
   await t.rejects(preprocessImage(join(dir, 'nope.png')), { code: 'ERR_IMAGE_NOT_FOUND', message: /nope\.png/ })

@@ -1,10 +1,10 @@
 // Faults while saving a training checkpoint (model + optimizer state + trainer_state.json):
 // kill -9 in the middle of a save leaves the previous checkpoint intact and resumable; a full disk
 // (RLIMIT_FSIZE) fails the save with ERR_IO_WRITE, keeps the previous checkpoint and leaves no temp dir.
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { findCheckpoint, readTrainerState } from '../lib/train/checkpoint.js'
 import { NativePolicy } from '../lib/train/native-policy.js'
@@ -12,7 +12,7 @@ import { initModel } from '../lib/model/init-model.js'
 import { native } from '../lib/native/binding.js'
 
 const worker = join(import.meta.dirname, 'helpers', 'ckpt-worker.ts')
-const dir = mkdtempSync(join(tmpdir(), 'vrft-ckpt-faults-'))
+const dir = tempDir('vrft-ckpt-faults-')
 const model = join(dir, 'tiny')
 
 async function resumable(t: Tap.Test, runDir: string): Promise<number> {

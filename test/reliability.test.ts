@@ -1,16 +1,16 @@
 // Faults while saving: a kill -9 in the middle of a checkpoint write leaves the previous file intact and
 // loadable; a full disk (simulated with a file-size limit, RLIMIT_FSIZE) fails the save with a clear
 // ERR_IO_WRITE and keeps the previous file. (SIGINT/SIGTERM during training: test/cli-train.test.ts.)
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { native } from '../lib/native/binding.js'
 
 const n = native()
 const worker = join(import.meta.dirname, 'helpers', 'save-worker.mjs')
-const dir = mkdtempSync(join(tmpdir(), 'vrft-faults-'))
+const dir = tempDir('vrft-faults-')
 
 async function writeGood(path: string, fill: number): Promise<void> {
   const data = new Uint8Array(1024).fill(fill)

@@ -1,8 +1,8 @@
 // Rewards: format, detection IoU/confidence (matching, τ strict, normalization, empty cases), classification
 // (exact, guarded substring), grounding (IoU, GIoU+1), user rewards, scorer errors, advantages.
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Sample } from '../lib/data/types.js'
 import { giou, iou, type Box } from '../lib/rewards/boxes.js'
@@ -151,7 +151,7 @@ t.test('reward sets, weighted totals, components, errors', async (t) => {
 })
 
 t.test('user rewards from a module path', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-reward-'))
+  const dir = tempDir('vrft-reward-')
   writeFileSync(join(dir, 'r.mjs'), 'export function brevity(c) { return c.length < 10 ? 1 : 0 }\nexport default async (c, s) => s.id === "s" ? 0.5 : 0\nexport const notFn = 3\n')
   const b = await loadUserReward('./r.mjs:brevity', { cwd: dir, weight: 0.5 })
   t.equal(b.name, 'user:brevity')

@@ -1,15 +1,15 @@
 // safetensors I/O in native code: bit-exact round trips, sharded directories, dtype conversion, and a clear
 // coded error for every kind of corrupt file; random/mutated headers never crash the process.
+import { tempDir } from './tmp.js'
 import t from 'tap'
 import fc from 'fast-check'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { native, type RawTensor } from '../lib/native/binding.js'
 import { inspect } from '../lib/cli/commands/inspect.js'
 
 const n = native()
-const dir = mkdtempSync(join(tmpdir(), 'vrft-st-'))
+const dir = tempDir('vrft-st-')
 
 function randomBytes(count: number, seed: number): Uint8Array {
   const out = new Uint8Array(count)

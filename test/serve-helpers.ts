@@ -5,6 +5,7 @@
  * tests see exactly what reached the generator. Its cost model is per-call overhead + per-sequence
  * time, like a batched forward pass.
  */
+import { tempDir } from './tmp.js'
 import sharp from 'sharp'
 import { VrftError } from '../lib/errors.js'
 import { decodeImage } from '../lib/model/images.js'
@@ -116,8 +117,8 @@ let tinyDir: Promise<string> | undefined
 /** A tiny random Qwen2-VL checkpoint (initModel 'tiny': hidden 64, 2 layers, the real vocabulary) in a temp dir, made once per process. */
 export function tinyModelDir(): Promise<string> {
   tinyDir ??= (async () => {
-    const [{ initModel }, { mkdtempSync }, { tmpdir }, { join }] = await Promise.all([import('../lib/model/init-model.js'), import('node:fs'), import('node:os'), import('node:path')])
-    return (await initModel({ arch: 'qwen2-vl', size: 'tiny', out: join(mkdtempSync(join(tmpdir(), 'vrft-serve-tiny-')), 'model'), seed: 3 })).dir
+    const [{ initModel }, { join }] = await Promise.all([import('../lib/model/init-model.js'), import('node:path')])
+    return (await initModel({ arch: 'qwen2-vl', size: 'tiny', out: join(tempDir('vrft-serve-tiny-'), 'model'), seed: 3 })).dir
   })()
   return tinyDir
 }

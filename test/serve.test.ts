@@ -4,9 +4,9 @@
  * 4xx with a clear message — and the server still serving afterwards. Needs no native addon.
  * Run: npx tap test/serve.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createServer } from '../lib/serve/server.js'
@@ -207,7 +207,7 @@ t.test('a full queue answers 429 and the server recovers', async (t) => {
 })
 
 t.test('local image paths: only under the allowed root, symlinks resolved', async (t) => {
-  const base = mkdtempSync(join(tmpdir(), 'vrft-serve-'))
+  const base = tempDir('vrft-serve-')
   const root = join(base, 'root')
   mkdirSync(join(root, 'sub'), { recursive: true })
   writeFileSync(join(root, 'sub', 'ok.png'), img)

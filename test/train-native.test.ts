@@ -4,9 +4,9 @@
  * samples.jsonl, eval.jsonl, the charts and the checkpoint files; then a resume continues at step 3.
  * Needs the addon with the trainer bindings; without them it says so and skips. Run: VRFT_NATIVE_ADDON=/work/main/build-x/Release/vrft_native.node npx tap test/train-native.test.ts
  */
+import { tempDir } from './tmp.js'
 import t from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { makeSyntheticSet } from '../lib/data/synthetic.js'
@@ -29,7 +29,7 @@ if (why) {
   t.comment(`SKIPPED: ${why}`)
   t.skip(`native GRPO end to end: ${why}`)
 } else {
-  const dir = mkdtempSync(join(tmpdir(), 'vrft-native-train-'))
+  const dir = tempDir('vrft-native-train-')
   const model = join(dir, 'tiny')
 
   async function writeSet(name: string, samples: Sample[]): Promise<string> {
