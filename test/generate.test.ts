@@ -137,6 +137,14 @@ t.test('sampled log-probs equal teacher-forced logprobs; seeds reproduce', async
     t.ok(dT <= 1e-4, `row ${i}: at temperature 0.8, max |Δ| ${dT} <= 1e-4`)
     t.ok(r1.logprobs[i]!.every((x) => x < 0 && Number.isFinite(x)), 'log-probs are finite and negative')
   }
+  // temperature 1 without top-k/top-p: the log-probs come from the sampling softmax itself (no log_softmax)
+  const plain = await generateIds(m, prompt, { maxNewTokens: 12, numSamples: 4, temperature: 1, seed: 5, eosIds: EOS })
+  t.equal(plain.logprobsAtTemperature, undefined, 'no second set of log-probs at temperature 1')
+  const lp1 = await completionLogprobs(m, prompt, plain.completions, { chunk: 9 })
+  for (let i = 0; i < 4; i++) {
+    const d = maxAbs(plain.logprobs[i]!, lp1.logprobs[i]!)
+    t.ok(d <= 1e-4, `temperature 1, row ${i}: generate vs logprobs max |Δ| ${d} <= 1e-4`)
+  }
 })
 
 t.test('stops at eos ids and pads after', async (t) => {

@@ -24,6 +24,10 @@ export interface RuntimeInfo {
   referenceBlas: boolean
   haveGloo: boolean
   numThreads: number
+  /** The CPU decode kernel compiled for this CPU: 'avx512', 'avx2', or 'none' (torch::linear everywhere). */
+  skinnyGemm: 'avx512' | 'avx2' | 'none'
+  /** Whether it is in use (VRFT_SKINNY_GEMM=0 or setSkinnyGemm(false) turn it off). */
+  skinnyGemmEnabled: boolean
   napiVersion: number
 }
 
@@ -39,6 +43,10 @@ export interface NativeBinding {
   runtimeInfo(): RuntimeInfo
   setNumThreads(n: number): number
   getNumThreads(): number
+  /** Turn the CPU skinny-GEMM decode kernel on or off (process-wide); returns whether it is now in use. */
+  setSkinnyGemm(on: boolean): boolean
+  /** Test hook: the decode kernel against torch::linear on random (m, k)·(n, k)ᵀ inputs. */
+  skinnyGemmCheck(o: { m: number; k: number; n: number; bias?: boolean; strided?: boolean; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean }>
   measureMatmul(o: { n?: number; dtype?: 'float32' | 'bfloat16' | 'float16'; device?: string; reps?: number }): Promise<Measured>
   measureBandwidth(o: { bytes?: number; device?: string; reps?: number }): Promise<Measured>
   busyWork(ms: number): Promise<number>

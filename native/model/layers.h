@@ -17,10 +17,23 @@ using LayerFn = std::function<torch::Tensor(const torch::Tensor&)>;
 using LayerRunner = std::function<torch::Tensor(torch::nn::Module& layer, LayerFn fn, const torch::Tensor& x)>;
 
 // y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
+// y = x·wᵀ + b. Float32 CPU inputs of at most kSkinnyMaxRows rows outside autograd (decode steps) take the
+// skinny-GEMM kernel of skinny_gemm.cpp; everything else is torch::linear. VRFT_SKINNY_GEMM=0 or
+// set_skinny_gemm_enabled(false) turns the kernel off (the benchmark's baseline).
+constexpr int64_t kSkinnyMaxRows = 16;
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
+bool skinny_gemm_enabled();
+void set_skinny_gemm_enabled(bool on);
+std::string skinny_gemm_isa();  // "avx512", "avx2" or "none" (this CPU or compiler has no kernel)
+// Self-check for the tests: linear() against torch::linear on random (M, K)·(N, K)ᵀ inputs, x strided when
+// asked. Returns the largest |difference| and |reference| and whether the kernel took the call.
+struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; };
+SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed);
+
 struct LinImpl : torch::nn::Module {
   torch::Tensor weight, bias;
   LinImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o);
-  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+  torch::Tensor forward(const torch::Tensor& x) { return model::linear(x, weight, bias); }
 };
 TORCH_MODULE(Lin);
 

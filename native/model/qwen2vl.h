@@ -40,7 +40,7 @@ struct Qwen2VLImpl : torch::nn::Module {
   torch::Tensor head_weight() const;
   // hidden (..., H) -> logits (..., V) in hidden's dtype. For log-probs over long sequences call it on
   // chunks of positions (never B×T×V at once).
-  torch::Tensor head(const torch::Tensor& hidden) const { return torch::linear(hidden, head_weight()); }
+  torch::Tensor head(const torch::Tensor& hidden) const { return model::linear(hidden, head_weight()); }
 };
 TORCH_MODULE(Qwen2VL);
 

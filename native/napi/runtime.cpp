@@ -4,6 +4,7 @@
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/runtime.h"
+#include "model/layers.h"
 #include "napi/common.h"
 
 namespace vrft::napi {
@@ -23,6 +24,8 @@ static Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
     o.Set("referenceBlas", r.reference_blas);
     o.Set("haveGloo", r.have_gloo);
     o.Set("numThreads", r.num_threads);
+    o.Set("skinnyGemm", model::skinny_gemm_isa());
+    o.Set("skinnyGemmEnabled", model::skinny_gemm_enabled());
     o.Set("napiVersion", NAPI_VERSION);
     return o;
   });
@@ -32,6 +35,14 @@ static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
     set_num_threads(static_cast<int>(get_int(info[0], "threads", 0, 4096)));
     return Napi::Number::New(info.Env(), num_threads());
+  });
+}
+
+// setSkinnyGemm(on) -> whether the decode kernel is now in use (false where the CPU has none).
+static Napi::Value SetSkinnyGemm(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    model::set_skinny_gemm_enabled(get_bool(info[0], "on"));
+    return Napi::Boolean::New(info.Env(), model::skinny_gemm_enabled() && model::skinny_gemm_isa() != "none");
   });
 }
 
@@ -84,6 +95,25 @@ static Napi::Value BusyWork(const Napi::CallbackInfo& info) {
   });
 }
 
+// skinnyGemmCheck({ m, k, n, bias, strided, seed }) -> Promise<{ maxAbsDiff, maxAbsRef, used }> (tests)
+static Napi::Value SkinnyGemmCheck(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    const int64_t m = opt_int(o, "m", 8, 1, 4096), k = opt_int(o, "k", 64, 1, 1 << 16), n = opt_int(o, "n", 64, 1, 1 << 20);
+    const bool bias = opt_bool(o, "bias", false), strided = opt_bool(o, "strided", false);
+    const auto seed = static_cast<uint64_t>(opt_int(o, "seed", 0, 0, 1 << 30));
+    auto out = std::make_shared<model::SkinnyCheck>();
+    return run_async(info.Env(), [=] { *out = model::skinny_gemm_check(m, k, n, bias, strided, seed); },
+                     [out](Napi::Env env) -> Napi::Value {
+                       auto r = Napi::Object::New(env);
+                       r.Set("maxAbsDiff", out->max_abs_diff);
+                       r.Set("maxAbsRef", out->max_abs_ref);
+                       r.Set("used", out->used);
+                       return r;
+                     });
+  });
+}
+
 // throwTest(kind) -> throws/rejects each mapped error kind (tests of the guard).
 static Napi::Value ThrowTest(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -114,10 +144,12 @@ void init_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfoJs));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("setSkinnyGemm", Napi::Function::New(env, SetSkinnyGemm));
   exports.Set("measureMatmul", Napi::Function::New(env, MeasureMatmul));
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
   exports.Set("busyWork", Napi::Function::New(env, BusyWork));
   exports.Set("throwTest", Napi::Function::New(env, ThrowTest));
+  exports.Set("skinnyGemmCheck", Napi::Function::New(env, SkinnyGemmCheck));
 }
 
 }  // namespace vrft::napi

@@ -104,19 +104,15 @@ GenerateResult generate(m::Qwen2VLImpl& model, const torch::Tensor& ids_, const 
   int64_t steps = 0;
   for (int64_t s = 0; s < N; ++s) {
     stop();
-    auto tok = select_next(logits, o.sampling, gen);                                   // (B)
-    auto lp = logits.log_softmax(-1).gather(-1, tok.unsqueeze(-1)).squeeze(-1);        // (B)
-    tok = tok.masked_fill(finished, o.pad_id);
+    auto pick = pick_next(logits, o.sampling, gen);                                   // (B) each
+    auto tok = pick.tok.masked_fill(finished, o.pad_id);
     out_ids.select(1, s).copy_(tok);
     if (o.on_step) {
       auto c = tok.to(torch::kCPU, torch::kInt32).contiguous();
       o.on_step(std::vector<int32_t>(c.data_ptr<int32_t>(), c.data_ptr<int32_t>() + c.numel()), s);
     }
-    out_lp.select(1, s).copy_(lp.masked_fill(finished, 0));
-    if (want_temp) {
-      auto lpt = (logits / o.sampling.temperature).log_softmax(-1).gather(-1, tok.unsqueeze(-1)).squeeze(-1);
-      out_lpt.select(1, s).copy_(lpt.masked_fill(finished, 0));
-    }
+    out_lp.select(1, s).copy_(pick.logp.masked_fill(finished, 0));
+    if (want_temp) out_lpt.select(1, s).copy_(pick.logp_temp.masked_fill(finished, 0));
     lengths += finished.logical_not().to(torch::kInt64);
     finished = finished.logical_or((tok.unsqueeze(-1) == eos.unsqueeze(0)).any(-1));
     steps = s + 1;

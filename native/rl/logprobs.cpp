@@ -129,7 +129,7 @@ torch::Tensor shared_prefix_hidden(m::Qwen2VLImpl& model, const torch::Tensor& p
                                    const torch::Tensor& pixels, const std::vector<m::Grid>& grids,
                                    const torch::Tensor& row_prompt, const torch::Tensor& comp, const torch::Tensor& comp_mask,
                                    const m::LayerRunner* vision_run, const m::LayerRunner* text_run) {
-  const int64_t Tp = prompt_ids.size(1), B = comp.size(0), L = comp.size(1);
+  const int64_t Tp = prompt_ids.size(1), L = comp.size(1);
   auto rope = m::get_rope_index(model.cfg, prompt_ids, prompt_mask, grids);                  // (3, U, Tp), (U)
   torch::Tensor img;
   if (pixels.defined() && pixels.numel()) img = model.encode_images(pixels, grids, nullptr, vision_run);  // (N/4, H)

@@ -21,8 +21,8 @@ at::Generator make_generator(c10::Device device, std::optional<uint64_t> seed) {
   return gen;
 }
 
-torch::Tensor filter_logits(const torch::Tensor& logits, const SamplingParams& p) {
-  auto x = logits / p.temperature;  // (N, V)
+// Top-k / top-p filtering of logits already divided by the temperature.
+static torch::Tensor filter_scaled(torch::Tensor x, const SamplingParams& p) {
   const double ninf = -std::numeric_limits<double>::infinity();
   const int64_t V = x.size(-1);
   if (p.top_k > 0 && p.top_k < V) {
@@ -40,12 +40,40 @@ torch::Tensor filter_logits(const torch::Tensor& logits, const SamplingParams& p
   return x;
 }
 
-torch::Tensor select_next(const torch::Tensor& logits, const SamplingParams& p, at::Generator& gen) {
-  if (p.greedy) return logits.argmax(-1);  // (N)
-  auto probs = filter_logits(logits, p).softmax(-1);  // (N, V)
+torch::Tensor filter_logits(const torch::Tensor& logits, const SamplingParams& p) {
+  return filter_scaled(logits / p.temperature, p);
+}
+
+static torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& idx) {
+  return x.gather(-1, idx.unsqueeze(-1)).squeeze(-1);
+}
+
+Picked pick_next(const torch::Tensor& logits, const SamplingParams& p, at::Generator& gen) {
+  Picked r;
+  if (p.greedy) {
+    r.tok = logits.argmax(-1);                                     // (N)
+    r.logp = gather_rows(logits.log_softmax(-1), r.tok);
+    return r;
+  }
+  const bool scaled = p.temperature != 1.0;
+  const bool filtered = (p.top_k > 0 && p.top_k < logits.size(-1)) || p.top_p < 1.0;
+  auto z = scaled ? logits / p.temperature : logits;               // (N, V)
+  auto probs_z = z.softmax(-1);                                    // the unfiltered sampling distribution
+  auto probs = filtered ? filter_scaled(z, p).softmax(-1) : probs_z;
   // One draw per row: with and without replacement are the same distribution, and ATen's CPU kernel for
   // replacement=true is ~6x faster on a 152k vocabulary (one cumulative sum and a binary search per row).
-  return torch::multinomial(probs, 1, /*replacement=*/true, gen).squeeze(-1);  // (N)
+  r.tok = torch::multinomial(probs, 1, /*replacement=*/true, gen).squeeze(-1);  // (N)
+  // log p(tok) from the softmax already computed. A float32 probability keeps ~7 significant digits down to
+  // 1e-38; a token that unlikely (drawn with probability < 1e-26) gets the exact log_softmax instead.
+  auto lp_z = gather_rows(probs_z, r.tok).log();
+  if ((lp_z < -60).any().item<bool>()) lp_z = gather_rows(z.log_softmax(-1), r.tok);
+  if (scaled) {
+    r.logp_temp = lp_z;
+    r.logp = gather_rows(logits.log_softmax(-1), r.tok);
+  } else {
+    r.logp = lp_z;
+  }
+  return r;
 }
 
 }  // namespace vrft::rl

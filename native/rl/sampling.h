@@ -25,8 +25,15 @@ at::Generator make_generator(c10::Device device, std::optional<uint64_t> seed);
 // (tokens outside top-k / top-p set to -inf). The most likely token always survives.
 torch::Tensor filter_logits(const torch::Tensor& logits, const SamplingParams& p);
 
-// logits (N, V) float32 -> next ids (N) int64: argmax when greedy, else one draw per row from
-// softmax(filter_logits(logits)) using gen.
-torch::Tensor select_next(const torch::Tensor& logits, const SamplingParams& p, at::Generator& gen);
+// One decode step's choice. tok (N) int64; logp (N): log-prob of tok under softmax(logits) (temperature 1);
+// logp_temp (N): under softmax(logits / temperature), defined only when sampling at a temperature != 1.
+struct Picked {
+  torch::Tensor tok, logp, logp_temp;
+};
+
+// logits (N, V) float32 -> the next token of each row: argmax when greedy, else one draw per row from
+// softmax(filter_logits(logits)) using gen, with its log-probs. Without top-k/top-p at temperature 1 this
+// is one softmax pass and one cumulative-sum pass over the (N, V) logits (no log_softmax pass).
+Picked pick_next(const torch::Tensor& logits, const SamplingParams& p, at::Generator& gen);
 
 }  // namespace vrft::rl

@@ -1,0 +1,155 @@
+// Skinny GEMM for decoding on CPU: y = x·Wᵀ + b for a float32 x of a few rows (one per sequence of the
+// batch) against an nn.Linear weight W (N, K), row-major. libtorch hands this shape to the BLAS, and
+// OpenBLAS's sgemm at M = 8 reads the weight at a third of the memory bandwidth (the LM head of the
+// `small` bench model, 8 × 512 · 512 × 151936: 37 ms, 8.6 GB/s, where a plain read of it takes 12 ms).
+// Decode is bound by reading the weights, so this kernel streams each weight row once, keeps the rows of
+// x in L1 and all partial sums in registers, prefetches one tile ahead, and splits the rows of W across
+// the intra-op threads. Compiled for AVX-512 and for AVX2+FMA, chosen at run time; other CPUs, other
+// dtypes, autograd and larger M go to torch::linear.
+#include "model/layers.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VRFT_SKINNY_X86 1
+#include <immintrin.h>
+#endif
+
+namespace vrft::model {
+
+#ifdef VRFT_SKINNY_X86
+namespace skinny_avx512 {
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12: false positives in its own avx512fintrin.h
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+struct V {
+  using T = __m512;
+  static constexpr int L = 16, MR = 8, NR = 3;  // 24 accumulators + 3 weight vectors of 32 registers
+  static T zero() { return _mm512_setzero_ps(); }
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static T load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static float sum(T v) { return _mm512_reduce_add_ps(v); }
+};
+#include "model/skinny_gemm_kernel.inc"
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+}  // namespace skinny_avx512
+
+namespace skinny_avx2 {
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+struct V {
+  using T = __m256;
+  static constexpr int L = 8, MR = 4, NR = 3;  // 12 accumulators + 3 weight vectors of 16 registers
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static T load_n(const float* p, int n) {
+    alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(buf, p, sizeof(float) * n);
+    return _mm256_load_ps(buf);
+  }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static float sum(T v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+#include "model/skinny_gemm_kernel.inc"
+#pragma GCC pop_options
+}  // namespace skinny_avx2
+#endif
+
+namespace {
+
+using Columns = void (*)(const float*, int64_t, int64_t, const float*, const float*, float*, int64_t, int64_t, int64_t);
+
+struct Isa {
+  const char* name;
+  Columns columns;
+};
+
+// VRFT_SKINNY_GEMM=avx2 picks the AVX2 kernel on an AVX-512 CPU (to test it); 0/off/false turn it off.
+Isa detect() {
+#ifdef VRFT_SKINNY_X86
+  __builtin_cpu_init();
+  const char* e = std::getenv("VRFT_SKINNY_GEMM");
+  const bool avx2_only = e && std::strcmp(e, "avx2") == 0;
+  if (!avx2_only && __builtin_cpu_supports("avx512f")) return {"avx512", &skinny_avx512::columns};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"avx2", &skinny_avx2::columns};
+#endif
+  return {"none", nullptr};
+}
+
+const Isa& isa() {
+  static const Isa i = detect();
+  return i;
+}
+
+std::atomic<bool>& enabled_flag() {
+  static std::atomic<bool> on{[] {
+    const char* e = std::getenv("VRFT_SKINNY_GEMM");
+    return !(e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0 || std::strcmp(e, "false") == 0));
+  }()};
+  return on;
+}
+
+}  // namespace
+
+// Set by linear() when the kernel ran (for skinny_gemm_check on the calling thread).
+thread_local bool kernel_ran = false;
+
+bool skinny_gemm_enabled() { return enabled_flag().load(std::memory_order_relaxed); }
+void set_skinny_gemm_enabled(bool on) { enabled_flag().store(on, std::memory_order_relaxed); }
+std::string skinny_gemm_isa() { return isa().name; }
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  const Isa& k = isa();
+  const bool grad = at::GradMode::is_enabled() &&
+                    (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
+  if (!k.columns || grad || !skinny_gemm_enabled() || !x.device().is_cpu() || !w.device().is_cpu() ||
+      x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32 || w.dim() != 2 || x.dim() < 1 ||
+      !w.is_contiguous() || x.size(-1) != w.size(1) || w.size(1) == 0 ||
+      (b.defined() && (b.scalar_type() != torch::kFloat32 || !b.is_contiguous() || b.dim() != 1 || b.size(0) != w.size(0))))
+    return torch::linear(x, w, b);
+  const int64_t K = w.size(1), N = w.size(0);
+  const int64_t M = x.numel() / K;
+  if (M == 0 || M > kSkinnyMaxRows) return torch::linear(x, w, b);
+  const auto xc = x.contiguous();
+  auto out_shape = x.sizes().vec();
+  out_shape.back() = N;
+  auto y = torch::empty(out_shape, x.options());
+  const float* xp = xc.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  // Each task reads at least ~128 KiB of W, so small layers stay on one thread.
+  const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / K);
+  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) { k.columns(xp, M, K, wp, bp, yp, N, n0, n1); });
+  kernel_ran = true;
+  return y;
+}
+
+SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto x = strided ? at::randn({M, 2 * K}, gen).narrow(1, 1, K) : at::randn({M, K}, gen);
+  auto w = at::randn({N, K}, gen);
+  auto b = bias ? at::randn({N}, gen) : torch::Tensor();
+  kernel_ran = false;
+  auto got = linear(x, w, b);
+  const bool used = kernel_ran;
+  auto ref = torch::linear(x, w, b);
+  return {(got - ref).abs().max().item<double>(), ref.abs().max().item<double>(), used};
+}
+
+}  // namespace vrft::model

@@ -1,0 +1,52 @@
+// The CPU decode kernel (native/model/skinny_gemm.cpp): y = x·Wᵀ + b for up to 16 rows of x, against
+// torch::linear on every code path: row blocks and their remainders (M = 1..16), the vector tail of K,
+// the row tail of N (tiles of 3), bias, a strided x, and the hand-off to torch::linear above 16 rows or
+// when turned off. Whether this CPU has the kernel at all is reported, not skipped: the checks still run.
+// VRFT_SKINNY_GEMM=avx2 (see skinny-gemm-avx2.test.ts) runs the same checks on the AVX2 kernel.
+import t from 'tap'
+import { native } from '../lib/native/binding.js'
+
+const n = native()
+const isa = n.runtimeInfo().skinnyGemm
+t.comment(`decode kernel on this CPU: ${isa}`)
+
+type Case = { m: number; k: number; n: number; bias?: boolean; strided?: boolean }
+
+async function check(t: Tap.Test, c: Case, expectUsed: boolean): Promise<void> {
+  const r = await n.skinnyGemmCheck({ ...c, seed: c.m * 1000 + c.k + c.n })
+  // float32 sums of k products in another order: a few ulps of the largest partial sums
+  const tol = 1e-7 * Math.sqrt(c.k) * Math.max(1, r.maxAbsRef)
+  t.ok(r.maxAbsDiff <= tol, `${JSON.stringify(c)}: |diff| ${r.maxAbsDiff.toExponential(2)} <= ${tol.toExponential(2)}`)
+  t.equal(r.used, expectUsed, `${JSON.stringify(c)}: kernel ${expectUsed ? 'used' : 'not used'}`)
+}
+
+t.test('every row count, with and without bias', async (t) => {
+  for (let m = 1; m <= 17; m++)
+    for (const bias of [false, true]) await check(t, { m, k: 37, n: 7, bias }, isa !== 'none' && m <= 16)
+})
+
+t.test('K: whole vectors and every kind of tail', async (t) => {
+  for (const k of [1, 5, 8, 15, 16, 17, 64, 100, 500, 512, 1536])
+    await check(t, { m: 8, k, n: 10 }, isa !== 'none')
+})
+
+t.test('N: tiles of 3 and the single-row tail; large N splits across threads', async (t) => {
+  for (const nn of [1, 2, 3, 4, 5, 6, 1001, 20000])
+    await check(t, { m: 5, k: 64, n: nn, bias: true }, isa !== 'none')
+})
+
+t.test('a strided x (a view of a wider tensor) is read correctly', async (t) => {
+  await check(t, { m: 8, k: 96, n: 33, strided: true, bias: true }, isa !== 'none')
+  await check(t, { m: 3, k: 7, n: 4, strided: true }, isa !== 'none')
+})
+
+t.test('turned off, every call goes to torch::linear', async (t) => {
+  t.equal(n.setSkinnyGemm(false), false)
+  t.equal(n.runtimeInfo().skinnyGemmEnabled, false)
+  try {
+    await check(t, { m: 8, k: 64, n: 10 }, false)
+  } finally {
+    t.equal(n.setSkinnyGemm(true), isa !== 'none')
+  }
+  t.throws(() => n.setSkinnyGemm('yes' as unknown as boolean), { code: 'ERR_INVALID_ARG' })
+})
