@@ -199,6 +199,15 @@ torch::Tensor Trainer::reference_logp(const std::vector<Prompt>& prompts, const 
   return lp;
 }
 
+// End of a no-grad chunk starting at row b: micro_batch rows, extended to the end of the last prompt's run
+// of rows. Passes without a graph (reference, old policy) then run each prompt once for all its G rows,
+// even when the training micro-batch is smaller than G.
+static size_t group_end(const std::vector<Sequence>& seqs, size_t b, int64_t micro_batch) {
+  size_t e = std::min(seqs.size(), b + size_t(micro_batch));
+  while (e < seqs.size() && seqs[e].prompt == seqs[e - 1].prompt) ++e;
+  return e;
+}
+
 torch::Tensor Trainer::logprobs(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, bool reference,
                                 int64_t micro_batch) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -210,8 +219,9 @@ torch::Tensor Trainer::logprobs(const std::vector<Prompt>& prompts, const std::v
   torch::NoGradGuard ng;
   std::vector<Sequence> stripped(seqs.begin(), seqs.end());  // the reference model, not given log-probs
   for (auto& s : stripped) s.ref_logp = torch::Tensor();
-  for (size_t b = 0; b < seqs.size(); b += micro_batch) {
-    auto p = pack(seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
+  for (size_t b = 0, e; b < seqs.size(); b = e) {
+    e = group_end(seqs, b, micro_batch);
+    auto p = pack(seqs, b, e);
     torch::Tensor lp;
     if (reference) {
       lp = reference_logp(prompts, stripped, p);
@@ -278,6 +288,19 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   if (o.details) {
     for (auto* t : {&r.logp, &r.ref_logp, &r.kl_tok, &r.per_token}) *t = torch::zeros({int64_t(n), Lmax}, torch::kFloat32);
   }
+  // The reference log-probs of every row first, in prompt groups (group_end): no graph is kept, so each
+  // prompt runs once per step rather than once per training micro-batch.
+  std::vector<torch::Tensor> ref_rows(n);
+  if (o.loss.beta != 0) {
+    const double t = now_s();
+    for (size_t b = 0, e; b < n; b = e) {
+      e = group_end(seqs, b, o.micro_batch);
+      auto p = pack(seqs, b, e);
+      auto ref = reference_logp(prompts, seqs, p);  // (B, L) float32 CPU
+      for (size_t k = 0; k < p.rows.size(); ++k) ref_rows[p.rows[k]] = ref[k];
+    }
+    r.t_ref += now_s() - t;
+  }
   opt_->zero_grad();
   bool nonfinite = false;
   double kl_sum = 0, clip_sum = 0;
@@ -285,9 +308,12 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
     auto p = pack(seqs, b, std::min(n, b + size_t(o.micro_batch)));
     torch::Tensor ref, old;
     if (o.loss.beta != 0) {
-      const double t = now_s();
-      ref = reference_logp(prompts, seqs, p);
-      r.t_ref += now_s() - t;
+      ref = torch::zeros(p.tmask.sizes(), torch::kFloat32);  // (B, L): each row's values, re-padded
+      for (size_t k = 0; k < p.rows.size(); ++k) {
+        const auto& row = ref_rows[p.rows[k]];
+        const int64_t len = std::min(row.size(0), ref.size(1));
+        ref[k].narrow(0, 0, len).copy_(row.narrow(0, 0, len));
+      }
     }
     if (o.loss.clipped) old = padded(seqs, p, true);
     std::vector<float> adv;
