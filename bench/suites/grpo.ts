@@ -7,7 +7,8 @@
  * `sharedPrefixTextFlops`: per micro-batch the image is encoded once and the prompt runs once, shared by the
  * micro-batch's completion rows; logits only for completion rows) × 3 for the policy
  * forward + backward (+ 1 forward more with checkpointing: the recomputation is not useful work and is not
- * counted) + 1 × for the reference forward. The naive figure (6 + 2) × parameters × tokens run is in the notes.
+ * counted) + the reference forward, which runs all G rows of the prompt at once (no graph to keep). The
+ * naive figure, 6 × parameters × policy tokens + 2 × parameters × reference tokens, is in the notes.
  * Sizes: tiny (--quick), small (~100M) otherwise; 2b / 7b need a GPU.
  *
  * Run alone: node dist/bench/run.js --only grpo --size small
@@ -44,18 +45,21 @@ export const grpoSuite: Suite = {
     const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
     const mb = modelBinding()
     const params = mb.modelParameterCount(cfg)
-    // analytic FLOPs of one step: per micro-batch one image encoding, the prompt's P tokens once plus
-    // micro × L completion tokens, micro × L logit rows
+    // analytic FLOPs of one step: per policy micro-batch one image encoding, the prompt's P tokens once plus
+    // micro × L completion tokens, micro × L logit rows; the reference pass (no graph) runs the prompt
+    // group of G rows at once, so once per step
     const patches = PROMPT_GRID[0] * PROMPT_GRID[1] * PROMPT_GRID[2]
+    const f = forwardFlops(cfg, L, patches, L)
+    const pass = (rows: number) => f.vision + sharedPrefixTextFlops(cfg, P, rows, L) + rows * f.head
     let fwd = 0, tokens = 0
     for (let b = 0; b < G; b += micro) {
       const rows = Math.min(micro, G - b)
-      const f = forwardFlops(cfg, L, patches, L)
-      fwd += f.vision + sharedPrefixTextFlops(cfg, P, rows, L) + rows * f.head
+      fwd += pass(rows)
       tokens += P + rows * L
     }
-    const useful = 3 * fwd + fwd  // policy forward + backward, reference forward
-    const naive = (6 + 2) * params * tokens
+    const refFwd = pass(G)
+    const useful = 3 * fwd + refFwd  // policy forward + backward, reference forward
+    const naive = 6 * params * tokens + 2 * params * (P + G * L)
 
     const run = async (ckpt: boolean) => {
       const model = await mb.modelLoad(dir, cfg, { dtype: ctx.dtype, device: ctx.device })
