@@ -50,6 +50,16 @@ static int64_t wall_ms() {
 
 #ifdef VRFT_HAVE_GLOO
 
+// TCPStoreOptions::useLibUV (libtorch >= 2.2) picks the store server's backend; from 2.4 it defaults to the
+// libuv one, and a libtorch built without libuv (Debian's 2.x) throws "use_libuv was requested but PyTorch
+// was build without libuv support" from the TCPStore constructor on every rank. We always ask for the classic
+// backend: it is in every build, it is what 1.13 has, and libuv only pays off with thousands of ranks.
+// Detected by member rather than TORCH_VERSION so any libtorch with the field gets it.
+template <typename O>
+static auto no_libuv(O& o, int) -> decltype(o.useLibUV = false, void()) { o.useLibUV = false; }
+template <typename O>
+static void no_libuv(O&, long) {}
+
 std::shared_ptr<Group> Group::init(const Options& o) {
   if (o.world_size < 1) throw_range(fmt("Expected world_size >= 1 but received ", o.world_size));
   if (o.rank < 0 || o.rank >= o.world_size)
@@ -67,6 +77,7 @@ std::shared_ptr<Group> Group::init(const Options& o) {
   so.numWorkers = o.world_size;
   so.waitWorkers = true;
   so.timeout = std::chrono::milliseconds(o.timeout_ms);
+  no_libuv(so, 0);
   try {
     g->store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
   } catch (const std::exception& e) {
