@@ -290,14 +290,14 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   }
   // The reference log-probs of every row first, in prompt groups (group_end): no graph is kept, so each
   // prompt runs once per step rather than once per training micro-batch.
-  std::vector<torch::Tensor> ref_rows(n);
+  torch::Tensor ref_all;  // (n, Lmax) float32 CPU
   if (o.loss.beta != 0) {
     const double t = now_s();
+    ref_all = torch::zeros({int64_t(n), Lmax}, torch::kFloat32);
     for (size_t b = 0, e; b < n; b = e) {
       e = group_end(seqs, b, o.micro_batch);
-      auto p = pack(seqs, b, e);
-      auto ref = reference_logp(prompts, seqs, p);  // (B, L) float32 CPU
-      for (size_t k = 0; k < p.rows.size(); ++k) ref_rows[p.rows[k]] = ref[k];
+      auto ref = reference_logp(prompts, seqs, pack(seqs, b, e));  // (e - b, L)
+      ref_all.narrow(0, b, ref.size(0)).narrow(1, 0, ref.size(1)).copy_(ref);
     }
     r.t_ref += now_s() - t;
   }
@@ -307,14 +307,7 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   for (size_t b = 0; b < n && !nonfinite; b += o.micro_batch) {
     auto p = pack(seqs, b, std::min(n, b + size_t(o.micro_batch)));
     torch::Tensor ref, old;
-    if (o.loss.beta != 0) {
-      ref = torch::zeros(p.tmask.sizes(), torch::kFloat32);  // (B, L): each row's values, re-padded
-      for (size_t k = 0; k < p.rows.size(); ++k) {
-        const auto& row = ref_rows[p.rows[k]];
-        const int64_t len = std::min(row.size(0), ref.size(1));
-        ref[k].narrow(0, 0, len).copy_(row.narrow(0, 0, len));
-      }
-    }
+    if (ref_all.defined()) ref = ref_all.narrow(0, b, p.rows.size()).narrow(1, 0, p.tmask.size(1));  // (B, L)
     if (o.loss.clipped) old = padded(seqs, p, true);
     std::vector<float> adv;
     for (auto i : p.rows) adv.push_back(float(seqs[i].advantage));
