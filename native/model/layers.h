@@ -16,7 +16,6 @@ namespace vrft::model {
 using LayerFn = std::function<torch::Tensor(const torch::Tensor&)>;
 using LayerRunner = std::function<torch::Tensor(torch::nn::Module& layer, LayerFn fn, const torch::Tensor& x)>;
 
-// y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
 // y = x·wᵀ + b. Float32 CPU inputs of at most kSkinnyMaxRows rows outside autograd (decode steps) take the
 // skinny-GEMM kernel of skinny_gemm.cpp; everything else is torch::linear. VRFT_SKINNY_GEMM=0 or
 // set_skinny_gemm_enabled(false) turns the kernel off (the benchmark's baseline).
@@ -30,6 +29,7 @@ std::string skinny_gemm_isa();  // "avx512", "avx2" or "none" (this CPU or compi
 struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; };
 SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed);
 
+// y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
 struct LinImpl : torch::nn::Module {
   torch::Tensor weight, bias;
   LinImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o);

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VRFT_SKINNY_X86 1
@@ -78,12 +79,20 @@ struct Isa {
   Columns columns;
 };
 
-// VRFT_SKINNY_GEMM=avx2 picks the AVX2 kernel on an AVX-512 CPU (to test it); 0/off/false turn it off.
+// VRFT_SKINNY_GEMM, read once: "avx2" picks the AVX2 kernel on an AVX-512 CPU (to test it); 0/off/false
+// start with the kernel turned off.
+bool env_is(std::initializer_list<const char*> values) {
+  const char* e = std::getenv("VRFT_SKINNY_GEMM");
+  if (!e) return false;
+  for (const char* v : values)
+    if (std::strcmp(e, v) == 0) return true;
+  return false;
+}
+
 Isa detect() {
 #ifdef VRFT_SKINNY_X86
   __builtin_cpu_init();
-  const char* e = std::getenv("VRFT_SKINNY_GEMM");
-  const bool avx2_only = e && std::strcmp(e, "avx2") == 0;
+  const bool avx2_only = env_is({"avx2"});
   if (!avx2_only && __builtin_cpu_supports("avx512f")) return {"avx512", &skinny_avx512::columns};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"avx2", &skinny_avx2::columns};
 #endif
@@ -96,10 +105,7 @@ const Isa& isa() {
 }
 
 std::atomic<bool>& enabled_flag() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("VRFT_SKINNY_GEMM");
-    return !(e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0 || std::strcmp(e, "false") == 0));
-  }()};
+  static std::atomic<bool> on{!env_is({"0", "off", "false"})};
   return on;
 }
 
