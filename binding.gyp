@@ -18,9 +18,9 @@
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-sign-compare",
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "<!@(node native/tools/gyp-config.mjs openmp-cflags)", "-Wno-unused-parameter", "-Wno-sign-compare",
                     "-include", "<(module_root_dir)/native/common/pch.h"],
-      "libraries": ["<!@(node native/tools/gyp-config.mjs libs)"],
+      "libraries": ["<!@(node native/tools/gyp-config.mjs libs)", "<!@(node native/tools/gyp-config.mjs openmp-libs)"],
       "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "GCC_ENABLE_CPP_RTTI": "YES" }
     }
   ]

@@ -50,3 +50,18 @@ t.test('turned off, every call goes to torch::linear', async (t) => {
   }
   t.throws(() => n.setSkinnyGemm('yes' as unknown as boolean), { code: 'ERR_INVALID_ARG' })
 })
+
+// at::parallel_for is a header template: the addon must be compiled with libtorch's OpenMP, or every call
+// runs on one thread (this was the case until the build passed -fopenmp: the decode ran at half speed).
+t.test('a large W is split across the intra-op threads (run from a worker thread, as generate is)', async (t) => {
+  const threads = n.getNumThreads()
+  t.comment(`intra-op threads: ${threads}`)
+  const r = await n.skinnyGemmCheck({ m: 8, k: 512, n: 40000, seed: 3 })
+  if (isa === 'none') {
+    t.equal(r.used, false)
+    return
+  }
+  t.equal(r.used, true)
+  if (threads < 2) t.equal(r.tasks, 1, 'one intra-op thread: one task')
+  else t.ok(r.tasks >= 2, `${threads} intra-op threads: W split into ${r.tasks} tasks (expected >= 2)`)
+})

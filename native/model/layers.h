@@ -25,8 +25,9 @@ bool skinny_gemm_enabled();
 void set_skinny_gemm_enabled(bool on);
 std::string skinny_gemm_isa();  // "avx512", "avx2" or "none" (this CPU or compiler has no kernel)
 // Self-check for the tests: linear() against torch::linear on random (M, K)·(N, K)ᵀ inputs, x strided when
-// asked. Returns the largest |difference| and |reference| and whether the kernel took the call.
-struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; };
+// asked. Returns the largest |difference| and |reference|, whether the kernel took the call, and into how
+// many parallel tasks it split W's rows (> 1 only when this code is built with libtorch's OpenMP).
+struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; int tasks; };
 SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed);
 
 // y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.

@@ -111,8 +111,10 @@ std::atomic<bool>& enabled_flag() {
 
 }  // namespace
 
-// Set by linear() when the kernel ran (for skinny_gemm_check on the calling thread).
+// Set by linear() when the kernel ran, and into how many parallel tasks it split the rows of W (for
+// skinny_gemm_check on the calling thread).
 thread_local bool kernel_ran = false;
+thread_local int kernel_tasks = 0;
 
 bool skinny_gemm_enabled() { return enabled_flag().load(std::memory_order_relaxed); }
 void set_skinny_gemm_enabled(bool on) { enabled_flag().store(on, std::memory_order_relaxed); }
@@ -140,8 +142,13 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   float* yp = y.data_ptr<float>();
   // Each task reads at least ~128 KiB of W, so small layers stay on one thread.
   const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / K);
-  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) { k.columns(xp, M, K, wp, bp, yp, N, n0, n1); });
+  std::atomic<int> tasks{0};
+  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
+    tasks.fetch_add(1, std::memory_order_relaxed);
+    k.columns(xp, M, K, wp, bp, yp, N, n0, n1);
+  });
   kernel_ran = true;
+  kernel_tasks = tasks.load();
   return y;
 }
 
@@ -152,10 +159,12 @@ SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool s
   auto w = at::randn({N, K}, gen);
   auto b = bias ? at::randn({N}, gen) : torch::Tensor();
   kernel_ran = false;
+  kernel_tasks = 0;
   auto got = linear(x, w, b);
   const bool used = kernel_ran;
+  const int tasks = kernel_tasks;
   auto ref = torch::linear(x, w, b);
-  return {(got - ref).abs().max().item<double>(), ref.abs().max().item<double>(), used};
+  return {(got - ref).abs().max().item<double>(), ref.abs().max().item<double>(), used, tasks};
 }
 
 }  // namespace vrft::model

@@ -95,7 +95,7 @@ static Napi::Value BusyWork(const Napi::CallbackInfo& info) {
   });
 }
 
-// skinnyGemmCheck({ m, k, n, bias, strided, seed }) -> Promise<{ maxAbsDiff, maxAbsRef, used }> (tests)
+// skinnyGemmCheck({ m, k, n, bias, strided, seed }) -> Promise<{ maxAbsDiff, maxAbsRef, used, tasks }> (tests)
 static Napi::Value SkinnyGemmCheck(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
     auto o = get_object(info[0], "options");
@@ -109,6 +109,7 @@ static Napi::Value SkinnyGemmCheck(const Napi::CallbackInfo& info) {
                        r.Set("maxAbsDiff", out->max_abs_diff);
                        r.Set("maxAbsRef", out->max_abs_ref);
                        r.Set("used", out->used);
+                       r.Set("tasks", out->tasks);
                        return r;
                      });
   });

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Prints build settings for binding.gyp (node-gyp build of the same sources as CMakeLists.txt):
-//   include | libdir | libs | sources | defines | pch-flags
+//   include | libdir | libs | sources | defines | openmp-cflags | openmp-libs
 // Values are space-separated, as gyp's `<!@(...)` command expansion expects.
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findTorch, torchPaths } from './find-torch.mjs'
@@ -24,6 +24,14 @@ function walk(dir) {
     else if (e.name.endsWith('.cpp')) out.push(f)
   }
   return out
+}
+
+function usesOpenMP() {
+  for (const dir of p.include) {
+    const f = join(dir, 'ATen', 'Config.h')
+    if (existsSync(f)) return /define AT_PARALLEL_OPENMP 1/.test(readFileSync(f, 'utf8'))
+  }
+  return false
 }
 
 switch (what) {
@@ -52,7 +60,18 @@ switch (what) {
     console.log(d.join(' '))
     break
   }
+  // OpenMP, as in CMakeLists.txt: at::parallel_for is a header template, so with libtorch's OpenMP backend our
+  // own parallel loops need -fopenmp, linked against the libgomp libtorch uses (bundled in pip/zip builds)
+  case 'openmp-cflags':
+    console.log(usesOpenMP() ? '-fopenmp' : '')
+    break
+  case 'openmp-libs': {
+    if (!usesOpenMP()) { console.log(''); break }
+    const bundled = readdirSync(p.libdir).filter((f) => /^libgomp.*\.so/.test(f)).sort()[0]
+    console.log(bundled ? join(p.libdir, bundled) : '-fopenmp')
+    break
+  }
   default:
-    console.error(`usage: gyp-config.mjs include|libdir|libs|sources|defines (received ${what})`)
+    console.error(`usage: gyp-config.mjs include|libdir|libs|sources|defines|openmp-cflags|openmp-libs (received ${what})`)
     process.exit(2)
 }
