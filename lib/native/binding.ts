@@ -46,6 +46,7 @@ export interface NativeBinding {
   /** Turn the CPU skinny-GEMM decode kernel on or off (process-wide); returns whether it is now in use. */
   setSkinnyGemm(on: boolean): boolean
   /** Test hook: the decode kernel against torch::linear on random (m, k)·(n, k)ᵀ inputs. */
+  decodeAttentionCheck(o: { b: number; h: number; r: number; l: number; d: number; mask?: 0 | 1 | 2; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean }>
   skinnyGemmCheck(o: { m: number; k: number; n: number; bias?: boolean; strided?: boolean; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean; tasks: number }>
   measureMatmul(o: { n?: number; dtype?: 'float32' | 'bfloat16' | 'float16'; device?: string; reps?: number }): Promise<Measured>
   measureBandwidth(o: { bytes?: number; device?: string; reps?: number }): Promise<Measured>

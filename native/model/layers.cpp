@@ -53,6 +53,10 @@ bool using_sdpa() {
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const std::optional<torch::Tensor>& allowed) {
+  if (q.size(-2) <= kDecodeMaxQueries) {  // decode steps on the CPU
+    auto out = decode_attention(q, k, v, allowed);
+    if (out.defined()) return out;
+  }
 #if TORCH_VERSION_MAJOR >= 2
   if (using_sdpa()) {
     c10::optional<at::Tensor> m;
@@ -60,6 +64,11 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
     return at::scaled_dot_product_attention(q, k, v, m);  // (B, h, Tq, d)
   }
 #endif
+  return reference_attention(q, k, v, allowed);
+}
+
+torch::Tensor reference_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  const std::optional<torch::Tensor>& allowed) {
   const double scale = 1.0 / std::sqrt(double(q.size(-1)));
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, h, Tq, Tk)
   if (allowed) scores = scores.masked_fill(allowed->logical_not(), -std::numeric_limits<float>::infinity());

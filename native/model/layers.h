@@ -16,6 +16,9 @@ namespace vrft::model {
 using LayerFn = std::function<torch::Tensor(const torch::Tensor&)>;
 using LayerRunner = std::function<torch::Tensor(torch::nn::Module& layer, LayerFn fn, const torch::Tensor& x)>;
 
+// The CPU decode kernels of skinny_gemm.cpp (AVX-512 or AVX2, chosen at run time), both turned off by
+// VRFT_SKINNY_GEMM=0 or set_skinny_gemm_enabled(false):
+//
 // y = x·wᵀ + b. Float32 CPU inputs of at most kSkinnyMaxRows rows outside autograd (decode steps) take the
 // skinny-GEMM kernel of skinny_gemm.cpp; everything else is torch::linear. VRFT_SKINNY_GEMM=0 or
 // set_skinny_gemm_enabled(false) turns the kernel off (the benchmark's baseline).
@@ -28,6 +31,19 @@ std::string skinny_gemm_isa();  // "avx512", "avx2" or "none" (this CPU or compi
 // asked. Returns the largest |difference| and |reference|, whether the kernel took the call, and into how
 // many parallel tasks it split W's rows (> 1 only when this code is built with libtorch's OpenMP).
 struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; int tasks; };
+
+// Attention of a few query rows (a decode step: rep·T <= kDecodeMaxQueries) against a KV cache, float32 on
+// the CPU outside autograd: q (B, h, R, d), k/v (B, h, L, d) with contiguous rows (views of the cache are
+// fine), allowed as in attention(). Reads K and V once, with no (R × L) score tensors or BLAS calls per
+// head. Returns an undefined tensor when the inputs do not fit (attention() then takes its usual path).
+constexpr int64_t kDecodeMaxQueries = 16;
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const std::optional<torch::Tensor>& allowed);
+// Self-check for the tests: decode_attention() against the reference formula (matmul, masked softmax,
+// matmul) on random inputs; k/v are views of a longer cache. mask: 0 none, 1 a key-padding mask (B, 1, 1, L),
+// 2 a causal mask over the last R keys (1, 1, R, L).
+struct AttentionCheck { double max_abs_diff, max_abs_ref; bool used; };
+AttentionCheck decode_attention_check(int64_t B, int64_t H, int64_t R, int64_t L, int64_t d, int mask, uint64_t seed);
 SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed);
 
 // y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
@@ -67,6 +83,10 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& name);
 // least one key. Scale 1/√d, softmax in float32. Returns (B, h, Tq, d) in q's dtype.
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const std::optional<torch::Tensor>& allowed);
+
+// The float32-softmax formula of attention(): matmul, masked softmax, matmul (no SDPA, no decode kernel).
+torch::Tensor reference_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  const std::optional<torch::Tensor>& allowed);
 
 // Whether attention() uses at::scaled_dot_product_attention (libtorch >= 2; VRFT_MANUAL_ATTENTION=1 forces
 // the manual path).

@@ -115,6 +115,27 @@ static Napi::Value SkinnyGemmCheck(const Napi::CallbackInfo& info) {
   });
 }
 
+// decodeAttentionCheck({ b, h, r, l, d, mask, seed }) -> Promise<{ maxAbsDiff, maxAbsRef, used }> (tests)
+static Napi::Value DecodeAttentionCheck(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    const int64_t b = opt_int(o, "b", 2, 1, 64), h = opt_int(o, "h", 2, 1, 64), r = opt_int(o, "r", 1, 1, 64);
+    const int64_t l = opt_int(o, "l", 16, 1, 1 << 16), d = opt_int(o, "d", 64, 1, 1024);
+    const int mask = static_cast<int>(opt_int(o, "mask", 0, 0, 2));
+    if (mask == 2 && r > l) throw_range(fmt("Expected r <= l for a causal mask but received r = ", r, ", l = ", l));
+    const auto seed = static_cast<uint64_t>(opt_int(o, "seed", 0, 0, 1 << 30));
+    auto out = std::make_shared<model::AttentionCheck>();
+    return run_async(info.Env(), [=] { *out = model::decode_attention_check(b, h, r, l, d, mask, seed); },
+                     [out](Napi::Env env) -> Napi::Value {
+                       auto res = Napi::Object::New(env);
+                       res.Set("maxAbsDiff", out->max_abs_diff);
+                       res.Set("maxAbsRef", out->max_abs_ref);
+                       res.Set("used", out->used);
+                       return res;
+                     });
+  });
+}
+
 // throwTest(kind) -> throws/rejects each mapped error kind (tests of the guard).
 static Napi::Value ThrowTest(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -151,6 +172,7 @@ void init_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("busyWork", Napi::Function::New(env, BusyWork));
   exports.Set("throwTest", Napi::Function::New(env, ThrowTest));
   exports.Set("skinnyGemmCheck", Napi::Function::New(env, SkinnyGemmCheck));
+  exports.Set("decodeAttentionCheck", Napi::Function::New(env, DecodeAttentionCheck));
 }
 
 }  // namespace vrft::napi
