@@ -10,7 +10,7 @@ const n = native()
 const isa = n.runtimeInfo().skinnyGemm
 t.comment(`decode kernel on this CPU: ${isa}`)
 
-type Case = { m: number; k: number; n: number; bias?: boolean; strided?: boolean }
+type Case = { m: number; k: number; n: number; bias?: boolean; strided?: boolean; packed?: boolean }
 
 async function check(t: Tap.Test, c: Case, expectUsed: boolean): Promise<void> {
   const r = await n.skinnyGemmCheck({ ...c, seed: c.m * 1000 + c.k + c.n })
@@ -18,6 +18,7 @@ async function check(t: Tap.Test, c: Case, expectUsed: boolean): Promise<void> {
   const tol = 1e-7 * Math.sqrt(c.k) * Math.max(1, r.maxAbsRef)
   t.ok(r.maxAbsDiff <= tol, `${JSON.stringify(c)}: |diff| ${r.maxAbsDiff.toExponential(2)} <= ${tol.toExponential(2)}`)
   t.equal(r.used, expectUsed, `${JSON.stringify(c)}: kernel ${expectUsed ? 'used' : 'not used'}`)
+  if (c.packed) t.equal(r.packed, expectUsed, `${JSON.stringify(c)}: ${expectUsed ? 'read the packed copy' : 'no packed copy'}`)
 }
 
 t.test('every row count, with and without bias', async (t) => {
@@ -38,6 +39,28 @@ t.test('N: tiles of 3 and the single-row tail; large N splits across threads', a
 t.test('a strided x (a view of a wider tensor) is read correctly', async (t) => {
   await check(t, { m: 8, k: 96, n: 33, strided: true, bias: true }, isa !== 'none')
   await check(t, { m: 3, k: 7, n: 4, strided: true }, isa !== 'none')
+})
+
+t.test('packed W: every row count and bias, K and N tails, strided x; W changed in place is packed again', async (t) => {
+  // a panel is 48 rows (AVX-512) or 24 (AVX2): N below, at and across panel edges
+  for (let m = 1; m <= 16; m++) await check(t, { m, k: 37, n: 50, bias: m % 2 === 0, packed: true }, isa !== 'none')
+  for (const k of [1, 15, 16, 17, 512]) await check(t, { m: 8, k, n: 97, packed: true }, isa !== 'none')
+  for (const nn of [1, 23, 24, 25, 47, 48, 49, 20000]) await check(t, { m: 3, k: 64, n: nn, bias: true, packed: true }, isa !== 'none')
+  await check(t, { m: 8, k: 96, n: 100, strided: true, bias: true, packed: true }, isa !== 'none')
+})
+
+t.test('packed weights turned off: the kernel reads W as stored', async (t) => {
+  t.equal(n.runtimeInfo().packedWeights, true, 'on by default (VRFT_PACK_WEIGHTS unset)')
+  t.equal(n.setPackedWeights(false), false)
+  try {
+    const r = await n.skinnyGemmCheck({ m: 8, k: 64, n: 100, packed: true, seed: 5 })
+    t.equal(r.used, isa !== 'none')
+    t.equal(r.packed, false, 'no packed copy read')
+    t.ok(r.maxAbsDiff <= 1e-7 * 8 * Math.max(1, r.maxAbsRef), `|diff| ${r.maxAbsDiff.toExponential(2)}`)
+  } finally {
+    t.equal(n.setPackedWeights(true), true)
+  }
+  t.throws(() => n.setPackedWeights(1 as unknown as boolean), { code: 'ERR_INVALID_ARG' })
 })
 
 t.test('turned off, every call goes to torch::linear', async (t) => {

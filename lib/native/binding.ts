@@ -24,10 +24,13 @@ export interface RuntimeInfo {
   referenceBlas: boolean
   haveGloo: boolean
   numThreads: number
-  /** The CPU decode kernel compiled for this CPU: 'avx512', 'avx2', or 'none' (torch::linear everywhere). */
+  /** The CPU decode kernels (skinny GEMM, short-query attention) compiled for this CPU: 'avx512', 'avx2', or
+   * 'none' (torch::linear and the usual attention everywhere). */
   skinnyGemm: 'avx512' | 'avx2' | 'none'
-  /** Whether it is in use (VRFT_SKINNY_GEMM=0 or setSkinnyGemm(false) turn it off). */
+  /** Whether they are in use (VRFT_SKINNY_GEMM=0 or setSkinnyGemm(false) turn them off). */
   skinnyGemmEnabled: boolean
+  /** Whether the decode GEMMs read packed copies of the weights (VRFT_PACK_WEIGHTS, setPackedWeights). */
+  packedWeights: boolean
   napiVersion: number
 }
 
@@ -43,11 +46,13 @@ export interface NativeBinding {
   runtimeInfo(): RuntimeInfo
   setNumThreads(n: number): number
   getNumThreads(): number
-  /** Turn the CPU skinny-GEMM decode kernel on or off (process-wide); returns whether it is now in use. */
+  /** Turn the CPU decode kernels on or off (process-wide); returns whether they are now in use. */
   setSkinnyGemm(on: boolean): boolean
+  /** Let the decode GEMMs read packed copies of the weights, or the weights as stored (process-wide). */
+  setPackedWeights(on: boolean): boolean
   /** Test hook: the decode kernel against torch::linear on random (m, k)·(n, k)ᵀ inputs. */
   decodeAttentionCheck(o: { b: number; h: number; r: number; l: number; d: number; mask?: 0 | 1 | 2; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean }>
-  skinnyGemmCheck(o: { m: number; k: number; n: number; bias?: boolean; strided?: boolean; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean; tasks: number }>
+  skinnyGemmCheck(o: { m: number; k: number; n: number; bias?: boolean; strided?: boolean; packed?: boolean; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean; tasks: number; packed: boolean }>
   measureMatmul(o: { n?: number; dtype?: 'float32' | 'bfloat16' | 'float16'; device?: string; reps?: number }): Promise<Measured>
   measureBandwidth(o: { bytes?: number; device?: string; reps?: number }): Promise<Measured>
   busyWork(ms: number): Promise<number>

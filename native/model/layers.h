@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -22,15 +23,24 @@ using LayerRunner = std::function<torch::Tensor(torch::nn::Module& layer, LayerF
 // y = x·wᵀ + b. Float32 CPU inputs of at most kSkinnyMaxRows rows outside autograd (decode steps) take the
 // skinny-GEMM kernel of skinny_gemm.cpp; everything else is torch::linear. VRFT_SKINNY_GEMM=0 or
 // set_skinny_gemm_enabled(false) turns the kernel off (the benchmark's baseline).
+// With `pack`, the kernel reads W from a copy packed in panels of rows (one sequential stream, no horizontal
+// sums: ~20 % faster on the LM head), made on the first such call and made again whenever W changes (another
+// tensor, or its version counter moved, as after an optimizer step). It costs a second copy of every weight
+// the decode uses; VRFT_PACK_WEIGHTS=0 or set_packed_weights_enabled(false) reads W as stored instead.
 constexpr int64_t kSkinnyMaxRows = 16;
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
+struct PackedWeight;
+std::shared_ptr<PackedWeight> new_packed_weight();
+bool packed_weights_enabled();
+void set_packed_weights_enabled(bool on);
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {}, PackedWeight* pack = nullptr);
 bool skinny_gemm_enabled();
 void set_skinny_gemm_enabled(bool on);
 std::string skinny_gemm_isa();  // "avx512", "avx2" or "none" (this CPU or compiler has no kernel)
 // Self-check for the tests: linear() against torch::linear on random (M, K)·(N, K)ᵀ inputs, x strided when
-// asked. Returns the largest |difference| and |reference|, whether the kernel took the call, and into how
+// asked, W packed when asked (then a second round after changing W in place). Returns the largest
+// |difference| and |reference|, whether the kernel took the call (and read a packed copy), and into how
 // many parallel tasks it split W's rows (> 1 only when this code is built with libtorch's OpenMP).
-struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; int tasks; };
+struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; int tasks; bool packed; };
 
 // Attention of a few query rows (a decode step: rep·T <= kDecodeMaxQueries) against a KV cache, float32 on
 // the CPU outside autograd: q (B, h, R, d), k/v (B, h, L, d) with contiguous rows (views of the cache are
@@ -44,13 +54,14 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
 // 2 a causal mask over the last R keys (1, 1, R, L).
 struct AttentionCheck { double max_abs_diff, max_abs_ref; bool used; };
 AttentionCheck decode_attention_check(int64_t B, int64_t H, int64_t R, int64_t L, int64_t d, int mask, uint64_t seed);
-SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed);
+SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, bool packed, uint64_t seed);
 
 // y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
 struct LinImpl : torch::nn::Module {
   torch::Tensor weight, bias;
+  std::shared_ptr<PackedWeight> pack = new_packed_weight();  // the decode kernel's copy of weight
   LinImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o);
-  torch::Tensor forward(const torch::Tensor& x) { return model::linear(x, weight, bias); }
+  torch::Tensor forward(const torch::Tensor& x) { return model::linear(x, weight, bias, pack.get()); }
 };
 TORCH_MODULE(Lin);
 

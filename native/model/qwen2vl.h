@@ -40,7 +40,8 @@ struct Qwen2VLImpl : torch::nn::Module {
   torch::Tensor head_weight() const;
   // hidden (..., H) -> logits (..., V) in hidden's dtype. For log-probs over long sequences call it on
   // chunks of positions (never B×T×V at once).
-  torch::Tensor head(const torch::Tensor& hidden) const { return model::linear(hidden, head_weight()); }
+  torch::Tensor head(const torch::Tensor& hidden) const { return model::linear(hidden, head_weight(), {}, head_pack.get()); }
+  std::shared_ptr<PackedWeight> head_pack = new_packed_weight();  // the decode kernel's copy of head_weight()
 };
 TORCH_MODULE(Qwen2VL);
 

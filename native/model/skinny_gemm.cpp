@@ -20,6 +20,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <memory>
+#include <mutex>
 #include <limits>
 #include <vector>
 
@@ -46,7 +48,9 @@ struct V {
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static float sum(T v) { return _mm512_reduce_add_ps(v); }
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
+  static void store_n(float* p, T v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
   static T set1(float x) { return _mm512_set1_ps(x); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
 };
 #include "model/skinny_gemm_kernel.inc"
 #include "model/decode_attention_kernel.inc"
@@ -75,7 +79,14 @@ struct V {
     return _mm_cvtss_f32(s);
   }
   static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static void store_n(float* p, T v, int n) {
+    if (n == L) return _mm256_storeu_ps(p, v);
+    alignas(32) float buf[8];
+    _mm256_store_ps(buf, v);
+    std::memcpy(p, buf, sizeof(float) * n);
+  }
   static T set1(float x) { return _mm256_set1_ps(x); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
 };
 #include "model/skinny_gemm_kernel.inc"
 #include "model/decode_attention_kernel.inc"
@@ -89,16 +100,21 @@ using Columns = void (*)(const float*, int64_t, int64_t, const float*, const flo
 using AttendBlock = void (*)(const float*, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t,
                              const uint8_t*, int64_t, int64_t, float, float*, int64_t, float*);
 
+using Pack = void (*)(const float*, int64_t, int64_t, float*, int64_t, int64_t);
+
 struct Isa {
   const char* name;
-  Columns columns;
+  Columns columns;         // W as stored, (N, K)
+  Columns packed_columns;  // W packed in panels of `panel` rows (pack_panels)
+  Pack pack;
+  int64_t panel;
   AttendBlock attend;
 };
 
 // VRFT_SKINNY_GEMM, read once: "avx2" picks the AVX2 kernel on an AVX-512 CPU (to test it); 0/off/false
-// start with the kernel turned off.
-bool env_is(std::initializer_list<const char*> values) {
-  const char* e = std::getenv("VRFT_SKINNY_GEMM");
+// start with the kernel turned off. VRFT_PACK_WEIGHTS=0/off/false: no packed copies of the weights.
+bool env_is(std::initializer_list<const char*> values, const char* name = "VRFT_SKINNY_GEMM") {
+  const char* e = std::getenv(name);
   if (!e) return false;
   for (const char* v : values)
     if (std::strcmp(e, v) == 0) return true;
@@ -109,11 +125,16 @@ Isa detect() {
 #ifdef VRFT_SKINNY_X86
   __builtin_cpu_init();
   const bool avx2_only = env_is({"avx2"});
-  if (!avx2_only && __builtin_cpu_supports("avx512f")) return {"avx512", &skinny_avx512::columns, &skinny_avx512::attend_block};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {"avx2", &skinny_avx2::columns, &skinny_avx2::attend_block};
+  if (!avx2_only && __builtin_cpu_supports("avx512f")) {
+    namespace k = skinny_avx512;
+    return {"avx512", &k::columns, &k::packed_columns, &k::pack_panels, k::kPanel, &k::attend_block};
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    namespace k = skinny_avx2;
+    return {"avx2", &k::columns, &k::packed_columns, &k::pack_panels, k::kPanel, &k::attend_block};
+  }
 #endif
-  return {"none", nullptr, nullptr};
+  return {"none", nullptr, nullptr, nullptr, 0, nullptr};
 }
 
 const Isa& isa() {
@@ -126,18 +147,60 @@ std::atomic<bool>& enabled_flag() {
   return on;
 }
 
+std::atomic<bool>& packing_flag() {
+  static std::atomic<bool> on{!env_is({"0", "off", "false"}, "VRFT_PACK_WEIGHTS")};
+  return on;
+}
+
 }  // namespace
+
+struct PackedWeight {
+  std::mutex mu;
+  // the weight the copy was made from, its version counter and data pointer then
+  c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl> src{
+      c10::intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>()};
+  int64_t version = -1;
+  const void* data = nullptr;
+  torch::Tensor packed;
+};
+
+std::shared_ptr<PackedWeight> new_packed_weight() { return std::make_shared<PackedWeight>(); }
+bool packed_weights_enabled() { return packing_flag().load(std::memory_order_relaxed); }
+void set_packed_weights_enabled(bool on) { packing_flag().store(on, std::memory_order_relaxed); }
+
+// pw's packed copy of w, made again when w is another tensor than the one it was made from, or the same one
+// changed in place (its version counter moved: an optimizer step, a weight load). Undefined for inference
+// tensors, which have no version counter.
+static torch::Tensor packed_for(PackedWeight& pw, const torch::Tensor& w, const Isa& k) {
+  if (w.is_inference()) return {};
+  std::lock_guard<std::mutex> lock(pw.mu);
+  const int64_t version = static_cast<int64_t>(w._version());
+  if (pw.packed.defined() && pw.src.lock().get() == w.unsafeGetTensorImpl() && pw.version == version && pw.data == w.data_ptr())
+    return pw.packed;
+  pw.packed = torch::Tensor();  // free the stale copy before making the new one
+  const int64_t N = w.size(0), K = w.size(1), panels = (N + k.panel - 1) / k.panel;
+  auto packed = torch::empty({panels * k.panel * K}, w.options());
+  const float* wp = w.data_ptr<float>();
+  float* pp = packed.data_ptr<float>();
+  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) { k.pack(wp, N, K, pp, p0, p1); });
+  pw.src = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>(w.getIntrusivePtr());
+  pw.version = version;
+  pw.data = w.data_ptr();
+  pw.packed = packed;
+  return packed;
+}
 
 // Set by linear() when the kernel ran, and into how many parallel tasks it split the rows of W (for
 // skinny_gemm_check on the calling thread).
 thread_local bool kernel_ran = false;
 thread_local int kernel_tasks = 0;
+thread_local bool kernel_packed = false;
 
 bool skinny_gemm_enabled() { return enabled_flag().load(std::memory_order_relaxed); }
 void set_skinny_gemm_enabled(bool on) { enabled_flag().store(on, std::memory_order_relaxed); }
 std::string skinny_gemm_isa() { return isa().name; }
 
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, PackedWeight* pack) {
   const Isa& k = isa();
   const bool grad = at::GradMode::is_enabled() &&
                     (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
@@ -158,13 +221,25 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   // Each task reads at least ~128 KiB of W, so small layers stay on one thread.
-  const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / K);
   std::atomic<int> tasks{0};
-  at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
-    tasks.fetch_add(1, std::memory_order_relaxed);
-    k.columns(xp, M, K, wp, bp, yp, N, n0, n1);
-  });
+  const auto packed = pack && packed_weights_enabled() ? packed_for(*pack, w, k) : torch::Tensor();
+  if (packed.defined()) {
+    const float* pp = packed.data_ptr<float>();
+    const int64_t panels = (N + k.panel - 1) / k.panel;
+    const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / (K * k.panel));
+    at::parallel_for(0, panels, grain, [&](int64_t p0, int64_t p1) {
+      tasks.fetch_add(1, std::memory_order_relaxed);
+      k.packed_columns(xp, M, K, pp, bp, yp, N, p0, p1);
+    });
+  } else {
+    const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / K);
+    at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
+      tasks.fetch_add(1, std::memory_order_relaxed);
+      k.columns(xp, M, K, wp, bp, yp, N, n0, n1);
+    });
+  }
   kernel_ran = true;
+  kernel_packed = packed.defined();
   kernel_tasks = tasks.load();
   return y;
 }
@@ -207,19 +282,29 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
   return out;
 }
 
-SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed) {
+SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, bool packed, uint64_t seed) {
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto x = strided ? at::randn({M, 2 * K}, gen).narrow(1, 1, K) : at::randn({M, K}, gen);
   auto w = at::randn({N, K}, gen);
   auto b = bias ? at::randn({N}, gen) : torch::Tensor();
-  kernel_ran = false;
-  kernel_tasks = 0;
-  auto got = linear(x, w, b);
-  const bool used = kernel_ran;
-  const int tasks = kernel_tasks;
-  auto ref = torch::linear(x, w, b);
-  return {(got - ref).abs().max().item<double>(), ref.abs().max().item<double>(), used, tasks};
+  auto pack = packed ? new_packed_weight() : nullptr;
+  SkinnyCheck r{0, 0, false, 0, false};
+  // with a pack: a second round after changing W in place, which must not read the stale packed copy
+  for (int round = 0; round < (packed ? 2 : 1); ++round) {
+    if (round == 1) w.mul_(-0.5).add_(0.25);
+    kernel_ran = false;
+    kernel_tasks = 0;
+    kernel_packed = false;
+    auto got = linear(x, w, b, pack.get());
+    r.used = kernel_ran;
+    r.tasks = kernel_tasks;
+    r.packed = kernel_packed;
+    auto ref = torch::linear(x, w, b);
+    r.max_abs_diff = std::max(r.max_abs_diff, (got - ref).abs().max().item<double>());
+    r.max_abs_ref = std::max(r.max_abs_ref, ref.abs().max().item<double>());
+  }
+  return r;
 }
 
 }  // namespace vrft::model

@@ -26,6 +26,7 @@ static Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
     o.Set("numThreads", r.num_threads);
     o.Set("skinnyGemm", model::skinny_gemm_isa());
     o.Set("skinnyGemmEnabled", model::skinny_gemm_enabled());
+    o.Set("packedWeights", model::packed_weights_enabled());
     o.Set("napiVersion", NAPI_VERSION);
     return o;
   });
@@ -43,6 +44,14 @@ static Napi::Value SetSkinnyGemm(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
     model::set_skinny_gemm_enabled(get_bool(info[0], "on"));
     return Napi::Boolean::New(info.Env(), model::skinny_gemm_enabled() && model::skinny_gemm_isa() != "none");
+  });
+}
+
+// setPackedWeights(on) -> whether the decode GEMMs now read packed copies of the weights (see layers.h).
+static Napi::Value SetPackedWeights(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    model::set_packed_weights_enabled(get_bool(info[0], "on"));
+    return Napi::Boolean::New(info.Env(), model::packed_weights_enabled());
   });
 }
 
@@ -95,21 +104,23 @@ static Napi::Value BusyWork(const Napi::CallbackInfo& info) {
   });
 }
 
-// skinnyGemmCheck({ m, k, n, bias, strided, seed }) -> Promise<{ maxAbsDiff, maxAbsRef, used, tasks }> (tests)
+// skinnyGemmCheck({ m, k, n, bias, strided, packed, seed }) -> Promise<{ maxAbsDiff, maxAbsRef, used, tasks, packed }>
+// (tests)
 static Napi::Value SkinnyGemmCheck(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
     auto o = get_object(info[0], "options");
     const int64_t m = opt_int(o, "m", 8, 1, 4096), k = opt_int(o, "k", 64, 1, 1 << 16), n = opt_int(o, "n", 64, 1, 1 << 20);
-    const bool bias = opt_bool(o, "bias", false), strided = opt_bool(o, "strided", false);
+    const bool bias = opt_bool(o, "bias", false), strided = opt_bool(o, "strided", false), packed = opt_bool(o, "packed", false);
     const auto seed = static_cast<uint64_t>(opt_int(o, "seed", 0, 0, 1 << 30));
     auto out = std::make_shared<model::SkinnyCheck>();
-    return run_async(info.Env(), [=] { *out = model::skinny_gemm_check(m, k, n, bias, strided, seed); },
+    return run_async(info.Env(), [=] { *out = model::skinny_gemm_check(m, k, n, bias, strided, packed, seed); },
                      [out](Napi::Env env) -> Napi::Value {
                        auto r = Napi::Object::New(env);
                        r.Set("maxAbsDiff", out->max_abs_diff);
                        r.Set("maxAbsRef", out->max_abs_ref);
                        r.Set("used", out->used);
                        r.Set("tasks", out->tasks);
+                       r.Set("packed", out->packed);
                        return r;
                      });
   });
@@ -172,6 +183,7 @@ void init_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("busyWork", Napi::Function::New(env, BusyWork));
   exports.Set("throwTest", Napi::Function::New(env, ThrowTest));
   exports.Set("skinnyGemmCheck", Napi::Function::New(env, SkinnyGemmCheck));
+  exports.Set("setPackedWeights", Napi::Function::New(env, SetPackedWeights));
   exports.Set("decodeAttentionCheck", Napi::Function::New(env, DecodeAttentionCheck));
 }
 
