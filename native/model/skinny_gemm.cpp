@@ -268,7 +268,9 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
   const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
   const uint8_t* mp = m.defined() ? reinterpret_cast<const uint8_t*>(m.data_ptr<bool>()) : nullptr;
   float* op = out.data_ptr<float>();
-  at::parallel_for(0, B * H, 1, [&](int64_t i0, int64_t i1) {
+  // Tiny blocks (a tiny model, a short cache) stay together: each task does at least ~64k multiply-adds.
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (2 * R * L * d));
+  at::parallel_for(0, B * H, grain, [&](int64_t i0, int64_t i1) {
     static thread_local std::vector<float> scores;
     if (scores.size() < size_t(R * L)) scores.resize(R * L);
     for (int64_t idx = i0; idx < i1; ++idx) {
