@@ -222,3 +222,24 @@ t.test('logprobs with the prompt run once and shared by its rows = the prompt re
     t.ok(de <= 1e-5, `${name}: max |Δentropy| ${de} <= 1e-5`)
   }
 })
+
+t.test('the sampler draws each token in proportion to its probability and never a zero-probability one', async (t) => {
+  const g = generateBinding()
+  // unnormalised weights with zeros inside and at the end (total 10)
+  const probs = [1, 0, 6, 0, 2.99, 0.01, 0]
+  const draws = 200_000
+  const c = await g.sampleCounts({ probs, draws, seed: 7 })
+  t.equal(c.reduce((a, b) => a + b, 0), draws, 'one token per draw')
+  t.equal(c[1], 0, 'zero weight inside: never drawn')
+  t.equal(c[3], 0, 'zero weight inside: never drawn')
+  t.equal(c[6], 0, 'zero weight at the end: never drawn')
+  for (const i of [0, 2, 4, 5]) {
+    const p = probs[i]! / 10
+    const sd = Math.sqrt(draws * p * (1 - p))
+    t.ok(Math.abs(c[i]! - draws * p) <= 5 * sd, `token ${i}: ${c[i]} draws, expected ${draws * p} ± ${(5 * sd).toFixed(0)}`)
+  }
+  t.same(await g.sampleCounts({ probs, draws: 1000, seed: 7 }), await g.sampleCounts({ probs, draws: 1000, seed: 7 }), 'same seed, same draws')
+  t.not(JSON.stringify(await g.sampleCounts({ probs, draws: 1000, seed: 8 })), JSON.stringify(await g.sampleCounts({ probs, draws: 1000, seed: 7 })), 'another seed, other draws')
+  t.same(await g.sampleCounts({ probs: [0, 0, 5e-30, 0], draws: 100 }), [0, 0, 100, 0], 'a single tiny positive weight is always the one drawn')
+  t.throws(() => g.sampleCounts({ probs: [], draws: 5 }), { code: 'ERR_INVALID_ARG' })
+})

@@ -94,6 +94,8 @@ export interface GenerateBinding {
   generateAbortSet(flag: unknown): void
   /** Largest logits chunk (bytes) built by logprobs so far; `reset` starts a new measurement. */
   logitsChunkPeak(reset?: boolean): number
+  /** Self-test of the sampler: how often each entry of `probs` was drawn in `draws` draws. */
+  sampleCounts(o: { probs: number[] | Float32Array; draws: number; seed?: number }): Promise<number[]>
   /** Self-test: max |Δ| of the chunked log-prob function (values, entropy, gradients) vs plain autograd. */
   logprobsGradCheck(o: { rows?: number; hidden?: number; vocab?: number; chunk?: number; temperature?: number; seed?: number }): Promise<{ logp: number; gradHidden: number; gradWeight: number; entropy: number }>
 }

@@ -19,6 +19,7 @@
 #include "napi/model_handle.h"
 #include "rl/generate.h"
 #include "rl/logprobs.h"
+#include "rl/sampling.h"
 
 namespace vrft::napi {
 
@@ -241,6 +242,31 @@ static Napi::Value ChunkPeak(const Napi::CallbackInfo& info) {
   });
 }
 
+// sampleCounts({ probs, draws, seed }) -> Promise<number[]>: how often each entry of probs (one distribution,
+// number[] | Float32Array) was drawn in `draws` draws of rl::draw_rows (one row per draw; a self-test).
+static Napi::Value SampleCounts(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    auto probs = get_float_vector(o.Get("probs"), "probs");
+    if (probs.empty()) throw_arg("Expected a non-empty probs array but received an empty one");
+    const int64_t draws = opt_int(o, "draws", 1000, 1, 10'000'000);
+    const auto seed = static_cast<uint64_t>(opt_int(o, "seed", 0, 0, 1 << 30));
+    auto counts = std::make_shared<std::vector<int64_t>>(probs.size(), 0);
+    return run_async(info.Env(), [=] {
+      torch::NoGradGuard ng;
+      const int64_t V = static_cast<int64_t>(probs.size());
+      auto p = torch::from_blob(const_cast<float*>(probs.data()), {1, V}, torch::kFloat32).expand({draws, V});
+      auto gen = rl::make_generator(torch::kCPU, seed);
+      auto tok = rl::draw_rows(p, gen);
+      const int64_t* tp = tok.data_ptr<int64_t>();
+      for (int64_t i = 0; i < draws; ++i) (*counts)[tp[i]]++;
+    }, [counts](Napi::Env env) -> Napi::Value {
+      auto a = Napi::Array::New(env, counts->size());
+      for (size_t i = 0; i < counts->size(); ++i) a.Set(uint32_t(i), Napi::Number::New(env, double((*counts)[i])));
+      return a;
+    });
+  });
+}
 
 // logprobsGradCheck({ rows, hidden, vocab, chunk, temperature, seed }) -> max |Δ| between the chunked
 // autograd function and plain log_softmax autograd, for logp and for the gradients w.r.t. hidden and
@@ -296,6 +322,7 @@ void init_generate(Napi::Env env, Napi::Object exports) {
   exports.Set("logprobs", Napi::Function::New(env, Logprobs, "logprobs"));
   exports.Set("generateAbortFlag", Napi::Function::New(env, AbortFlagNew, "generateAbortFlag"));
   exports.Set("generateAbortSet", Napi::Function::New(env, AbortFlagSet, "generateAbortSet"));
+  exports.Set("sampleCounts", Napi::Function::New(env, SampleCounts, "sampleCounts"));
   exports.Set("logitsChunkPeak", Napi::Function::New(env, ChunkPeak, "logitsChunkPeak"));
   exports.Set("logprobsGradCheck", Napi::Function::New(env, GradCheck, "logprobsGradCheck"));
 }
