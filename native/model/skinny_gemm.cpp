@@ -20,9 +20,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <mutex>
-#include <limits>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -220,24 +220,18 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   const float* wp = w.data_ptr<float>();
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  // Each task reads at least ~128 KiB of W, so small layers stay on one thread.
-  std::atomic<int> tasks{0};
+  // The parallel range: panels of k.panel rows of the packed copy, or single rows of W as stored. Each task
+  // reads at least ~128 KiB of W, so small layers stay on one thread.
   const auto packed = pack && packed_weights_enabled() ? packed_for(*pack, w, k) : torch::Tensor();
-  if (packed.defined()) {
-    const float* pp = packed.data_ptr<float>();
-    const int64_t panels = (N + k.panel - 1) / k.panel;
-    const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / (K * k.panel));
-    at::parallel_for(0, panels, grain, [&](int64_t p0, int64_t p1) {
-      tasks.fetch_add(1, std::memory_order_relaxed);
-      k.packed_columns(xp, M, K, pp, bp, yp, N, p0, p1);
-    });
-  } else {
-    const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / K);
-    at::parallel_for(0, N, grain, [&](int64_t n0, int64_t n1) {
-      tasks.fetch_add(1, std::memory_order_relaxed);
-      k.columns(xp, M, K, wp, bp, yp, N, n0, n1);
-    });
-  }
+  const float* src = packed.defined() ? packed.data_ptr<float>() : wp;
+  const Columns run = packed.defined() ? k.packed_columns : k.columns;
+  const int64_t unit = packed.defined() ? k.panel : 1;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / (K * unit));
+  std::atomic<int> tasks{0};
+  at::parallel_for(0, (N + unit - 1) / unit, grain, [&](int64_t u0, int64_t u1) {
+    tasks.fetch_add(1, std::memory_order_relaxed);
+    run(xp, M, K, src, bp, yp, N, u0, u1);
+  });
   kernel_ran = true;
   kernel_packed = packed.defined();
   kernel_tasks = tasks.load();
@@ -246,8 +240,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
 
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const std::optional<torch::Tensor>& allowed) {
-  const Isa& i = isa();
-  if (!i.attend || !skinny_gemm_enabled() || q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return {};
+  const Isa& kern = isa();
+  if (!kern.attend || !skinny_gemm_enabled() || q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return {};
   for (const auto* t : {&q, &k, &v})
     if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || t->stride(3) != 1) return {};
   if (at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) return {};
@@ -275,7 +269,7 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
     if (scores.size() < size_t(R * L)) scores.resize(R * L);
     for (int64_t idx = i0; idx < i1; ++idx) {
       const int64_t b = idx / H, h = idx % H;
-      i.attend(qp + b * q.stride(0) + h * q.stride(1), q.stride(2), R, kp + b * k.stride(0) + h * k.stride(1), k.stride(2),
+      kern.attend(qp + b * q.stride(0) + h * q.stride(1), q.stride(2), R, kp + b * k.stride(0) + h * k.stride(1), k.stride(2),
                vp + b * v.stride(0) + h * v.stride(1), v.stride(2), L, d,
                mp ? mp + b * m.stride(0) + h * m.stride(1) : nullptr, mp ? m.stride(2) : 0, mp ? m.stride(3) : 0, scale,
                op + idx * R * d, d, scores.data());
