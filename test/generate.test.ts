@@ -242,4 +242,7 @@ t.test('the sampler draws each token in proportion to its probability and never 
   t.not(JSON.stringify(await g.sampleCounts({ probs, draws: 1000, seed: 8 })), JSON.stringify(await g.sampleCounts({ probs, draws: 1000, seed: 7 })), 'another seed, other draws')
   t.same(await g.sampleCounts({ probs: [0, 0, 5e-30, 0], draws: 100 }), [0, 0, 100, 0], 'a single tiny positive weight is always the one drawn')
   t.throws(() => g.sampleCounts({ probs: [], draws: 5 }), { code: 'ERR_INVALID_ARG' })
+  // no positive finite total: an error, as torch::multinomial gives (never an out-of-range token id)
+  await t.rejects(g.sampleCounts({ probs: [0, 0, 0], draws: 3 }), { message: /invalid multinomial distribution/ })
+  await t.rejects(g.sampleCounts({ probs: [0.5, NaN, 0.5], draws: 3 }), { message: /invalid multinomial distribution/ })
 })

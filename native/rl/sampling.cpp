@@ -3,6 +3,8 @@
 
 #include <ATen/Context.h>
 
+#include <atomic>
+#include <cmath>
 #include <mutex>
 #include <random>
 
@@ -54,6 +56,7 @@ torch::Tensor draw_rows(const torch::Tensor& probs, at::Generator& gen) {
   const float* pp = p.data_ptr<float>();
   const double* up = u.data_ptr<double>();
   int64_t* op = out.data_ptr<int64_t>();
+  std::atomic<int64_t> bad{-1};  // a row with no positive finite total (NaN / inf / all-zero logits)
   at::parallel_for(0, N, 1, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* row = pp + r * V;
@@ -63,6 +66,11 @@ torch::Tensor draw_rows(const torch::Tensor& probs, at::Generator& gen) {
         for (int a = 0; a < 4; ++a) acc[a] += row[v + a];
       for (; v < V; ++v) acc[0] += row[v];
       const double total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      if (!(total > 0) || !std::isfinite(total)) {
+        bad.store(r);
+        op[r] = 0;
+        continue;
+      }
       const double target = up[r] * total;
       double run = 0;
       int64_t pick = -1, last = -1;
@@ -78,7 +86,10 @@ torch::Tensor draw_rows(const torch::Tensor& probs, at::Generator& gen) {
       op[r] = pick >= 0 ? pick : last;  // last: rounding left the running sum a hair short of the target
     }
   });
-  return out.to(probs.device());
+  // the same condition and error kind as torch::multinomial (a c10::Error, ERR_TORCH in JS)
+  TORCH_CHECK(bad.load() < 0, "invalid multinomial distribution: row ", bad.load(),
+              " of the sampling probabilities has no positive finite total (NaN, inf or all-zero logits)");
+  return out;
 }
 
 static torch::Tensor gather_rows(const torch::Tensor& x, const torch::Tensor& idx) {
