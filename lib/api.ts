@@ -25,7 +25,7 @@ import type { FinishReason, GenerationOutput, GenerationRequest } from './serve/
 import { applyStop } from './serve/openai.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from './model/preprocess.js'
 import { defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
-import { NativeModel } from './native/model.js'
+import { NativeModel } from './model/native-model.js'
 
 export type { ChatMessage, ChatContentPart } from './model/chat.js'
 export type { ImageSource } from './model/images.js'
@@ -204,7 +204,7 @@ export class VisionLanguageModel implements AsyncDisposable {
       imageGridThw: imageGridThw.length ? imageGridThw : undefined,
     }, {
       maxNewTokens: maxTokens,
-      numSamples: sameN ? ns[0]! : 1,
+      numGenerations: sameN ? ns[0]! : 1,
       temperature: batch[0]!.temperature,
       topP: batch[0]!.topP,
       topK: opts.topK ?? 0,

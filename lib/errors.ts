@@ -4,8 +4,19 @@
  * native/napi/common.cpp): ERR_INVALID_ARG, ERR_TORCH, ERR_TORCH_OOM, ERR_NATIVE, ERR_SAFETENSORS_*, ...
  */
 
-/** Base class of every error vrft-native throws on purpose. */
+const BRAND = Symbol.for('vrft-native.error')
+
+/**
+ * Base class of every error vrft-native throws on purpose, native ones included. `instanceof VrftError` also
+ * holds for the argument errors of the native addon, which are TypeError / RangeError instances (see
+ * {@link nativeError}): they carry the same brand.
+ */
 export class VrftError extends Error {
+  static [Symbol.hasInstance](v: unknown): boolean {
+    if (this === VrftError) return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[BRAND] === true
+    return Function.prototype[Symbol.hasInstance].call(this, v)
+  }
+
   /** Stable machine-readable code, e.g. `ERR_INVALID_ARG`, `ERR_DATA_JSONL`. */
   readonly code: string
   /** Extra structured context (file, line, field ...). */
@@ -15,7 +26,43 @@ export class VrftError extends Error {
     this.name = 'VrftError'
     this.code = code
     if (details) this.details = details
+    brand(this)
   }
+}
+
+function brand(e: Error): void {
+  Object.defineProperty(e, BRAND, { value: true, enumerable: false })
+}
+
+/** A wrong argument type (native or TS): a TypeError that is also a VrftError with code ERR_INVALID_ARG. */
+export class VrftTypeError extends TypeError {
+  readonly code: string
+  constructor(message: string, code = 'ERR_INVALID_ARG') {
+    super(message)
+    this.code = code
+    brand(this)
+  }
+}
+
+/** An argument out of range: a RangeError that is also a VrftError with code ERR_INVALID_ARG. */
+export class VrftRangeError extends RangeError {
+  readonly code: string
+  constructor(message: string, code = 'ERR_INVALID_ARG') {
+    super(message)
+    this.code = code
+    brand(this)
+  }
+}
+
+/**
+ * The native addon's error factory (native/napi/objects.cpp calls it for every error it raises): argument errors
+ * become {@link VrftTypeError} / {@link VrftRangeError}, everything else (ERR_TORCH, ERR_TORCH_OOM, ERR_NATIVE,
+ * ERR_SAFETENSORS_*, ...) a {@link VrftError} with the native code.
+ */
+export function nativeError(kind: 'type' | 'range' | 'error', code: string, message: string): Error {
+  if (kind === 'type') return new VrftTypeError(message, code)
+  if (kind === 'range') return new VrftRangeError(message, code)
+  return new VrftError(code, message)
 }
 
 /** A bad argument or option: expected vs. received. */

@@ -14,7 +14,7 @@ import { expectArg } from './errors.js'
 import { type ChatMessage, type ModelInputs, prepareInputs } from './model/chat.js'
 import { type PreprocessorConfig, loadPreprocessorConfig } from './model/preprocess.js'
 import { type QwenTokenizer, defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
-import { NativeModel } from './native/model.js'
+import { NativeModel } from './model/native-model.js'
 import {
   type CompletionLogprobsOptions, type GenerateIdsOptions, type GenerateIdsResult, type NativeModelHandle, type PromptBatch,
   completionLogprobs, generateIds,
@@ -95,7 +95,7 @@ function checkModel(model: GenerationModel): void {
 }
 
 /**
- * Generate `numSamples` completions for each conversation (a batch of chat prompts, each with its images)
+ * Generate `numGenerations` completions for each conversation (a batch of chat prompts, each with its images)
  * in one native call, and decode them.
  */
 export async function generate(model: GenerationModel, conversations: ChatMessage[][], opts: GenerateOptions = {}): Promise<GenerateOutput> {
@@ -108,8 +108,8 @@ export async function generate(model: GenerationModel, conversations: ChatMessag
   const samples: GeneratedSample[][] = []
   for (let p = 0; p < r.numPrompts; p++) {
     const row: GeneratedSample[] = []
-    for (let g = 0; g < r.numSamples; g++) {
-      const i = p * r.numSamples + g
+    for (let g = 0; g < r.numGenerations; g++) {
+      const i = p * r.numGenerations + g
       row.push({
         text: texts[i]!,
         ids: r.completions[i]!,

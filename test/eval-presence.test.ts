@@ -11,7 +11,7 @@ import { detectionPrompt, detectionSolution, presencePrompt } from '../lib/promp
 import { parsePresenceAnswer } from '../lib/rewards/parse.js'
 import { arraySource } from '../lib/train/loop.js'
 import { evaluatePolicy } from '../lib/train/evaluate.js'
-import type { Completion, EncodedPrompt, SamplingOptions } from '../lib/train/types.js'
+import type { EncodedPrompt, Rollouts, SamplingOptions } from '../lib/train/types.js'
 
 t.test('parsePresenceAnswer: yes / no / unclear, never throws', async (t) => {
   t.equal(parsePresenceAnswer('<think>a cat sits</think><answer>yes</answer>'), true)
@@ -57,13 +57,13 @@ const texts: string[] = SCRIPT.flat()
 
 class ScriptedPolicy {
   asked: Array<{ sample: number; presence: boolean }> = []
-  async generate(prompts: readonly EncodedPrompt[], _o: SamplingOptions): Promise<Completion[]> {
-    return prompts.map((p, promptIndex) => {
+  async generate(prompts: readonly EncodedPrompt[], _o: SamplingOptions): Promise<Rollouts> {
+    return { numGenerations: 1, completions: prompts.map((p, promptIndex) => {
       const sample = p.inputIds[0]!, presence = p.inputIds[1] === 1
       this.asked.push({ sample, presence })
       const token = 2 * sample + (presence ? 0 : 1)
       return { promptIndex, tokens: Int32Array.of(token), logprobs: Float32Array.of(0), finished: true }
-    })
+    }) }
   }
 }
 const encode = async (s: Sample): Promise<EncodedPrompt> => ({

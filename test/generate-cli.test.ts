@@ -16,7 +16,7 @@ async function runCli(args: Partial<GenerateCliArgs>): Promise<string> {
   const log = console.log
   console.log = (...a: unknown[]) => { lines.push(a.join(' ')) }
   try {
-    const argv = { model: tinyCheckpointDir('qwen2vl-tiny'), image: [IMG0], prompt: PROMPT, maxNewTokens: 16, temperature: 0, topP: 1, topK: 0, numSamples: 1, device: 'cpu', json: true, ...args }
+    const argv = { model: tinyCheckpointDir('qwen2vl-tiny'), image: [IMG0], prompt: PROMPT, maxNewTokens: 16, temperature: 0, topP: 1, topK: 0, numGenerations: 1, device: 'cpu', json: true, ...args }
     await (generateCommand.handler as (a: unknown) => Promise<void>)({ ...argv, _: ['generate'], $0: 'vrft-native' })
   } finally {
     console.log = log
@@ -35,11 +35,11 @@ t.test('generate --json: golden prompt ids and greedy ids', async (t) => {
 })
 
 t.test('generate: samples, seeds, text output', async (t) => {
-  const a = JSON.parse(await runCli({ temperature: 1, numSamples: 3, seed: 11, maxNewTokens: 5 }))
-  const b = JSON.parse(await runCli({ temperature: 1, numSamples: 3, seed: 11, maxNewTokens: 5 }))
+  const a = JSON.parse(await runCli({ temperature: 1, numGenerations: 3, seed: 11, maxNewTokens: 5 }))
+  const b = JSON.parse(await runCli({ temperature: 1, numGenerations: 3, seed: 11, maxNewTokens: 5 }))
   t.equal(a.samples.length, 3)
   t.same(a.samples.map((s: { ids: number[] }) => s.ids), b.samples.map((s: { ids: number[] }) => s.ids), 'same seed, same samples')
-  const text = await runCli({ json: false, numSamples: 2, maxNewTokens: 3 })
+  const text = await runCli({ json: false, numGenerations: 2, maxNewTokens: 3 })
   t.match(text, /--- sample 1\/2/)
 })
 

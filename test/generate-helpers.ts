@@ -10,7 +10,8 @@ import { gunzipSync } from 'node:zlib'
 import { join, dirname } from 'node:path'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { NativeModel, type ModelHandle } from '../lib/native/model.js'
+import type { ModelHandle } from '../lib/native/model.js'
+import { NativeModel } from '../lib/model/native-model.js'
 import type { PromptBatch } from '../lib/native/generate.js'
 
 const here = dirname(fileURLToPath(import.meta.url))

@@ -86,22 +86,22 @@ t.test('greedy output is the same alone, in a batch with another prompt, and wit
   const inBatch = await generateIds(m, batch, opts)
   t.same(inBatch.completions[1], alone, 'in a batch')
   t.same(inBatch.completions[0], (await generateIds(m, b.prompt, opts)).completions[0], 'the other prompt too')
-  const g = await generateIds(m, batch, { ...opts, numSamples: 3 })
+  const g = await generateIds(m, batch, { ...opts, numGenerations: 3 })
   t.equal(g.completions.length, 6)
   for (let s = 0; s < 3; s++) t.same(g.completions[3 + s], alone, `G = 3, sample ${s}`)
   for (const mode of ['nocache', 'per_sample_prefill'] as const) {
-    const r = await generateIds(m, batch, { ...opts, numSamples: 2, mode })
+    const r = await generateIds(m, batch, { ...opts, numGenerations: 2, mode })
     t.same(r.completions[2], alone, `mode ${mode} gives the same greedy ids`)
     t.same(r.completions[3], alone, `mode ${mode}, second sample`)
   }
   // onTokens: one call per step with every row's token; together they are the result's ids
   const steps: Array<{ step: number; tokens: number[] }> = []
-  const streamed = await generateIds(m, batch, { ...opts, numSamples: 2, temperature: 1, seed: 5, onTokens: (tok, step) => steps.push({ step, tokens: Array.from(tok) }) })
+  const streamed = await generateIds(m, batch, { ...opts, numGenerations: 2, temperature: 1, seed: 5, onTokens: (tok, step) => steps.push({ step, tokens: Array.from(tok) }) })
   await new Promise((r) => setImmediate(r))
   t.same(steps.map((s) => s.step), Array.from({ length: streamed.raw.steps }, (_, i) => i), 'one call per step, in order')
   t.ok(steps.every((s) => s.tokens.length === 4), 'every row in each call')
   for (let r = 0; r < 4; r++) t.same(steps.map((s) => s.tokens[r]).slice(0, streamed.completions[r]!.length), streamed.completions[r], `row ${r}: the streamed tokens are its ids`)
-  t.same((await generateIds(m, batch, { ...opts, numSamples: 2, temperature: 1, seed: 5 })).completions, streamed.completions, 'streaming changes nothing')
+  t.same((await generateIds(m, batch, { ...opts, numGenerations: 2, temperature: 1, seed: 5 })).completions, streamed.completions, 'streaming changes nothing')
   await t.rejects(generateIds(m, batch, { ...opts, onTokens: 3 as never }), { code: 'ERR_INVALID_ARG', message: /function for onTokens/ })
   const text: PromptBatch = { inputIds: [151644, 872, 198, 9707, 151645, 198, 151644, 77091, 198], batchSize: 1 }
   const tc = await generateIds(m, text, { ...opts, maxNewTokens: 6 })
@@ -119,7 +119,7 @@ t.test('sampled log-probs equal teacher-forced logprobs; seeds reproduce', async
   const name: TinyName = 'qwen25vl-tiny'
   const m = await loadTiny(name)
   const { prompt } = casePrompt(name, IMAGES[0])
-  const opts = { maxNewTokens: 12, numSamples: 4, temperature: 0.8, topP: 0.95, seed: 1234, eosIds: EOS }
+  const opts = { maxNewTokens: 12, numGenerations: 4, temperature: 0.8, topP: 0.95, seed: 1234, eosIds: EOS }
   const r1 = await generateIds(m, prompt, opts)
   const r2 = await generateIds(m, prompt, opts)
   t.same(r1.completions, r2.completions, 'same seed -> same samples')
@@ -138,7 +138,7 @@ t.test('sampled log-probs equal teacher-forced logprobs; seeds reproduce', async
     t.ok(r1.logprobs[i]!.every((x) => x < 0 && Number.isFinite(x)), 'log-probs are finite and negative')
   }
   // temperature 1 without top-k/top-p: the log-probs come from the sampling softmax itself (no log_softmax)
-  const plain = await generateIds(m, prompt, { maxNewTokens: 12, numSamples: 4, temperature: 1, seed: 5, eosIds: EOS })
+  const plain = await generateIds(m, prompt, { maxNewTokens: 12, numGenerations: 4, temperature: 1, seed: 5, eosIds: EOS })
   t.equal(plain.logprobsAtTemperature, undefined, 'no second set of log-probs at temperature 1')
   const lp1 = await completionLogprobs(m, prompt, plain.completions, { chunk: 9 })
   for (let i = 0; i < 4; i++) {
@@ -165,7 +165,7 @@ t.test('abort and argument errors', async (t) => {
   const { prompt } = casePrompt(name, IMAGES[0])
   const ac = new AbortController()
   const started = Date.now()
-  const p = generateIds(m, prompt, { maxNewTokens: 100000, numSamples: 2, seed: 1, signal: ac.signal })
+  const p = generateIds(m, prompt, { maxNewTokens: 100000, numGenerations: 2, seed: 1, signal: ac.signal })
   setTimeout(() => ac.abort(), 300)
   await t.rejects(p, { code: 'ERR_ABORTED' }, 'aborting mid-generation rejects with ERR_ABORTED')
   t.ok(Date.now() - started < 60000, 'and promptly')
@@ -179,11 +179,11 @@ t.test('abort and argument errors', async (t) => {
   await bad({ maxNewTokens: 0 }, 'maxNewTokens 0')
   await bad({ temperature: -1 }, 'negative temperature')
   await bad({ topP: 0 }, 'topP 0')
-  await bad({ numSamples: 1.5 }, 'fractional numSamples')
+  await bad({ numGenerations: 1.5 }, 'fractional numGenerations')
   await bad({ mode: 'fast' }, 'unknown mode')
   await bad({ seed: -2 }, 'negative seed')
   const n = generateBinding()
-  const base = { inputIds: Int32Array.from(prompt.inputIds), batch: 1, maxNewTokens: 2, numSamples: 1, temperature: 1, greedy: false, topP: 1, topK: 0, eosIds: [], padId: 0, mode: 'cache' as const }
+  const base = { inputIds: Int32Array.from(prompt.inputIds), batch: 1, maxNewTokens: 2, numGenerations: 1, temperature: 1, greedy: false, topP: 1, topK: 0, eosIds: [], padId: 0, mode: 'cache' as const }
   await t.rejects(async () => n.generate(m, { ...base }), { code: 'ERR_INVALID_ARG' }, 'native: image tokens without pixel values')
   await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 308), imageGridThw: [1, 14, 22], topP: 2 }), { code: 'ERR_INVALID_ARG' }, 'native: topP 2')
   await t.rejects(async () => n.generate(m, { ...base, pixelValues: new Float32Array(1176 * 300), imageGridThw: [1, 14, 22] }), { code: 'ERR_INVALID_ARG' }, 'native: pixel rows vs grid')
@@ -199,7 +199,7 @@ t.test('generation runs off the main thread', async (t) => {
   const { prompt } = casePrompt('qwen2vl-tiny', IMAGES[0])
   let ticks = 0
   const iv = setInterval(() => ticks++, 5)
-  await generateIds(m, prompt, { maxNewTokens: 40, numSamples: 2, seed: 5 })
+  await generateIds(m, prompt, { maxNewTokens: 40, numGenerations: 2, seed: 5 })
   clearInterval(iv)
   t.ok(ticks > 2, `the event loop ticked ${ticks} times during generate`)
 })
@@ -208,7 +208,7 @@ t.test('logprobs with the prompt run once and shared by its rows = the prompt re
   for (const name of MODELS) {
     const m = await loadTiny(name)
     const { prompt } = await batch2Prompt(t, name) // two left-padded image prompts
-    const g = await generateIds(m, prompt, { maxNewTokens: 9, numSamples: 3, temperature: 1, seed: 7, eosIds: EOS })
+    const g = await generateIds(m, prompt, { maxNewTokens: 9, numGenerations: 3, temperature: 1, seed: 7, eosIds: EOS })
     const comps = g.completions.map((c, i) => c.slice(0, 3 + (i % 4) * 2)) // ragged: 3, 5, 7, 9 tokens
     const shared = await completionLogprobs(m, prompt, comps, { chunk: 11, entropy: true })
     const full = await completionLogprobs(m, prompt, comps, { chunk: 11, entropy: true, sharePrefix: false })

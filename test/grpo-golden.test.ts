@@ -8,7 +8,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { nativeAvailable } from '../lib/native/binding.js'
-import type { NativeBatch, NativeGrpoOptions } from '../lib/native/trainer.js'
+import type { NativeBatch, NativeGrpoOptions } from '../lib/train/trainer-settings.js'
 import { grpoGolden, img0Pixels, makeTrainer, maxAbs, readNpy, relErr, tb, tinyDir } from './grpo-helpers.js'
 
 if (!nativeAvailable()) {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { native } from '../lib/native/binding.js'
 import type { NativeModelHandle } from '../lib/native/generate.js'
-import { resolveTrainerSettings, trainerBinding, type NativeTrainerHandle, type TrainerSettings } from '../lib/native/trainer.js'
+import { resolveTrainerSettings, trainerBinding, type NativeTrainerHandle, type TrainerSettings } from '../lib/train/trainer-settings.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** Golden checkpoint + preprocessed pixels: the model helper's test/fixtures/goldens copy, else the source. */

@@ -9,7 +9,7 @@ import type { ModelConfig } from '../lib/model/config.js'
 import { nativeAvailable } from '../lib/native/binding.js'
 import { computeAdvantages } from '../lib/rewards/advantages.js'
 import { NativePolicy } from '../lib/train/native-policy.js'
-import type { EncodedPrompt, Rollout, SamplingOptions, StepOptions } from '../lib/train/types.js'
+import type { EncodedPrompt, SamplingOptions, StepOptions } from '../lib/train/types.js'
 import { smallRandomModel } from './grpo-helpers.js'
 
 if (!nativeAvailable()) {
@@ -21,27 +21,27 @@ if (!nativeAvailable()) {
     t.teardown(() => policy.dispose())
     const prompts: EncodedPrompt[] = [[1, 2, 3], [4, 5, 6, 7], [8, 9]].map((ids) => ({ inputIds: Int32Array.from(ids), pixelValues: [], imageGridThw: [] }))
     const G = 8
-    const sampling: SamplingOptions = { numSamples: G, maxNewTokens: 6, temperature: 1, topP: 1, topK: 0, eosTokenIds: [310] }
+    const sampling: SamplingOptions = { numGenerations: G, maxNewTokens: 6, temperature: 1, topP: 1, topK: 0, eosTokenIds: [310] }
     const step: StepOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 12, clipped: false, maxCompletionLength: 6 }
     // The rewarded token: one that some (not many) initial samples contain, so that groups see rewards early.
-    const initial = await policy.generate(prompts, { ...sampling, numSamples: 32, seed: 1000 })
+    const initial = await policy.generate(prompts, { ...sampling, numGenerations: 32, seed: 1000 })
     const counts = new Map<number, number>()
-    for (const c of initial) for (const id of new Set(c.tokens)) if (id !== 310) counts.set(id, (counts.get(id) ?? 0) + 1)
-    const [target] = [...counts].sort((a, b) => Math.abs(a[1] / initial.length - 0.06) - Math.abs(b[1] / initial.length - 0.06))[0]!
-    const freq = (cs: Array<{ tokens: Int32Array }>) => cs.filter((c) => c.tokens.includes(target)).length / cs.length
-    const start = freq(initial)
+    for (const c of initial.completions) for (const id of new Set(c.tokens)) if (id !== 310) counts.set(id, (counts.get(id) ?? 0) + 1)
+    const [target] = [...counts].sort((a, b) => Math.abs(a[1] / initial.completions.length - 0.06) - Math.abs(b[1] / initial.completions.length - 0.06))[0]!
+    const freq = (cs: ReadonlyArray<{ tokens: Int32Array }>) => cs.filter((c) => c.tokens.includes(target)).length / cs.length
+    const start = freq(initial.completions)
     let steps = 0
     for (; steps < 40; steps++) {
-      const cs = await policy.generate(prompts, { ...sampling, seed: steps })
+      const r = await policy.generate(prompts, { ...sampling, seed: steps })
+      const cs = r.completions
       t.equal(cs.length, prompts.length * G)
       const rewards = cs.map((c) => (c.tokens.includes(target) ? 1 : 0))
       const adv = computeAdvantages(rewards, G)
-      const rollouts: Rollout[] = cs.map((c, i) => ({ prompt: prompts[c.promptIndex]!, tokens: c.tokens, advantage: adv[i]! }))
-      const m = await policy.grpoStep(rollouts, step)
+      const m = await policy.grpoStep(r, adv, step)
       t.equal(m.skipped, false)
       if (freq(cs) > 0.8 && steps >= 10) break
     }
-    const end = freq(await policy.generate(prompts, { ...sampling, numSamples: 32, seed: 2000 }))
+    const end = freq((await policy.generate(prompts, { ...sampling, numGenerations: 32, seed: 2000 })).completions)
     t.comment(`completions containing token ${target}: ${(start * 100).toFixed(1)}% before, ${(end * 100).toFixed(1)}% after ${steps} steps`)
     t.ok(start < 0.2, 'rare at the start')
     t.ok(end > 0.6 && end > start + 0.4, 'frequent after training')

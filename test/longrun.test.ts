@@ -5,7 +5,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { initModel } from '../lib/model/init-model.js'
 import { NativePolicy } from '../lib/train/native-policy.js'
-import type { EncodedPrompt, Rollout } from '../lib/train/types.js'
+import type { EncodedPrompt } from '../lib/train/types.js'
 
 t.test('500 generate+step iterations keep RSS flat', async (t) => {
   const dir = tempDir('vrft-long-')
@@ -21,9 +21,8 @@ t.test('500 generate+step iterations keep RSS flat', async (t) => {
   const total = 500
   const rss: number[] = []
   for (let i = 0; i < total; i++) {
-    const comps = await policy.generate([prompt], { numSamples: 2, maxNewTokens: 4, temperature: 1, topP: 1, topK: 0, seed: i, eosTokenIds: [151645] })
-    const rollouts: Rollout[] = comps.map((c, k) => ({ prompt, tokens: c.tokens.length ? c.tokens : Int32Array.from([151645]), advantage: k === 0 ? 0.5 : -0.5 }))
-    const m = await policy.grpoStep(rollouts, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
+    const comps = await policy.generate([prompt], { numGenerations: 2, maxNewTokens: 4, temperature: 1, topP: 1, topK: 0, seed: i, eosTokenIds: [151645] })
+    const m = await policy.grpoStep(comps, [0.5, -0.5], { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
     if (m.skipped) skipped++
     if (i === 199) { global.gc?.(); warm = process.memoryUsage().rss }
     if (i % 50 === 49) rss.push(process.memoryUsage().rss)

@@ -3,7 +3,7 @@
 // Run: VRFT_NATIVE_ADDON=build-model/Release/vrft_native.node npx tap test/model-batch.test.ts
 import t from 'tap'
 import { rmSync } from 'node:fs'
-import { NativeModel } from '../lib/native/model.js'
+import { NativeModel } from '../lib/model/native-model.js'
 import { IMAGES, MODELS, caseArray, flat, pixelValues, readMeta, relErr, strided, unpackCheckpoint } from './model-helpers.js'
 
 const V = 151936

@@ -5,7 +5,8 @@
 // Run: VRFT_NATIVE_ADDON=build-model/Release/vrft_native.node npx tap test/model-parity.test.ts
 import t from 'tap'
 import { rmSync } from 'node:fs'
-import { NativeModel, ropeIndex } from '../lib/native/model.js'
+import { ropeIndex } from '../lib/native/model.js'
+import { NativeModel } from '../lib/model/native-model.js'
 import { npyToNumbers } from '../lib/model/npy.js'
 import { IMAGES, MODELS, caseArray, flat, pixelValues, readMeta, relErr, strided, unpackCheckpoint } from './model-helpers.js'
 

@@ -61,7 +61,7 @@ t.test('a full disk fails the save with ERR_IO_WRITE and keeps the previous chec
 
 t.test('a weight stored with a non-float dtype is ERR_WEIGHTS_DTYPE naming it', async (t) => {
   const { initModel } = await import('../lib/model/init-model.js')
-  const { NativeModel } = await import('../lib/native/model.js')
+  const { NativeModel } = await import('../lib/model/native-model.js')
   const m = join(dir, 'tiny-dtype')
   await initModel({ arch: 'qwen2-vl', size: 'tiny', out: m, seed: 4 })
   const file = join(m, 'model.safetensors')

@@ -109,7 +109,7 @@ export function chatBody(text: string, images: string[] = [], extra: Record<stri
 /** True when the native addon is built with the generation bindings (real-model tests run). */
 export async function realModelAvailable(): Promise<boolean> {
   const { nativeAvailable, native } = await import('../lib/native/binding.js')
-  return nativeAvailable() && typeof (native() as Record<string, unknown>).generate === 'function'
+  return nativeAvailable() && typeof (native() as unknown as Record<string, unknown>).generate === 'function'
 }
 
 let tinyDir: Promise<string> | undefined

@@ -32,7 +32,7 @@ t.test('demo data: base and novel classes apart, k shots per novel class, determ
   t.match(builtinSettings({ maxSteps: 3, beta: 0 }), { maxSteps: 3, beta: 0, numGenerations: 8 })
 })
 
-if (!nativeAvailable() || typeof (native() as Record<string, unknown>).modelWriteRandom !== 'function') {
+if (!nativeAvailable() || typeof (native() as unknown as Record<string, unknown>).modelWriteRandom !== 'function') {
   t.comment('SKIPPED: the native addon with modelWriteRandom is not built (needed to write the tiny model)')
   t.skip('demo orchestration: the native addon with modelWriteRandom is not built (needed to write the tiny model)')
 } else {

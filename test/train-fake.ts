@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Sample } from '../lib/data/types.js'
 import { mulberry32 } from '../lib/train/order.js'
-import type { Completion, EncodedPrompt, Rollout, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from '../lib/train/types.js'
+import type { Completion, EncodedPrompt, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from '../lib/train/types.js'
 
 /** The fixed answers the fake policy can give; token id = index + 1. */
 export const ANSWERS = [
@@ -69,7 +69,8 @@ export class FakePolicy implements TrainablePolicy {
     const z = e.reduce((a, b) => a + b, 0)
     return e.map((x) => x / z)
   }
-  async generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Completion[]> {
+  /** Rollouts of the fake: the completions plus the prompts they follow (what NativePolicy keeps natively). */
+  async generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Rollouts & { prompts: EncodedPrompt[] }> {
     this.calls.push({ kind: 'generate', prompts: prompts.map((p) => p.inputIds[1]!), opts: { ...opts, signal: undefined } as SamplingOptions })
     if (this.delayMs) {
       await new Promise<void>((res, rej) => {
@@ -81,7 +82,7 @@ export class FakePolicy implements TrainablePolicy {
     const p = this.probs()
     const out: Completion[] = []
     prompts.forEach((_, pi) => {
-      for (let g = 0; g < opts.numSamples; g++) {
+      for (let g = 0; g < opts.numGenerations; g++) {
         let k = 0
         if (opts.temperature === 0) k = p.indexOf(Math.max(...p))
         else {
@@ -91,12 +92,14 @@ export class FakePolicy implements TrainablePolicy {
         out.push({ promptIndex: pi, tokens: Int32Array.from([k + 1]), logprobs: Float32Array.from([Math.log(p[k]!)]), finished: k !== 3 })
       }
     })
-    return out
+    return { numGenerations: opts.numGenerations, completions: out, prompts }
   }
   private lrNow(): number {
     return this.lr * Math.max(0, 1 - this.step / this.totalSteps)
   }
-  async grpoStep(rollouts: Rollout[], opts: StepOptions): Promise<StepMetrics> {
+  async grpoStep(r: Rollouts, advantages: ArrayLike<number>, opts: StepOptions): Promise<StepMetrics> {
+    const prompts = (r as Rollouts & { prompts: EncodedPrompt[] }).prompts
+    const rollouts = r.completions.map((c, i) => ({ prompt: prompts[c.promptIndex]!, tokens: c.tokens, advantage: advantages[i]!, oldLogprobs: opts.clipped ? c.logprobs : undefined }))
     this.calls.push({
       kind: 'grpoStep', opts,
       rollouts: rollouts.map((r) => ({ prompt: r.prompt.inputIds[1]!, token: r.tokens[0]!, advantage: r.advantage, hasOld: r.oldLogprobs !== undefined })),

@@ -36,7 +36,7 @@ t.test('one step: order of calls, advantages per group, metrics fields', async (
   const origGen = policy.generate.bind(policy)
   const origStep = policy.grpoStep.bind(policy)
   policy.generate = async (p, o) => { log.push('generate'); return origGen(p, o) }
-  policy.grpoStep = async (r, o) => { log.push('step'); return origStep(r, o) }
+  policy.grpoStep = async (r, a, o) => { log.push('step'); return origStep(r, a, o) }
   const rewards: NamedReward[] = [
     ...rewardSet('classification'),
     { name: 'async', weight: 0.5, fn: async (c) => { log.push('reward'); await new Promise((r) => setTimeout(r, 1)); return c.length > 30 ? 1 : 0 } },
@@ -60,8 +60,8 @@ t.test('one step: order of calls, advantages per group, metrics fields', async (
   ro.forEach((r, i) => t.ok(Math.abs(r.advantage - adv[i]!) < 1e-9, `advantage ${i} per group`))
   for (let g = 0; g < 12; g += 4) t.ok(Math.abs(ro.slice(g, g + 4).reduce((a, r) => a + r.advantage, 0)) < 1e-6, `group ${g / 4} sums to 0`)
   t.same(ro.map((r) => r.prompt), rec.indices.flatMap((i) => [i, i, i, i]), 'rollouts grouped prompt by prompt in batch order')
-  const gen = policy.calls[0]!.opts as { numSamples: number; maxNewTokens: number; temperature: number }
-  t.equal(gen.numSamples, 4)
+  const gen = policy.calls[0]!.opts as { numGenerations: number; maxNewTokens: number; temperature: number }
+  t.equal(gen.numGenerations, 4)
   t.equal(gen.maxNewTokens, 8)
   t.equal(gen.temperature, 1)
   for (const k of ['loss', 'kl', 'clipFraction', 'gradNorm', 'lr', 'tokensPerSecond', 'zeroStdGroups', 'finished', 'position']) t.type((rec as never)[k], 'number', k)

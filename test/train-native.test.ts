@@ -21,7 +21,7 @@ import { createTinyModel } from '../lib/train/tiny.js'
 
 const why = !nativeAvailable()
   ? 'the native addon is not built'
-  : typeof (native() as Record<string, unknown>).trainerCreate !== 'function'
+  : typeof (native() as unknown as Record<string, unknown>).trainerCreate !== 'function'
     ? 'the addon has no trainer bindings yet'
     : undefined
 

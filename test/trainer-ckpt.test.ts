@@ -8,10 +8,10 @@ import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { nativeAvailable } from '../lib/native/binding.js'
-import type { NativeBatch, NativeGrpoOptions, TrainerSettings } from '../lib/native/trainer.js'
+import type { NativeBatch, NativeGrpoOptions, TrainerSettings } from '../lib/train/trainer-settings.js'
 import { img0Pixels, makeTrainer, relErr, smallRandomModel, tb, tempDir } from './grpo-helpers.js'
 
-const opts: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0, update: false }
+const opts: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0, update: false, details: false }
 
 if (!nativeAvailable()) {
   t.fail('the native addon is not built (npm run build:native)')

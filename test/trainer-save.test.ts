@@ -4,20 +4,21 @@
  * live adapted policy; stopping after step k and resuming from the saved state gives the same parameters at
  * step k + n as an uninterrupted run. Every directory write is atomic (no temporary left behind).
  */
+import type { NativeModelObject } from '../lib/native/binding.js'
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { native, nativeAvailable } from '../lib/native/binding.js'
-import type { NativeBatch, NativeGrpoOptions } from '../lib/native/trainer.js'
+import type { NativeBatch, NativeGrpoOptions } from '../lib/train/trainer-settings.js'
 import { makeTrainer, maxAbs, mb, smallRandomModel, tb, tempDir } from './grpo-helpers.js'
 
-const grpo: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0 }
+const grpo: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0, update: true, details: false }
 const batchAt = (k: number): NativeBatch => ({
   prompts: [{ inputIds: Int32Array.from([1, 2, 3, 4 + k]) }, { inputIds: Int32Array.from([9, 8]) }],
   rollouts: [[5, 6, 7], [8, 9], [10 + k], [11, 12, 13]].map((x, i) => ({ prompt: i % 2, tokens: Int32Array.from(x), advantage: [1, -1, 0.5 - k * 0.1, -0.5][i] })),
 })
 
-async function logits(model: unknown, ids: number[]): Promise<Float32Array> {
+async function logits(model: NativeModelObject, ids: number[]): Promise<Float32Array> {
   const r = await mb().modelForward(model, { inputIds: Int32Array.from(ids), batch: 1, logits: 'all' })
   return r.logits
 }

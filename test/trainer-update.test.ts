@@ -3,14 +3,15 @@
  * non-finite guard skips an update whose loss is NaN without touching any weight; the SFT step lowers the
  * cross-entropy it reports; schedules give the HF learning rates.
  */
+import type { NativeTrainerObject } from '../lib/native/binding.js'
 import t from 'tap'
 import { nativeAvailable } from '../lib/native/binding.js'
-import type { NativeBatch, NativeGrpoOptions } from '../lib/native/trainer.js'
+import type { NativeBatch, NativeGrpoOptions } from '../lib/train/trainer-settings.js'
 import { img0Pixels, makeTrainer, smallRandomModel, tb, tinyDir } from './grpo-helpers.js'
 
-const grpo: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0 }
+const grpo: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0, update: true, details: false }
 
-function snapshot(trainer: unknown): Map<string, Float32Array> {
+function snapshot(trainer: NativeTrainerObject): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>()
   for (const p of tb().trainerParameters(trainer)) out.set(p.name, tb().trainerParameter(trainer, p.name))
   return out
@@ -103,10 +104,10 @@ if (!nativeAvailable()) {
     const tr = await makeTrainer(dir, { lr: 1e-2, schedule: 'constant', reference: false }, config)
     t.teardown(() => tr.dispose())
     const b: NativeBatch = { prompts: [{ inputIds: Int32Array.from([1, 2, 3]) }, { inputIds: Int32Array.from([4, 5]) }], rollouts: [{ prompt: 0, tokens: Int32Array.from([7, 8, 9]) }, { prompt: 1, tokens: Int32Array.from([10, 11]) }] }
-    const first = await tb().trainerSftStep(tr.trainer, b, { microBatchSize: 1 })
+    const first = await tb().trainerSftStep(tr.trainer, b, { microBatchSize: 1, update: true })
     t.ok(first.loss > 4 && first.loss < 8, `random-init cross-entropy near ln(320) = 5.77 (got ${first.loss})`)
     let last = first
-    for (let i = 0; i < 5; i++) last = await tb().trainerSftStep(tr.trainer, b, { microBatchSize: 2 })
+    for (let i = 0; i < 5; i++) last = await tb().trainerSftStep(tr.trainer, b, { microBatchSize: 2, update: true })
     t.ok(last.loss < first.loss - 1, `loss fell from ${first.loss} to ${last.loss}`)
     t.equal(last.tokens, 5)
   })
@@ -117,7 +118,7 @@ if (!nativeAvailable()) {
     const lrs = async (settings: object) => {
       const tr = await makeTrainer(dir, { lr: 1, reference: false, ...settings }, config)
       const out: number[] = []
-      for (let i = 0; i < 5; i++) out.push((await tb().trainerSftStep(tr.trainer, b, { microBatchSize: 1 })).lr)
+      for (let i = 0; i < 5; i++) out.push((await tb().trainerSftStep(tr.trainer, b, { microBatchSize: 1, update: true })).lr)
       tr.dispose()
       return out
     }

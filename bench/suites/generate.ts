@@ -41,7 +41,7 @@ export const generateSuite: Suite = {
     try {
       // 1. KV cache vs no cache
       const N1 = ctx.quick ? 32 : 256
-      const g1 = { maxNewTokens: N1, numSamples: 1, temperature: 0, eosIds: [] as number[] }
+      const g1 = { maxNewTokens: N1, numGenerations: 1, temperature: 0, eosIds: [] as number[] }
       const tCache = await time(() => generateIds(model, prompt, { ...g1, mode: 'cache' }), reps)
       const tNo = await time(() => generateIds(model, prompt, { ...g1, mode: 'nocache' }), { warmup: 0, reps: 1 })
       const ratio1 = tNo.median / tCache.median
@@ -54,7 +54,7 @@ export const generateSuite: Suite = {
       // 2. shared prefill vs per-sample prefill, G = 8
       const G = 8
       const N2 = ctx.quick ? 8 : 16
-      const g2 = { maxNewTokens: N2, numSamples: G, temperature: 1, seed: 1, eosIds: [] as number[] }
+      const g2 = { maxNewTokens: N2, numGenerations: G, temperature: 1, seed: 1, eosIds: [] as number[] }
       let shared = 0, perSample = 0
       const tShared = await time(async () => { shared = (await generateIds(model, prompt, { ...g2, mode: 'cache' })).raw.prefillSeconds }, reps)
       const tPer = await time(async () => { perSample = (await generateIds(model, prompt, { ...g2, mode: 'per_sample_prefill' })).raw.prefillSeconds }, reps)
@@ -70,10 +70,10 @@ export const generateSuite: Suite = {
       //    against the same decode with every GEMM in torch::linear (the BLAS) as the baseline
       const N3 = ctx.quick ? 32 : 128
       const kernel = ctx.device === 'cpu' ? native().runtimeInfo().skinnyGemm : 'none'
-      const decode = async (numSamples: number, seed: number) => {
+      const decode = async (numGenerations: number, seed: number) => {
         const secs: number[] = []
         const t = await time(async () => {
-          secs.push((await generateIds(model, prompt, { maxNewTokens: N3, numSamples, temperature: 1, seed, eosIds: [] })).raw.decodeSeconds)
+          secs.push((await generateIds(model, prompt, { maxNewTokens: N3, numGenerations, temperature: 1, seed, eosIds: [] })).raw.decodeSeconds)
         }, reps)
         secs.sort((a, b) => a - b)
         return { t, seconds: secs[Math.floor(secs.length / 2)]! }

@@ -14,7 +14,7 @@
  * Run alone: node dist/bench/run.js --only grpo --size small
  */
 import { modelBinding, type ModelHandle } from '../../lib/native/model.js'
-import { resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeGrpoOptions } from '../../lib/native/trainer.js'
+import { resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeGrpoOptions } from '../../lib/train/trainer-settings.js'
 import { type Context, type Row, type Suite, peakRss, spreadOf, time } from '../harness.js'
 import { benchCheckpoint } from './model.js'
 import { PROMPT_GRID, benchModelConfig, benchPrompt, forwardFlops, sharedPrefixTextFlops, sizeLabel } from './shapes.js'
@@ -41,7 +41,7 @@ export const grpoSuite: Suite = {
         advantage: (r % 2 ? 1 : -1) * (0.5 + r / G),
       })),
     }
-    const opts: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: micro, clipped: false, maxCompletionLength: L }
+    const opts: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: micro, clipped: false, maxCompletionLength: L, update: true, details: false }
     const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
     const mb = modelBinding()
     const params = mb.modelParameterCount(cfg)

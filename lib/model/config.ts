@@ -9,52 +9,9 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import { VrftError, describeValue } from '../errors.js'
 
-/** Model family. */
-export type ModelArch = 'qwen2-vl' | 'qwen2.5-vl'
-
-/** Vision tower settings (flat). */
-export interface VisionSettings {
-  depth: number
-  /** Vision width (Qwen2-VL `embed_dim`, Qwen2.5-VL `hidden_size`). */
-  width: number
-  numHeads: number
-  /** Vision MLP hidden size (Qwen2-VL embed_dim·mlp_ratio, Qwen2.5-VL intermediate_size). */
-  intermediate: number
-  act: 'quick_gelu' | 'silu' | 'gelu' | 'gelu_pytorch_tanh'
-  patchSize: number
-  temporalPatchSize: number
-  spatialMergeSize: number
-  inChannels: number
-  /** Merger output width = the LLM hidden size. */
-  outHidden: number
-  windowSize: number
-  fullattBlockIndexes: number[]
-  tokensPerSecond: number
-}
-
-/** The flat, validated config handed to native code. */
-export interface ModelConfig {
-  arch: ModelArch
-  vocabSize: number
-  hiddenSize: number
-  intermediateSize: number
-  numLayers: number
-  numHeads: number
-  numKvHeads: number
-  headDim: number
-  rmsNormEps: number
-  ropeTheta: number
-  mropeSection: [number, number, number]
-  tieWordEmbeddings: boolean
-  imageTokenId: number
-  videoTokenId: number
-  visionStartTokenId: number
-  visionEndTokenId: number
-  /** eos id(s) from config.json (generation_config.json may list more). */
-  eosTokenIds: number[]
-  padTokenId: number | null
-  vision: VisionSettings
-}
+// The flat config types are part of the native binding contract (lib/native/binding.ts); re-exported here.
+import type { ModelArch, ModelConfig, VisionSettings } from '../native/binding.js'
+export type { ModelArch, VisionSettings, ModelConfig } from '../native/binding.js'
 
 const int = z.number().int()
 const posInt = int.min(1)

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { VrftError } from '../errors.js'
+import { VrftError, nativeError } from '../errors.js'
 
 /** Result of a repeated measurement. */
 export interface Measured { median: number; best: number; repetitions: number }
@@ -40,7 +40,280 @@ export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 
 /** A tensor handed to or read from native code as raw little-endian bytes. */
 export interface RawTensor { name?: string; dtype: SafetensorsDtype; shape: number[]; data: Uint8Array }
 
-/** The native binding contract. Later modules extend it (see the model/rl sections below). */
+/** Model family. */
+export type ModelArch = 'qwen2-vl' | 'qwen2.5-vl'
+
+/** Vision tower settings (flat). */
+export interface VisionSettings {
+  depth: number
+  /** Vision width (Qwen2-VL `embed_dim`, Qwen2.5-VL `hidden_size`). */
+  width: number
+  numHeads: number
+  /** Vision MLP hidden size (Qwen2-VL embed_dim·mlp_ratio, Qwen2.5-VL intermediate_size). */
+  intermediate: number
+  act: 'quick_gelu' | 'silu' | 'gelu' | 'gelu_pytorch_tanh'
+  patchSize: number
+  temporalPatchSize: number
+  spatialMergeSize: number
+  inChannels: number
+  /** Merger output width = the LLM hidden size. */
+  outHidden: number
+  windowSize: number
+  fullattBlockIndexes: number[]
+  tokensPerSecond: number
+}
+
+/** The flat, validated config handed to native code. */
+export interface ModelConfig {
+  arch: ModelArch
+  vocabSize: number
+  hiddenSize: number
+  intermediateSize: number
+  numLayers: number
+  numHeads: number
+  numKvHeads: number
+  headDim: number
+  rmsNormEps: number
+  ropeTheta: number
+  mropeSection: [number, number, number]
+  tieWordEmbeddings: boolean
+  imageTokenId: number
+  videoTokenId: number
+  visionStartTokenId: number
+  visionEndTokenId: number
+  /** eos id(s) from config.json (generation_config.json may list more). */
+  eosTokenIds: number[]
+  padTokenId: number | null
+  vision: VisionSettings
+}
+
+/**
+ * The native objects (native/napi/objects.h): one type-tagged class per concept. They are made only by the
+ * functions below (`new` throws); passing one where another is expected is a TypeError with ERR_INVALID_ARG
+ * naming both. Their fields live natively; JS holds them only to hand them back.
+ */
+export declare class NativeModelObject { private readonly __native: 'Model' }
+export declare class NativeTrainerObject { private readonly __native: 'Trainer' }
+export declare class NativeRolloutsObject { private readonly __native: 'Rollouts' }
+export declare class NativeAbortFlag { private readonly __native: 'AbortFlag' }
+
+/** One prompt, tokenized and preprocessed: what native generation and training take. */
+export interface EncodedPrompt {
+  /** Prompt token ids (chat template applied, image pads expanded), unpadded. */
+  inputIds: Int32Array
+  /** One (N_i, patch_dim) float32 patch array per image, row-major. */
+  pixelValues: Float32Array[]
+  /** [t, h, w] patch grid per image. */
+  imageGridThw: Array<[number, number, number]>
+}
+
+/** Token batch: B rows of T ids, left padded, row-major. */
+export interface TokenBatchInput {
+  /** B·T token ids, row-major. */
+  inputIds: Int32Array | number[]
+  /** Number of rows B. */
+  batch: number
+  /** B·T values, 1 = real token, 0 = left padding (default: all 1). */
+  attentionMask?: Int32Array | number[]
+  /** 3 integers (t, h, w) per image, images of row 0 first. */
+  imageGridThw?: number[]
+}
+
+/** Options of the model forward. */
+export interface ForwardOptions extends TokenBatchInput {
+  /** Patchified pixels (N × patch_dim) of all images, float32 (copied once into a tensor). */
+  pixelValues?: Float32Array
+  /** Which logits to return: all positions (B,T,V), the last column (B,V), chosen `positions` (B,P,V), none. */
+  logits?: 'all' | 'last' | 'positions' | 'none'
+  /** Column indexes for logits: 'positions'. */
+  positions?: number[]
+  /** Return the top-k logits per position (B,T,k), computed in chunks. */
+  topk?: number
+  /** Return logsumexp of the logits per position (B,T). */
+  logsumexp?: boolean
+  /** Return intermediates (vision patch embedding + block outputs, decoder layer inputs/outputs, image embeds). */
+  trace?: boolean
+}
+
+/** A float tensor copied out of native code. */
+export interface FloatTensor { data: Float32Array; shape: number[] }
+
+/** Result of the model forward. */
+export interface ForwardResult {
+  /** (3, B, T) M-RoPE position ids, row-major; padding positions are 1. */
+  positionIds: Int32Array
+  /** Per row: max position + 1 − T (T = padded length). */
+  ropeDeltas: number[]
+  logits?: Float32Array
+  logitsShape?: number[]
+  topkValues?: Float32Array
+  topkIds?: Int32Array
+  logsumexp?: Float32Array
+  trace?: { vision: FloatTensor[]; hidden: FloatTensor[]; imageEmbeds?: FloatTensor }
+}
+
+/** Which decoding implementation runs: the real one, or a baseline the benchmarks compare it to. */
+export type GenerateMode = 'cache' | 'nocache' | 'per_sample_prefill'
+
+/** The sampling and stopping fields of every native generate call; all required (defaults are resolved in TS). */
+export interface NativeSampling {
+  maxNewTokens: number
+  /** Completions per prompt (G). */
+  numGenerations: number
+  temperature: number
+  greedy: boolean
+  topP: number
+  topK: number
+  eosIds: number[]
+  padId: number
+  seed?: number
+  mode: GenerateMode
+  abortFlag?: NativeAbortFlag
+  onTokens?: (tokens: Int32Array, step: number) => void
+}
+
+/** Options object of the model-level `generate`: a left-padded batch plus the sampling fields. */
+export interface GenerateNativeOptions extends NativeSampling {
+  inputIds: Int32Array | number[]
+  batch: number
+  attentionMask?: Int32Array | number[]
+  pixelValues?: Float32Array
+  imageGridThw?: number[]
+}
+
+/** What a native generate resolves to. Row r = prompt ⌊r / G⌋, sample r mod G. */
+export interface GenerateNativeResult {
+  rows: number
+  steps: number
+  /** (rows, steps) row-major; padId after a row's end. */
+  ids: Int32Array
+  /** Tokens generated per row (eos included). */
+  lengths: Int32Array
+  /** (rows, steps) log-prob of each sampled token at temperature 1; 0 after a row's end. */
+  logp: Float32Array
+  /** (rows, steps) the same at the sampling temperature (only when sampling with temperature ≠ 1). */
+  logpTemp?: Float32Array
+  promptLength: number
+  prefillSeconds: number
+  decodeSeconds: number
+}
+
+/** Options object of the native `logprobs`. */
+export interface LogprobsNativeOptions {
+  inputIds: Int32Array | number[]
+  batch: number
+  attentionMask?: Int32Array | number[]
+  pixelValues?: Float32Array
+  imageGridThw?: number[]
+  completionIds: Int32Array | number[]
+  completionRows: number
+  completionMask?: Int32Array | number[]
+  chunk: number
+  entropy: boolean
+  temperature: number
+  sharePrefix: boolean
+}
+
+/** What the native `logprobs` resolves to. */
+export interface LogprobsNativeResult {
+  rows: number
+  length: number
+  /** (rows, length) row-major; 0 where the completion mask is 0. */
+  logp: Float32Array
+  entropy?: Float32Array
+  /** Largest float32 logits chunk (bytes) built since the last logitsChunkPeak(true). */
+  peakChunkBytes: number
+}
+
+/** The validated, complete object trainerCreate reads (resolveTrainerSettings in lib/native/trainer.ts). */
+export interface TrainerCreateOptions {
+  lr: number
+  beta1: number
+  beta2: number
+  eps: number
+  weightDecay: number
+  maxGradNorm: number
+  schedule: 'constant' | 'linear' | 'cosine'
+  warmupSteps: number
+  totalSteps: number
+  checkpointText: boolean
+  checkpointVision: boolean
+  freezeVision: boolean
+  freezeMerger: boolean
+  reference: boolean
+  seed: number
+  sourceDir: string
+  optionsJson: string
+  lora?: { rank: number; alpha: number; targets: string[] }
+}
+
+/** One prompt of an explicit native batch (SFT, log-probs, tests). */
+export interface NativePromptIn {
+  inputIds: Int32Array
+  pixelValues?: Float32Array
+  /** Flat [t, h, w] per image. */
+  imageGridThw?: number[]
+}
+
+/** One completion (GRPO) or target sequence (SFT) of an explicit native batch. */
+export interface NativeRolloutIn {
+  /** Index into `prompts`. */
+  prompt: number
+  tokens: Int32Array
+  advantage?: number
+  oldLogprobs?: Float32Array
+  /** Reference log-probs given directly (instead of the reference model). */
+  refLogprobs?: Float32Array
+}
+
+export interface NativeBatch {
+  prompts: NativePromptIn[]
+  rollouts: NativeRolloutIn[]
+}
+
+/** Options of a GRPO update; all required (resolved from lib/train/defaults.ts). */
+export interface NativeGrpoOptions {
+  beta: number
+  epsilonLow: number
+  epsilonHigh: number
+  aggregation: 'grpo' | 'token' | 'dr_grpo'
+  microBatchSize: number
+  clipped: boolean
+  /** dr_grpo denominator; 0 = the longest completion of the batch. */
+  maxCompletionLength: number
+  /** false: compute loss and gradients only (no update; gradients stay readable). */
+  update: boolean
+  /** Return per-token logp / reference logp / KL / loss. */
+  details: boolean
+}
+
+/** What a native step resolves to. */
+export interface NativeStepReport {
+  loss: number
+  kl: number
+  clipFraction: number
+  gradNorm: number
+  lr: number
+  skipped: boolean
+  tokens: number
+  seconds: { logprobs: number; update: number; allreduce: number }
+  /** Completed optimizer updates. */
+  step: number
+  /** Updates skipped by the non-finite guard so far. */
+  skippedTotal: number
+  /** (rows, length) row-major, when details was asked for. */
+  details?: { length: number; logp: Float32Array; refLogp: Float32Array; kl: Float32Array; perTokenLoss: Float32Array }
+}
+
+/** What trainerGenerate resolves to: the native Rollouts plus the completions for JS to decode and score. */
+export interface NativeRolloutResult extends GenerateNativeResult {
+  rollouts: NativeRolloutsObject
+}
+
+export type DistBackend = 'gloo' | 'nccl'
+
+/** The whole native binding contract (native/napi/*.cpp). Every heavy function returns a Promise and runs on a
+ * libuv worker thread; every error is a VrftError with a `code` (argument errors are TypeError/RangeError too). */
 export interface NativeBinding {
   // runtime
   runtimeInfo(): RuntimeInfo
@@ -57,6 +330,11 @@ export interface NativeBinding {
   measureBandwidth(o: { bytes?: number; device?: string; reps?: number }): Promise<Measured>
   busyWork(ms: number): Promise<number>
   throwTest(kind: string, async?: boolean): Promise<void> | void
+  /** Every error the addon raises is made by `factory` (set once by native()). */
+  setErrorFactory(factory: (kind: 'type' | 'range' | 'error', code: string, message: string) => Error): void
+  /** Pixel arrays (and bytes) copied from JS into native tensors since the last reset: each prompt's images should
+   * cross once per GRPO step. */
+  transferStats(reset?: boolean): { pixelArrays: number; pixelBytes: number }
   // safetensors
   safetensorsHeader(path: string): Promise<{ tensors: TensorEntry[]; metadata: Record<string, string>; fileSize: number }>
   safetensorsParseHeader(bytes: Uint8Array): { tensors: TensorEntry[]; metadata: Record<string, string> }
@@ -64,9 +342,56 @@ export interface NativeBinding {
   safetensorsWrite(path: string, tensors: Array<RawTensor & { name: string }>, metadata?: Record<string, string>): Promise<void>
   safetensorsWriteSharded(dir: string, tensors: Array<RawTensor & { name: string }>, maxShardBytes: number): Promise<void>
   checkpointInfo(dir: string): Promise<{ files: string[]; tensors: Array<TensorEntry & { file: string }>; totalBytes: number }>
-  // Model, generation and training bindings are declared in lib/native/model.ts and lib/native/rl.ts
-  // and attached to this same object; see `native()` there.
-  [key: string]: unknown
+  // model (native/napi/model.cpp)
+  modelLoad(dir: string, config: ModelConfig, options: { dtype: 'float32' | 'bfloat16' | 'float16'; device: string }): Promise<NativeModelObject>
+  modelDispose(model: NativeModelObject): void
+  modelInfo(model: NativeModelObject): { parameters: number; dtype: string; device: string }
+  modelForward(model: NativeModelObject, options: ForwardOptions): Promise<ForwardResult>
+  modelRopeIndex(config: ModelConfig, options: TokenBatchInput): { positionIds: Int32Array; ropeDeltas: number[] }
+  modelParameterCount(config: ModelConfig): number
+  modelWriteRandom(dir: string, config: ModelConfig, options: { seed?: number; dtype?: 'float32' | 'bfloat16'; maxShardBytes?: number }): Promise<void>
+  // generation and log-probs (native/napi/generate.cpp)
+  generate(model: NativeModelObject, o: GenerateNativeOptions): Promise<GenerateNativeResult>
+  logprobs(model: NativeModelObject, o: LogprobsNativeOptions): Promise<LogprobsNativeResult>
+  generateAbortFlag(): NativeAbortFlag
+  generateAbortSet(flag: NativeAbortFlag): void
+  /** Largest logits chunk (bytes) built by logprobs so far; `reset` starts a new measurement. */
+  logitsChunkPeak(reset?: boolean): number
+  /** Self-test of the sampler: how often each entry of `probs` was drawn in `draws` draws. */
+  sampleCounts(o: { probs: number[] | Float32Array; draws: number; seed?: number }): Promise<number[]>
+  /** Self-test: max |Δ| of the chunked log-prob function (values, entropy, gradients) vs plain autograd. */
+  logprobsGradCheck(o: { rows?: number; hidden?: number; vocab?: number; chunk?: number; temperature?: number; seed?: number }): Promise<{ logp: number; gradHidden: number; gradWeight: number; entropy: number }>
+  // trainer (native/napi/trainer.cpp)
+  trainerCreate(model: NativeModelObject, o: TrainerCreateOptions): Promise<NativeTrainerObject>
+  trainerDispose(t: NativeTrainerObject): void
+  /** A training rollout: the prompts (pixels cross here, once) sampled G times; the Rollouts keeps them. */
+  trainerGenerate(t: NativeTrainerObject, o: NativeSampling & { prompts: NativePromptIn[] }): Promise<NativeRolloutResult>
+  /** One GRPO update over a Rollouts (called μ times per rollout), one advantage per completion. */
+  trainerStep(t: NativeTrainerObject, r: NativeRolloutsObject, o: NativeGrpoOptions & { advantages: Float32Array | Float64Array | number[] }): Promise<NativeStepReport>
+  /** One GRPO update over an explicit batch (tests: reference log-probs given, gradients read back). */
+  trainerGrpoStep(t: NativeTrainerObject, b: NativeBatch, o: NativeGrpoOptions): Promise<NativeStepReport>
+  trainerSftStep(t: NativeTrainerObject, b: NativeBatch, o: { microBatchSize: number; update: boolean }): Promise<NativeStepReport>
+  trainerLogprobs(t: NativeTrainerObject, b: NativeBatch, o: { reference: boolean; microBatchSize: number }): Promise<{ rows: number; length: number; logp: Float32Array }>
+  /** Accumulated float32 gradient of a trainable tensor (after a step with update: false); rows selects dim-0 rows. */
+  trainerGrad(t: NativeTrainerObject, name: string, rows?: number[]): { data: Float32Array; shape: number[] }
+  /** Model parameters (and LoRA tensors) with whether each is trained. */
+  trainerParameters(t: NativeTrainerObject): Array<{ name: string; trainable: boolean }>
+  /** Σ x² over the trainable parameters (float64), for comparing data-parallel ranks. */
+  trainerChecksum(t: NativeTrainerObject): Promise<number>
+  /** A float32 copy of one parameter or LoRA tensor. */
+  trainerParameter(t: NativeTrainerObject, name: string): Float32Array
+  trainerInfo(t: NativeTrainerObject): { step: number; skipped: number; calls: number; lr: number; trainable: number; lora: boolean }
+  /** HF model directory; with LoRA a PEFT adapter directory unless merge. */
+  trainerSaveModel(t: NativeTrainerObject, dir: string, o?: { merge?: boolean }): Promise<void>
+  trainerSaveState(t: NativeTrainerObject, dir: string): Promise<void>
+  trainerLoadState(t: NativeTrainerObject, dir: string): Promise<void>
+  // data parallel (native/napi/dist.cpp)
+  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; backend: DistBackend; deviceIndex: number }): Promise<void>
+  distAllgather(v: number): Promise<number[]>
+  distAllreduceMean(v: Float64Array): Promise<Float64Array>
+  distBarrier(): Promise<void>
+  distShutdown(): void
+  distInfo(): { initialized: boolean; rank: number; worldSize: number; ncclAvailable: boolean }
 }
 
 /** The package root (the folder with package.json), from dist/lib/native or lib/native. */
@@ -101,7 +426,9 @@ export function native(): NativeBinding {
     tried.push(p)
     if (!existsSync(p)) continue
     try {
-      cached = req(p) as NativeBinding
+      const b = req(p) as NativeBinding
+      b.setErrorFactory(nativeError)
+      cached = b
       return cached
     } catch (e) {
       loadError = new VrftError('ERR_ADDON_LOAD', `the native addon at ${p} failed to load: ${(e as Error).message}. ` +

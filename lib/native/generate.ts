@@ -11,98 +11,23 @@
  * Bad arguments throw/reject with ERR_INVALID_ARG.
  */
 import { InvalidArgumentError, VrftError, expectArg, hasCode } from '../errors.js'
-import { native } from './binding.js'
-import type { ModelHandle } from './model.js'
-import type { EncodedPrompt } from '../train/types.js'
+import {
+  native, type EncodedPrompt, type GenerateMode, type GenerateNativeOptions, type GenerateNativeResult, type NativeAbortFlag,
+  type NativeBinding, type NativeModelObject, type NativeSampling,
+} from './binding.js'
 
-/** The opaque handle `modelLoad` resolves to (`NativeModel.handle` of lib/native/model.ts). */
-export type NativeModelHandle = ModelHandle
+export type { GenerateMode, GenerateNativeOptions, GenerateNativeResult, LogprobsNativeOptions, LogprobsNativeResult } from './binding.js'
+import type { LogprobsNativeResult } from './binding.js'
 
-/** Which decoding implementation runs: the real one, or a baseline the benchmarks compare it to. */
-export type GenerateMode = 'cache' | 'nocache' | 'per_sample_prefill'
+/** The native Model object (`NativeModel.handle`). */
+export type NativeModelHandle = NativeModelObject
 
-/** Options object of the native `generate` (validated by generateIds). */
-export interface GenerateNativeOptions {
-  inputIds: Int32Array | number[]
-  batch: number
-  attentionMask?: Int32Array | number[]
-  pixelValues?: Float32Array
-  imageGridThw?: number[]
-  maxNewTokens: number
-  numSamples: number
-  temperature: number
-  greedy: boolean
-  topP: number
-  topK: number
-  eosIds: number[]
-  padId: number
-  seed?: number
-  mode: GenerateMode
-  abortFlag?: unknown
-  onTokens?: (tokens: Int32Array, step: number) => void
-}
+/** The generation part of the binding contract (the whole contract is {@link NativeBinding} in binding.ts). */
+export type GenerateBinding = NativeBinding
 
-/** What the native `generate` resolves to. Row r = prompt ⌊r / G⌋, sample r mod G. */
-export interface GenerateNativeResult {
-  rows: number
-  steps: number
-  /** (rows, steps) row-major; padId after a row's end. */
-  ids: Int32Array
-  /** Tokens generated per row (eos included). */
-  lengths: Int32Array
-  /** (rows, steps) log-prob of each sampled token at temperature 1; 0 after a row's end. */
-  logp: Float32Array
-  /** (rows, steps) the same at the sampling temperature (only when sampling with temperature ≠ 1). */
-  logpTemp?: Float32Array
-  promptLength: number
-  prefillSeconds: number
-  decodeSeconds: number
-}
-
-/** Options object of the native `logprobs`. */
-export interface LogprobsNativeOptions {
-  inputIds: Int32Array | number[]
-  batch: number
-  attentionMask?: Int32Array | number[]
-  pixelValues?: Float32Array
-  imageGridThw?: number[]
-  completionIds: Int32Array | number[]
-  completionRows: number
-  completionMask?: Int32Array | number[]
-  chunk: number
-  entropy: boolean
-  temperature: number
-  sharePrefix?: boolean
-}
-
-/** What the native `logprobs` resolves to. */
-export interface LogprobsNativeResult {
-  rows: number
-  length: number
-  /** (rows, length) row-major; 0 where the completion mask is 0. */
-  logp: Float32Array
-  entropy?: Float32Array
-  /** Largest float32 logits chunk (bytes) built since the last logitsChunkPeak(true). */
-  peakChunkBytes: number
-}
-
-/** The generation part of the binding contract. */
-export interface GenerateBinding {
-  generate(model: NativeModelHandle, o: GenerateNativeOptions): Promise<GenerateNativeResult>
-  logprobs(model: NativeModelHandle, o: LogprobsNativeOptions): Promise<LogprobsNativeResult>
-  generateAbortFlag(): unknown
-  generateAbortSet(flag: unknown): void
-  /** Largest logits chunk (bytes) built by logprobs so far; `reset` starts a new measurement. */
-  logitsChunkPeak(reset?: boolean): number
-  /** Self-test of the sampler: how often each entry of `probs` was drawn in `draws` draws. */
-  sampleCounts(o: { probs: number[] | Float32Array; draws: number; seed?: number }): Promise<number[]>
-  /** Self-test: max |Δ| of the chunked log-prob function (values, entropy, gradients) vs plain autograd. */
-  logprobsGradCheck(o: { rows?: number; hidden?: number; vocab?: number; chunk?: number; temperature?: number; seed?: number }): Promise<{ logp: number; gradHidden: number; gradWeight: number; entropy: number }>
-}
-
-/** The addon, typed with the generation bindings. */
-export function generateBinding(): GenerateBinding {
-  return native() as unknown as GenerateBinding
+/** The addon (kept for callers of the former per-module accessors). */
+export function generateBinding(): NativeBinding {
+  return native()
 }
 
 /** A batch of left-padded prompts with their images, as lib/model/chat.ts `prepareInputs` builds it. */
@@ -137,8 +62,8 @@ export function leftPaddedBatch(prompts: readonly EncodedPrompt[], padId = 0): P
 export interface GenerateIdsOptions {
   /** Default 64. */
   maxNewTokens?: number
-  /** Samples per prompt (G). Default 1. */
-  numSamples?: number
+  /** Completions per prompt (G). Default 1 (one-off generation; training passes its resolved G). */
+  numGenerations?: number
   /** 0 = greedy. Default 1. */
   temperature?: number
   /** Nucleus mass in (0, 1]. Default 1 (off). */
@@ -170,7 +95,7 @@ export interface GenerateIdsOptions {
 /** Result of {@link generateIds}: per row (prompt-major, G rows per prompt). */
 export interface GenerateIdsResult {
   numPrompts: number
-  numSamples: number
+  numGenerations: number
   /** Completion ids per row, cut at its length (eos included when generated). */
   completions: number[][]
   /** Log-prob of each completion token at temperature 1 (same lengths as completions). */
@@ -227,17 +152,39 @@ function abortedError(signal: AbortSignal): VrftError {
   return new VrftError('ERR_ABORTED', 'generation was aborted', undefined, { cause: signal.reason })
 }
 
+/**
+ * Runs a native generation that takes an abort flag: the flag is set when `signal` aborts, and the call's
+ * ERR_ABORTED becomes an error carrying the signal's reason. Without a signal, `run` gets no flag.
+ */
+export async function withAbort<T>(signal: AbortSignal | undefined, run: (flag: NativeAbortFlag | undefined) => Promise<T>): Promise<T> {
+  if (signal === undefined) return run(undefined)
+  expectArg(signal instanceof AbortSignal, 'an AbortSignal', 'signal', signal)
+  if (signal.aborted) throw abortedError(signal)
+  const b = generateBinding()
+  const flag = b.generateAbortFlag()
+  const onAbort = () => b.generateAbortSet(flag)
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await run(flag)
+  } catch (e) {
+    if (hasCode(e, 'ERR_ABORTED')) throw abortedError(signal)
+    throw e
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
 /** Validated, defaulted native options of generateIds (exported for tests and the CLI). */
-export function resolveGenerateOptions(o: GenerateIdsOptions): Omit<GenerateNativeOptions, 'inputIds' | 'batch' | 'attentionMask' | 'pixelValues' | 'imageGridThw' | 'abortFlag'> {
+export function resolveGenerateOptions(o: GenerateIdsOptions): Omit<NativeSampling, 'abortFlag' | 'onTokens'> {
   expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
   const maxNewTokens = o.maxNewTokens ?? 64
-  const numSamples = o.numSamples ?? 1
+  const numGenerations = o.numGenerations ?? 1
   const temperature = o.temperature ?? 1
   const topP = o.topP ?? 1
   const topK = o.topK ?? 0
   const eosIds = [...(o.eosIds ?? [])]
   expectArg(isInt(maxNewTokens) && maxNewTokens >= 1, 'an integer >= 1', 'maxNewTokens', maxNewTokens)
-  expectArg(isInt(numSamples) && numSamples >= 1, 'an integer >= 1', 'numSamples', numSamples)
+  expectArg(isInt(numGenerations) && numGenerations >= 1, 'an integer >= 1', 'numGenerations', numGenerations)
   expectArg(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0, 'a number >= 0 (0 = greedy)', 'temperature', temperature)
   expectArg(typeof topP === 'number' && topP > 0 && topP <= 1, 'a number in (0, 1]', 'topP', topP)
   expectArg(isInt(topK) && topK >= 0, 'an integer >= 0', 'topK', topK)
@@ -247,7 +194,7 @@ export function resolveGenerateOptions(o: GenerateIdsOptions): Omit<GenerateNati
   if (o.seed !== undefined) expectArg(isInt(o.seed) && o.seed >= 0 && o.seed <= Number.MAX_SAFE_INTEGER, 'a non-negative safe integer', 'seed', o.seed)
   const mode = o.mode ?? 'cache'
   expectArg(mode === 'cache' || mode === 'nocache' || mode === 'per_sample_prefill', "'cache', 'nocache' or 'per_sample_prefill'", 'mode', mode)
-  return { maxNewTokens, numSamples, temperature, greedy: temperature === 0, topP, topK, eosIds, padId, seed: o.seed, mode }
+  return { maxNewTokens, numGenerations, temperature, greedy: temperature === 0, topP, topK, eosIds, padId, ...(o.seed !== undefined ? { seed: o.seed } : {}), mode }
 }
 
 function rowsOf<T extends Int32Array | Float32Array>(a: T, rows: number, steps: number, lengths: Int32Array): number[][] {
@@ -263,32 +210,14 @@ function rowsOf<T extends Int32Array | Float32Array>(a: T, rows: number, steps: 
 export async function generateIds(model: NativeModelHandle, prompts: PromptBatch, opts: GenerateIdsOptions = {}): Promise<GenerateIdsResult> {
   const fields = promptFields(prompts)
   const o = resolveGenerateOptions(opts)
-  const signal = opts.signal
-  if (signal !== undefined) expectArg(signal instanceof AbortSignal, 'an AbortSignal', 'signal', signal)
-  if (signal?.aborted) throw abortedError(signal)
   if (opts.onTokens !== undefined) expectArg(typeof opts.onTokens === 'function', 'a function', 'onTokens', opts.onTokens)
-  const b = generateBinding()
-  let flag: unknown
-  let onAbort: (() => void) | undefined
-  if (signal) {
-    flag = b.generateAbortFlag()
-    onAbort = () => b.generateAbortSet(flag)
-    signal.addEventListener('abort', onAbort, { once: true })
-  }
-  let raw: GenerateNativeResult
-  try {
-    raw = await b.generate(model, { ...fields, ...o, abortFlag: flag, ...(opts.onTokens ? { onTokens: opts.onTokens } : {}) })
-  } catch (e) {
-    if (signal && hasCode(e, 'ERR_ABORTED')) throw abortedError(signal)
-    throw e
-  } finally {
-    if (signal && onAbort) signal.removeEventListener('abort', onAbort)
-  }
+  const raw = await withAbort(opts.signal, (flag) =>
+    generateBinding().generate(model, { ...fields, ...o, ...(flag ? { abortFlag: flag } : {}), ...(opts.onTokens ? { onTokens: opts.onTokens } : {}) }))
   const eos = new Set(o.eosIds)
   const completions = rowsOf(raw.ids, raw.rows, raw.steps, raw.lengths)
   return {
     numPrompts: fields.batch,
-    numSamples: o.numSamples,
+    numGenerations: o.numGenerations,
     completions,
     logprobs: rowsOf(raw.logp, raw.rows, raw.steps, raw.lengths),
     logprobsAtTemperature: raw.logpTemp ? rowsOf(raw.logpTemp, raw.rows, raw.steps, raw.lengths) : undefined,

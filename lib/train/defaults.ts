@@ -58,6 +58,28 @@ export const GRPO_DEFAULTS = Object.freeze({
   checkEvery: 10,
 })
 
+/** Trainer settings a library user may leave out (the CLI's flags resolve to these unless given). */
+export const TRAINER_DEFAULTS = Object.freeze({
+  /** LoRA scale = alpha / rank (PEFT's default alpha is 8; the Visual-RFT LoRA scripts use 16). */
+  loraAlpha: 16,
+  /** PEFT target_modules: the decoder's seven projections. */
+  loraTargets: Object.freeze(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+  gradientCheckpointing: false,
+  freezeVision: false,
+  freezeMerger: false,
+  /** A frozen reference model (needed when β > 0; see needsReference). */
+  reference: true,
+  /** lr decay horizon in optimizer steps; 0 = no decay. */
+  totalSteps: 0,
+  /** Seed of LoRA init and the trainer's generator. */
+  seed: 0,
+})
+
+/** Whether a run needs the frozen reference model: the KL term exists only when β > 0. The one place this is decided. */
+export function needsReference(beta: number): boolean {
+  return beta > 0
+}
+
 /** The documented table (order = README order). */
 export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([
   { key: 'numGenerations', value: GRPO_DEFAULTS.numGenerations, description: 'completions per prompt (G)', source: REF },

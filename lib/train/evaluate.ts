@@ -77,11 +77,10 @@ async function greedyAnswers(o: EvaluatePolicyOptions, samples: readonly Sample[
     const chunk = samples.slice(i, i + bs)
     const prompts = await Promise.all(chunk.map((s) => o.encode(s)))
     const out = await o.policy.generate(prompts, {
-      numSamples: 1, maxNewTokens: o.maxNewTokens, temperature: 0, topP: 1, topK: 0, eosTokenIds: o.eosTokenIds, seed: 0,
+      numGenerations: 1, maxNewTokens: o.maxNewTokens, temperature: 0, topP: 1, topK: 0, eosTokenIds: o.eosTokenIds, seed: 0,
       ...(o.signal ? { signal: o.signal } : {}),
     })
-    out.sort((a, b) => a.promptIndex - b.promptIndex)
-    completions.push(...(await decodeCompletions(o.decoder, out)))
+    completions.push(...(await decodeCompletions(o.decoder, out.completions)))
   }
   return completions
 }

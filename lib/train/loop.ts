@@ -12,7 +12,7 @@ import { computeAdvantages } from '../rewards/advantages.js'
 import { scoreCompletions, type NamedReward, type ScoreResult } from '../rewards/scorer.js'
 import type { DataOrder } from './order.js'
 import { shard } from './distributed.js'
-import type { Completion, EncodedPrompt, Rollout, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
+import type { Completion, EncodedPrompt, Rollout, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
 
 /** Anything that maps token ids to text (QwenTokenizer fits). */
 export interface TextDecoder {
@@ -69,21 +69,20 @@ export async function takeBatch(
 }
 
 /**
- * Sample G completions per prompt and return them grouped prompt by prompt (G consecutive entries per
- * prompt, in batch order). Throws ERR_POLICY when the policy returns the wrong number per prompt.
+ * Sample G completions per prompt. The rollout's completions are prompt-major — completion i follows prompt
+ * ⌊i / G⌋, the one grouping every later stage (rewards, advantages, the native loss) relies on; a policy that
+ * returns anything else is an ERR_POLICY.
  */
-export async function sampleGroups(policy: TrainablePolicy, prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Completion[]> {
-  const all = await policy.generate(prompts, opts)
-  const byPrompt: Completion[][] = prompts.map(() => [])
-  for (const c of all) {
-    const g = byPrompt[c.promptIndex]
-    if (!g) throw new VrftError('ERR_POLICY', `generate returned a completion for prompt ${c.promptIndex} of a batch of ${prompts.length}`)
-    g.push(c)
+export async function sampleGroups(policy: TrainablePolicy, prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Rollouts> {
+  const r = await policy.generate(prompts, opts)
+  const G = opts.numGenerations
+  if (r.numGenerations !== G || r.completions.length !== prompts.length * G) {
+    throw new VrftError('ERR_POLICY', `Expected ${G} completions for each of ${prompts.length} prompts but generate returned ${r.completions.length} (G = ${r.numGenerations})`)
   }
-  byPrompt.forEach((g, i) => {
-    if (g.length !== opts.numSamples) throw new VrftError('ERR_POLICY', `Expected ${opts.numSamples} completions for prompt ${i} but generate returned ${g.length}`)
+  r.completions.forEach((c, i) => {
+    if (c.promptIndex !== Math.floor(i / G)) throw new VrftError('ERR_POLICY', `Expected completion ${i} to follow prompt ${Math.floor(i / G)} but it follows prompt ${c.promptIndex}`)
   })
-  return byPrompt.flat()
+  return r
 }
 
 /** Decode completions to text (special tokens such as `<|im_end|>` dropped, as the reference does). */
@@ -91,7 +90,7 @@ export async function decodeCompletions(tok: TextDecoder, completions: readonly 
   return Promise.all(completions.map((c) => tok.decode(c.tokens, { skipSpecialTokens: true })))
 }
 
-/** Rollouts for the loss: one per completion, with its prompt and advantage. */
+/** An explicit batch for NativePolicy.grpoStepBatch: one rollout per completion, with its prompt and advantage. */
 export function buildRollouts(items: readonly BatchItem[], completions: readonly Completion[], advantages: ArrayLike<number>, withOld: boolean): Rollout[] {
   return completions.map((c, i) => {
     const r: Rollout = { prompt: items[c.promptIndex]!.prompt, tokens: c.tokens, advantage: advantages[i]! }
@@ -148,7 +147,7 @@ export interface StepResult {
   texts: string[]
   scores: ScoreResult
   advantages: Float64Array
-  completions: Completion[]
+  completions: readonly Completion[]
 }
 
 /** Settings of `grpoStep` (a subset of TrainConfig). */
@@ -198,11 +197,12 @@ export async function grpoStep(ctx: StepContext, step: number, position: number,
   const prompts = batch.items.map((b) => b.prompt)
   const tg = now()
   const sampling: SamplingOptions = {
-    numSamples: s.numGenerations, maxNewTokens: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
+    numGenerations: s.numGenerations, maxNewTokens: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
     seed, eosTokenIds: ctx.eosTokenIds,
   }
   if (signal) sampling.signal = signal
-  const completions = await sampleGroups(ctx.policy, prompts, sampling)
+  const rollouts = await sampleGroups(ctx.policy, prompts, sampling)
+  const completions = rollouts.completions
   const td = now()
   const texts = await decodeCompletions(ctx.decoder, completions)
   const tr = now()
@@ -210,14 +210,12 @@ export async function grpoStep(ctx: StepContext, step: number, position: number,
   const scores = await scoreCompletions(ctx.rewards, texts, samples, { onError: ctx.onRewardError ?? 'throw' })
   const advantages = computeAdvantages(scores.totals, s.numGenerations, { scale: s.advantageScale })
   const tu = now()
-  const clipped = s.numIterations > 1
-  const rollouts = buildRollouts(batch.items, completions, advantages, clipped)
   const stepOpts: StepOptions = {
     beta: s.beta, epsilonLow: s.epsilon, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation,
-    microBatchSize: s.microBatchSize, clipped, maxCompletionLength: s.maxCompletionLength,
+    microBatchSize: s.microBatchSize, clipped: s.numIterations > 1, maxCompletionLength: s.maxCompletionLength,
   }
   const ms: StepMetrics[] = []
-  for (let k = 0; k < s.numIterations; k++) ms.push(await ctx.policy.grpoStep(rollouts, stepOpts))
+  for (let k = 0; k < s.numIterations; k++) ms.push(await ctx.policy.grpoStep(rollouts, advantages, stepOpts))
   const te = now()
   const first = ms[0]!
   const last = ms[ms.length - 1]!

@@ -10,12 +10,17 @@
  */
 import { VrftError, expectArg } from '../errors.js'
 import { readModelConfig, type ModelConfig } from '../model/config.js'
-import { generateIds, leftPaddedBatch, type NativeModelHandle } from '../native/generate.js'
-import { modelBinding, type ModelHandle } from '../native/model.js'
 import {
-  resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeStepReport, type NativeTrainerHandle, type TrainerSettings,
-} from '../native/trainer.js'
-import type { Completion, EncodedPrompt, Rollout, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
+  native, type NativeModelObject, type NativePromptIn, type NativeRolloutsObject, type NativeStepReport,
+  type NativeTrainerObject,
+} from '../native/binding.js'
+import type { NativeBatch } from '../native/binding.js'
+import { resolveGenerateOptions, withAbort } from '../native/generate.js'
+import { GRPO_DEFAULTS } from './defaults.js'
+import { resolveTrainerSettings, type TrainerSettings } from './trainer-settings.js'
+import type { Completion, EncodedPrompt, Rollout, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
+
+type NativeModelHandle = NativeModelObject
 
 /** Options of {@link NativePolicy.create}. */
 export interface NativePolicyOptions {
@@ -42,11 +47,41 @@ export interface NativePolicyFromModelOptions extends Omit<NativePolicyOptions, 
   ownsModel?: boolean
 }
 
+/** The native GRPO options of a step (the config schema already checked the user's values). */
+function stepOptions(opts: StepOptions) {
+  expectArg(typeof opts === 'object' && opts !== null, 'step options', 'options', opts)
+  return {
+    beta: opts.beta, epsilonLow: opts.epsilonLow, epsilonHigh: opts.epsilonHigh, aggregation: opts.aggregation,
+    microBatchSize: opts.microBatchSize, clipped: opts.clipped, maxCompletionLength: opts.maxCompletionLength, update: true, details: false,
+  }
+}
+
 function metricsOf(r: NativeStepReport): StepMetrics {
   return {
     loss: r.loss, kl: r.kl, clipFraction: r.clipFraction, gradNorm: r.gradNorm, lr: r.lr, skipped: r.skipped,
     tokens: r.tokens, seconds: { logprobs: r.seconds.logprobs, update: r.seconds.update, allreduce: r.seconds.allreduce ?? 0 },
   }
+}
+
+/** One encoded prompt in the native layout (its images' patch rows in one array, grids flat), validated. */
+export function nativePrompt(p: EncodedPrompt, name: string): NativePromptIn {
+  expectArg(typeof p === 'object' && p !== null, 'an encoded prompt { inputIds, pixelValues, imageGridThw }', name, p)
+  expectArg(p.inputIds instanceof Int32Array && p.inputIds.length > 0, 'a non-empty Int32Array', `${name}.inputIds`, p.inputIds)
+  expectArg(Array.isArray(p.pixelValues) && p.pixelValues.every((x: unknown) => x instanceof Float32Array), 'an array of Float32Array', `${name}.pixelValues`, p.pixelValues)
+  expectArg(Array.isArray(p.imageGridThw) && p.imageGridThw.length === p.pixelValues.length, 'one [t, h, w] per image', `${name}.imageGridThw`, p.imageGridThw)
+  let pixels: Float32Array | undefined
+  if (p.pixelValues.length === 1) pixels = p.pixelValues[0]
+  else if (p.pixelValues.length > 1) {
+    pixels = new Float32Array(p.pixelValues.reduce((a: number, x: Float32Array) => a + x.length, 0))
+    let o = 0
+    for (const x of p.pixelValues) pixels.set(x, o), (o += x.length)
+  }
+  return pixels ? { inputIds: p.inputIds, pixelValues: pixels, imageGridThw: p.imageGridThw.flat() } : { inputIds: p.inputIds }
+}
+
+/** NativePolicy's rollout: the completions for JS, and the native Rollouts that holds prompts, images and tokens. */
+export interface NativeRollouts extends Rollouts {
+  readonly native: NativeRolloutsObject
 }
 
 /**
@@ -63,20 +98,9 @@ export function toNativeBatch(rollouts: ReadonlyArray<{ prompt: EncodedPrompt; t
     expectArg(r.tokens instanceof Int32Array, 'an Int32Array', `rollouts[${i}].tokens`, r.tokens)
     let k = index.get(r.prompt)
     if (k === undefined) {
-      const p = r.prompt
-      expectArg(p.inputIds instanceof Int32Array && p.inputIds.length > 0, 'a non-empty Int32Array', `rollouts[${i}].prompt.inputIds`, p.inputIds)
-      expectArg(Array.isArray(p.pixelValues) && p.pixelValues.every((x: unknown) => x instanceof Float32Array), 'an array of Float32Array', `rollouts[${i}].prompt.pixelValues`, p.pixelValues)
-      expectArg(Array.isArray(p.imageGridThw) && p.imageGridThw.length === p.pixelValues.length, 'one [t, h, w] per image', `rollouts[${i}].prompt.imageGridThw`, p.imageGridThw)
       k = prompts.length
-      index.set(p, k)
-      let pixels: Float32Array | undefined
-      if (p.pixelValues.length === 1) pixels = p.pixelValues[0]
-      else if (p.pixelValues.length > 1) {
-        pixels = new Float32Array(p.pixelValues.reduce((a: number, x: Float32Array) => a + x.length, 0))
-        let o = 0
-        for (const x of p.pixelValues) pixels.set(x, o), (o += x.length)
-      }
-      prompts.push(pixels ? { inputIds: p.inputIds, pixelValues: pixels, imageGridThw: p.imageGridThw.flat() } : { inputIds: p.inputIds })
+      index.set(r.prompt, k)
+      prompts.push(nativePrompt(r.prompt, `rollouts[${i}].prompt`))
     }
     if (r.advantage !== undefined) expectArg(Number.isFinite(r.advantage), 'a finite number', `rollouts[${i}].advantage`, r.advantage)
     const item: NativeBatch['rollouts'][number] = { prompt: k, tokens: r.tokens, advantage: r.advantage ?? 0 }
@@ -93,7 +117,7 @@ export function toNativeBatch(rollouts: ReadonlyArray<{ prompt: EncodedPrompt; t
 /** A trainable Qwen2-VL / Qwen2.5-VL policy backed by the native trainer. */
 export class NativePolicy implements TrainablePolicy {
   readonly model: NativeModelHandle
-  readonly trainer: NativeTrainerHandle
+  readonly trainer: NativeTrainerObject
   readonly modelDir: string
   private readonly mergeOnSave: boolean
   private readonly ownsModel: boolean
@@ -101,7 +125,7 @@ export class NativePolicy implements TrainablePolicy {
   private disposed = false
   private queue: Promise<unknown> = Promise.resolve()
 
-  private constructor(model: NativeModelHandle, trainer: NativeTrainerHandle, o: NativePolicyFromModelOptions) {
+  private constructor(model: NativeModelHandle, trainer: NativeTrainerObject, o: NativePolicyFromModelOptions) {
     this.model = model
     this.trainer = trainer
     this.modelDir = o.modelDir
@@ -120,10 +144,10 @@ export class NativePolicy implements TrainablePolicy {
     const dtype = o.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
     expectArg(dtype === 'float32' || dtype === 'bfloat16', "'float32' or 'bfloat16'", 'dtype', dtype)
     const settings = resolveTrainerSettings(o.train ?? {}, o.modelDir)
-    const mb = modelBinding()
+    const mb = native()
     const model = await mb.modelLoad(o.modelDir, config, { dtype, device })
     try {
-      const trainer = await trainerBinding().trainerCreate(model, settings)
+      const trainer = await mb.trainerCreate(model, settings)
       return new NativePolicy(model, trainer, { ...o, model, ownsModel: true })
     } catch (e) {
       mb.modelDispose(model)
@@ -135,7 +159,7 @@ export class NativePolicy implements TrainablePolicy {
   static async fromModel(o: NativePolicyFromModelOptions): Promise<NativePolicy> {
     expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
     const settings = resolveTrainerSettings(o.train ?? {}, o.modelDir)
-    const trainer = await trainerBinding().trainerCreate(o.model, settings)
+    const trainer = await native().trainerCreate(o.model, settings)
     return new NativePolicy(o.model, trainer, o)
   }
 
@@ -151,42 +175,53 @@ export class NativePolicy implements TrainablePolicy {
     return run
   }
 
-  /** Samples `opts.numSamples` completions per prompt (prompt-major order), cut after the first eos. */
-  generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Completion[]> {
+  /**
+   * Samples `opts.numGenerations` completions per prompt (prompt-major), cut after the first eos. The prompts and
+   * their pixels cross into native code here, once per step: the returned rollout keeps them for grpoStep.
+   */
+  generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<NativeRollouts> {
     expectArg(Array.isArray(prompts) && prompts.length > 0, 'a non-empty array of prompts', 'prompts', prompts)
+    const inputs = prompts.map((p, i) => nativePrompt(p, `prompts[${i}]`))
+    const sampling = resolveGenerateOptions({
+      maxNewTokens: opts.maxNewTokens, numGenerations: opts.numGenerations, temperature: opts.temperature, topP: opts.topP,
+      topK: opts.topK, eosIds: opts.eosTokenIds, ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    })
     return this.serial(async () => {
-      const r = await generateIds(this.model, leftPaddedBatch(prompts), {
-        maxNewTokens: opts.maxNewTokens, numSamples: opts.numSamples, temperature: opts.temperature, topP: opts.topP,
-        topK: opts.topK, eosIds: opts.eosTokenIds, seed: opts.seed, signal: opts.signal,
-      })
-      return r.completions.map((c, row) => ({
-        promptIndex: Math.floor(row / r.numSamples),
-        tokens: Int32Array.from(c),
-        logprobs: Float32Array.from(r.logprobs[row]!),
-        finished: r.finished[row]!,
-      }))
+      const r = await withAbort(opts.signal, (flag) =>
+        native().trainerGenerate(this.trainer, { prompts: inputs, ...sampling, ...(flag ? { abortFlag: flag } : {}) }))
+      const G = sampling.numGenerations
+      const eos = new Set(sampling.eosIds)
+      const completions: Completion[] = []
+      for (let row = 0; row < r.rows; row++) {
+        const n = r.lengths[row]!
+        const tokens = r.ids.slice(row * r.steps, row * r.steps + n)
+        completions.push({
+          promptIndex: Math.floor(row / G), tokens, logprobs: r.logp.slice(row * r.steps, row * r.steps + n),
+          finished: n > 0 && eos.has(tokens[n - 1]!),
+        })
+      }
+      return { numGenerations: G, completions, native: r.rollouts }
     })
   }
 
-  /** One GRPO optimizer step over `rollouts` (gradients accumulated over micro-batches). */
-  grpoStep(rollouts: Rollout[], opts: StepOptions): Promise<StepMetrics> {
-    expectArg(typeof opts === 'object' && opts !== null, 'step options', 'options', opts)
-    expectArg(Number.isFinite(opts.beta) && opts.beta >= 0, 'a number >= 0', 'beta', opts.beta)
-    expectArg(Number.isFinite(opts.epsilonLow) && opts.epsilonLow >= 0 && opts.epsilonLow <= 1, 'a number in [0, 1]', 'epsilonLow', opts.epsilonLow)
-    expectArg(Number.isFinite(opts.epsilonHigh) && opts.epsilonHigh >= 0, 'a number >= 0', 'epsilonHigh', opts.epsilonHigh)
-    expectArg(['grpo', 'token', 'dr_grpo'].includes(opts.aggregation), "'grpo', 'token' or 'dr_grpo'", 'aggregation', opts.aggregation)
-    expectArg(Number.isInteger(opts.microBatchSize) && opts.microBatchSize >= 1, 'an integer >= 1', 'microBatchSize', opts.microBatchSize)
-    expectArg(Number.isInteger(opts.maxCompletionLength) && opts.maxCompletionLength >= 0, 'an integer >= 0', 'maxCompletionLength', opts.maxCompletionLength)
+  /** One GRPO optimizer update over a rollout from {@link generate} (gradients accumulated over micro-batches). */
+  grpoStep(rollouts: Rollouts, advantages: ArrayLike<number>, opts: StepOptions): Promise<StepMetrics> {
+    expectArg(typeof rollouts === 'object' && rollouts !== null && 'native' in rollouts, "a rollout made by this policy's generate()", 'rollouts', rollouts)
+    const o = { ...stepOptions(opts), advantages: Float64Array.from(advantages) }
+    return this.serial(async () => this.report(await native().trainerStep(this.trainer, (rollouts as NativeRollouts).native, o)))
+  }
+
+  /** One GRPO optimizer update over an explicit batch of rollouts (each with its prompt and advantage). */
+  grpoStepBatch(rollouts: Rollout[], opts: StepOptions): Promise<StepMetrics> {
+    const o = stepOptions(opts)
     const batch = toNativeBatch(rollouts, opts.clipped)
-    return this.serial(async () => {
-      const r = await trainerBinding().trainerGrpoStep(this.trainer, batch, {
-        beta: opts.beta, epsilonLow: opts.epsilonLow, epsilonHigh: opts.epsilonHigh, aggregation: opts.aggregation,
-        microBatchSize: opts.microBatchSize, clipped: opts.clipped, maxCompletionLength: opts.maxCompletionLength,
-      })
-      const m = metricsOf(r)
-      if (r.skipped) this.onSkip(m, r.skippedTotal)
-      return m
-    })
+    return this.serial(async () => this.report(await native().trainerGrpoStep(this.trainer, batch, o)))
+  }
+
+  private report(r: NativeStepReport): StepMetrics {
+    const m = metricsOf(r)
+    if (r.skipped) this.onSkip(m, r.skippedTotal)
+    return m
   }
 
   /** One SFT step: cross-entropy on `targets` after each prompt, mean over all target tokens. */
@@ -195,10 +230,7 @@ export class NativePolicy implements TrainablePolicy {
     expectArg(Number.isInteger(opts?.microBatchSize) && opts.microBatchSize >= 1, 'an integer >= 1', 'microBatchSize', opts?.microBatchSize)
     const nb = toNativeBatch(batch.map((b) => ({ prompt: b.prompt, tokens: b.targets })), false)
     return this.serial(async () => {
-      const r = await trainerBinding().trainerSftStep(this.trainer, nb, { microBatchSize: opts.microBatchSize })
-      const m = metricsOf(r)
-      if (r.skipped) this.onSkip(m, r.skippedTotal)
-      return m
+      return this.report(await native().trainerSftStep(this.trainer, nb, { microBatchSize: opts.microBatchSize, update: true }))
     })
   }
 
@@ -206,7 +238,7 @@ export class NativePolicy implements TrainablePolicy {
   logprobs(rollouts: Array<{ prompt: EncodedPrompt; tokens: Int32Array }>, opts: { reference?: boolean; microBatchSize?: number } = {}): Promise<Float32Array[]> {
     const nb = toNativeBatch(rollouts, false)
     return this.serial(async () => {
-      const r = await trainerBinding().trainerLogprobs(this.trainer, nb, { reference: opts.reference ?? false, microBatchSize: opts.microBatchSize ?? 8 })
+      const r = await native().trainerLogprobs(this.trainer, nb, { reference: opts.reference ?? false, microBatchSize: opts.microBatchSize ?? GRPO_DEFAULTS.microBatchSize })
       return rollouts.map((x, i) => r.logp.slice(i * r.length, i * r.length + x.tokens.length))
     })
   }
@@ -214,40 +246,40 @@ export class NativePolicy implements TrainablePolicy {
   /** HF model directory (with LoRA: the PEFT adapter, or the merged model when mergeOnSave). */
   saveModel(dir: string): Promise<void> {
     expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
-    return this.serial(() => trainerBinding().trainerSaveModel(this.trainer, dir, { merge: this.mergeOnSave }))
+    return this.serial(() => native().trainerSaveModel(this.trainer, dir, { merge: this.mergeOnSave }))
   }
 
   /** The merged full model in HF format (LoRA or not). */
   saveMergedModel(dir: string): Promise<void> {
     expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
-    return this.serial(() => trainerBinding().trainerSaveModel(this.trainer, dir, { merge: true }))
+    return this.serial(() => native().trainerSaveModel(this.trainer, dir, { merge: true }))
   }
 
   saveState(dir: string): Promise<void> {
     expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
-    return this.serial(() => trainerBinding().trainerSaveState(this.trainer, dir))
+    return this.serial(() => native().trainerSaveState(this.trainer, dir))
   }
 
   /** Σ x² over the trainable parameters (float64): data-parallel ranks compare it. */
   checksum(): Promise<number> {
-    return this.serial(() => trainerBinding().trainerChecksum(this.trainer))
+    return this.serial(() => native().trainerChecksum(this.trainer))
   }
 
   loadState(dir: string): Promise<void> {
     expectArg(typeof dir === 'string' && dir.length > 0, 'a directory path', 'dir', dir)
-    return this.serial(() => trainerBinding().trainerLoadState(this.trainer, dir))
+    return this.serial(() => native().trainerLoadState(this.trainer, dir))
   }
 
   /** Optimizer step count, skipped updates, current lr. */
   info(): { step: number; skipped: number; calls: number; lr: number; trainable: number; lora: boolean } {
     this.check()
-    return trainerBinding().trainerInfo(this.trainer)
+    return native().trainerInfo(this.trainer)
   }
 
   dispose(): void {
     if (this.disposed) return
     this.disposed = true
-    trainerBinding().trainerDispose(this.trainer)
-    if (this.ownsModel) modelBinding().modelDispose(this.model as ModelHandle)
+    native().trainerDispose(this.trainer)
+    if (this.ownsModel) native().modelDispose(this.model)
   }
 }

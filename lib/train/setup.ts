@@ -162,8 +162,8 @@ export async function loadEvalPolicy(modelDir: string, o: { device: string; dtyp
   const m = await loadGenerationModel(modelDir, { device: o.device, ...(o.dtype ? { dtype: o.dtype } : {}) })
   return {
     async generate(prompts, opts) {
-      const r = await generateIds(m.handle, leftPaddedBatch(prompts, m.padId), { maxNewTokens: opts.maxNewTokens, numSamples: opts.numSamples, temperature: opts.temperature, topP: opts.topP, topK: opts.topK, eosIds: opts.eosTokenIds, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
-      return r.completions.map((c, row) => ({ promptIndex: Math.floor(row / r.numSamples), tokens: Int32Array.from(c), logprobs: Float32Array.from(r.logprobs[row]!), finished: r.finished[row]! }))
+      const r = await generateIds(m.handle, leftPaddedBatch(prompts, m.padId), { maxNewTokens: opts.maxNewTokens, numGenerations: opts.numGenerations, temperature: opts.temperature, topP: opts.topP, topK: opts.topK, eosIds: opts.eosTokenIds, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+      return { numGenerations: r.numGenerations, completions: r.completions.map((c, row) => ({ promptIndex: Math.floor(row / r.numGenerations), tokens: Int32Array.from(c), logprobs: Float32Array.from(r.logprobs[row]!), finished: r.finished[row]! })) }
     },
     dispose: () => m.dispose(),
   }

@@ -5,20 +5,14 @@
  * an in-memory fake that implements the same interface.
  */
 
-/** One prompt, tokenized and preprocessed: what native generate/step need. */
-export interface EncodedPrompt {
-  /** Prompt token ids (chat template applied, image pads expanded), unpadded. */
-  inputIds: Int32Array
-  /** One (N_i, 1176) float32 patch array per image, row-major. */
-  pixelValues: Float32Array[]
-  /** [t, h, w] patch grid per image. */
-  imageGridThw: Array<[number, number, number]>
-}
+/** One prompt, tokenized and preprocessed (declared with the binding contract, lib/native/binding.ts). */
+export type { EncodedPrompt } from '../native/binding.js'
+import type { EncodedPrompt } from '../native/binding.js'
 
 /** Sampling settings (defaults from ../shared/VISUAL-RFT.md: temperature 1, no top-p/top-k, 256 tokens). */
 export interface SamplingOptions {
   /** Completions per prompt (G). */
-  numSamples: number
+  numGenerations: number
   maxNewTokens: number
   /** 0 = greedy. */
   temperature: number
@@ -44,7 +38,17 @@ export interface Completion {
   finished: boolean
 }
 
-/** A completion with its advantage, ready for the loss. */
+/**
+ * One step's rollout: `numGenerations` completions per prompt, prompt-major (completion i follows prompt
+ * ⌊i / G⌋). A policy may keep more behind it: NativePolicy's also holds the native Rollouts (the prompts with
+ * their encoded images, the tokens and the sampling log-probs), so the μ updates of the step send nothing again.
+ */
+export interface Rollouts {
+  readonly numGenerations: number
+  readonly completions: readonly Completion[]
+}
+
+/** A completion with its prompt and advantage: an explicit batch for the loss (tests, custom loops). */
 export interface Rollout {
   prompt: EncodedPrompt
   tokens: Int32Array
@@ -88,8 +92,10 @@ export interface StepMetrics {
 
 /** A policy that can sample, be updated with GRPO/SFT, and be saved. */
 export interface TrainablePolicy {
-  generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Completion[]>
-  grpoStep(rollouts: Rollout[], opts: StepOptions): Promise<StepMetrics>
+  /** Sample `opts.numGenerations` completions per prompt from the current weights. */
+  generate(prompts: EncodedPrompt[], opts: SamplingOptions): Promise<Rollouts>
+  /** One optimizer update over a rollout (called μ times per rollout), one advantage per completion. */
+  grpoStep(rollouts: Rollouts, advantages: ArrayLike<number>, opts: StepOptions): Promise<StepMetrics>
   /** Cross-entropy on `targets` after each prompt (the SFT baseline). */
   sftStep(batch: Array<{ prompt: EncodedPrompt; targets: Int32Array }>, opts: { microBatchSize: number }): Promise<StepMetrics>
   /** Hugging Face-format model directory (or PEFT adapter with LoRA). */

@@ -41,7 +41,15 @@ ErrorInfo capture_exception() {
   return e;
 }
 
+bool factory_error(Napi::Env env, const ErrorInfo& e, Napi::Error* out);  // napi/objects.cpp
+
 Napi::Error make_error(Napi::Env env, const ErrorInfo& e) {
+  Napi::Error made;
+  try {
+    if (factory_error(env, e, &made)) return made;
+  } catch (const Napi::Error&) {
+    // a throwing factory: fall back to the built-in errors below
+  }
   Napi::Error err = e.kind == ErrorInfo::Type    ? Napi::TypeError::New(env, e.message)
                     : e.kind == ErrorInfo::Range ? Napi::RangeError::New(env, e.message)
                                                  : Napi::Error::New(env, e.message);

@@ -16,7 +16,7 @@
 #include "common/errors.h"
 #include "model/qwen2vl.h"
 #include "napi/common.h"
-#include "napi/model_handle.h"
+#include "napi/objects.h"
 #include "rl/generate.h"
 #include "rl/logprobs.h"
 #include "rl/sampling.h"
@@ -25,20 +25,10 @@ namespace vrft::napi {
 
 namespace m = vrft::model;
 
-// The payload of modelLoad's External. model.cpp defines this same struct (identical definition, so the
-// one-definition rule holds); it does not export an accessor, so the unwrapping is repeated here.
 static m::Qwen2VL model_of(const Napi::Value& v) {
-  if (!v.IsExternal()) throw_arg(fmt("Expected a model handle (from modelLoad) for model but received ", describe(v)));
-  auto* h = v.As<Napi::External<ModelHolder>>().Data();
-  if (!h || !h->model) throw_coded("ERR_MODEL_DISPOSED", "Expected a loaded model but this one was disposed");
+  auto* h = unwrap<ModelObj>(v, "model");
+  if (!h->model) throw_coded("ERR_MODEL_DISPOSED", "Expected a loaded model but this one was disposed");
   return h->model;
-}
-
-using AbortFlag = std::shared_ptr<std::atomic<bool>>;
-
-static AbortFlag* abort_flag_of(const Napi::Value& v) {
-  if (!v.IsExternal()) throw_arg(fmt("Expected an abort flag (from generateAbortFlag) for abortFlag but received ", describe(v)));
-  return v.As<Napi::External<AbortFlag>>().Data();
 }
 
 static bool absent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
@@ -66,31 +56,65 @@ static PromptInputs read_prompt(const Napi::Object& o, const m::ModelConfig& cfg
     p.mask = read_matrix(o.Get("attentionMask"), "attentionMask", P);
     if (!p.mask.sizes().equals(p.ids.sizes())) throw_arg(fmt("Expected attentionMask of shape ", p.ids.sizes(), " but received ", p.mask.sizes()));
   }
-  auto gv = o.Get("imageGridThw");
-  if (!absent(gv)) {
-    auto flat = get_int_vector(gv, "imageGridThw");
-    if (flat.size() % 3) throw_arg(fmt("Expected imageGridThw to hold 3 integers per image but received ", flat.size()));
-    for (size_t i = 0; i < flat.size(); i += 3) {
-      if (flat[i] < 1 || flat[i + 1] < 1 || flat[i + 2] < 1) throw_range(fmt("Expected positive grid sizes in imageGridThw but received ", flat[i], "x", flat[i + 1], "x", flat[i + 2]));
-      p.grids.push_back({flat[i], flat[i + 1], flat[i + 2]});
-    }
-  }
-  auto pv = o.Get("pixelValues");
-  const int64_t pd = cfg.vision.patch_dim();
-  if (!absent(pv)) {
-    if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw_arg(fmt("Expected a Float32Array for pixelValues but received ", describe(pv)));
-    auto a = pv.As<Napi::Float32Array>();
-    if (a.ElementLength() % pd) throw_arg(fmt("Expected pixelValues to hold a multiple of ", pd, " floats but received ", a.ElementLength()));
-    int64_t need = 0;
-    for (auto& g : p.grids) need += g[0] * g[1] * g[2];
-    if (int64_t(a.ElementLength() / pd) != need)
-      throw_arg(fmt("Expected pixelValues to hold ", need, " patch rows (from imageGridThw) but received ", a.ElementLength() / pd));
-    p.pixels = torch::from_blob(a.Data(), {int64_t(a.ElementLength() / pd), pd}, torch::kFloat32).clone();
-  }
-  if (p.pixels.defined() != !p.grids.empty())
-    throw_arg(fmt("Expected pixelValues and imageGridThw together but received ", p.pixels.defined() ? "pixelValues only" : "imageGridThw only"));
+  auto im = read_images(o.Get("pixelValues"), o.Get("imageGridThw"), cfg.vision.patch_dim());
+  p.pixels = im.pixels;
+  p.grids = std::move(im.grids);
   return p;
+}
+
+// The sampling and stopping fields of a generate call (GenerateNativeOptions in lib/native/binding.ts), all
+// required: the defaults live in lib/train/defaults.ts and lib/native/generate.ts, never here. JS objects the
+// call needs alive (abort flag) are added to `keep`.
+rl::GenerateOptions read_generate_options(Napi::Env env, const Napi::Object& o, std::vector<Napi::Value>& keep) {
+  rl::GenerateOptions g;
+  g.max_new_tokens = get_int(o.Get("maxNewTokens"), "maxNewTokens", 1, 1 << 20);
+  g.num_samples = get_int(o.Get("numGenerations"), "numGenerations", 1, 1 << 16);
+  g.sampling.temperature = get_number(o.Get("temperature"), "temperature");
+  if (g.sampling.temperature < 0) throw_range(fmt("Expected a number >= 0 for temperature but received ", g.sampling.temperature));
+  g.sampling.greedy = get_bool(o.Get("greedy"), "greedy") || g.sampling.temperature == 0;
+  g.sampling.top_p = get_number(o.Get("topP"), "topP");
+  if (!(g.sampling.top_p > 0 && g.sampling.top_p <= 1)) throw_range(fmt("Expected a number in (0, 1] for topP but received ", g.sampling.top_p));
+  g.sampling.top_k = get_int(o.Get("topK"), "topK", 0, 1 << 30);
+  g.eos_ids = get_int_vector(o.Get("eosIds"), "eosIds");
+  g.pad_id = get_int(o.Get("padId"), "padId", 0, int64_t(1) << 40);
+  if (!absent(o.Get("seed"))) g.seed = uint64_t(get_int(o.Get("seed"), "seed", 0, (int64_t(1) << 53)));
+  auto mode = get_string(o.Get("mode"), "mode");
+  if (mode == "cache") g.mode = rl::GenerateMode::Cache;
+  else if (mode == "nocache") g.mode = rl::GenerateMode::NoCache;
+  else if (mode == "per_sample_prefill") g.mode = rl::GenerateMode::PerSamplePrefill;
+  else throw_arg(fmt("Expected 'cache', 'nocache' or 'per_sample_prefill' for mode but received '", mode, "'"));
+  if (!absent(o.Get("abortFlag"))) {
+    auto flag = unwrap<AbortFlagObj>(o.Get("abortFlag"), "abortFlag")->flag;
+    g.should_stop = [flag] { return flag->load(std::memory_order_relaxed); };
+    keep.push_back(o.Get("abortFlag"));
+  }
+  if (!absent(o.Get("onTokens"))) {
+    if (!o.Get("onTokens").IsFunction()) throw_arg(fmt("Expected a function for onTokens but received ", describe(o.Get("onTokens"))));
+    // Streaming: each step's tokens go to JS through a thread-safe function (queued, never blocking the
+    // generating thread). The holder releases it when the last copy of `g` goes, after the work ends.
+    struct Stream {
+      Napi::ThreadSafeFunction fn;
+      ~Stream() { fn.Release(); }
+    };
+    auto st = std::make_shared<Stream>();
+    st->fn = Napi::ThreadSafeFunction::New(env, o.Get("onTokens").As<Napi::Function>(), "vrft-generate-tokens", 0, 1);
+    g.on_step = [st](std::vector<int32_t> tokens, int64_t step) {
+      auto* data = new std::pair<std::vector<int32_t>, int64_t>(std::move(tokens), step);
+      auto status = st->fn.NonBlockingCall(data, [](Napi::Env env, Napi::Function cb, std::pair<std::vector<int32_t>, int64_t>* d) {
+        auto a = Napi::Int32Array::New(env, d->first.size());
+        if (!d->first.empty()) std::memcpy(a.Data(), d->first.data(), d->first.size() * sizeof(int32_t));
+        const double step = double(d->second);
+        delete d;
+        try {
+          cb.Call({a, Napi::Number::New(env, step)});
+        } catch (const Napi::Error& e) {
+          e.ThrowAsJavaScriptException();  // a throwing listener is an uncaught JS exception, never a C++ crash
+        }
+      });
+      if (status != napi_ok) delete data;
+    };
+  }
+  return g;
 }
 
 template <typename T, typename A>
@@ -109,53 +133,8 @@ static Napi::Value Generate(const Napi::CallbackInfo& info) {
     auto model = model_of(info[0]);
     auto o = get_object(info[1], "options");
     auto in = read_prompt(o, model->cfg);
-    rl::GenerateOptions g;
-    g.max_new_tokens = opt_int(o, "maxNewTokens", 64, 1, 1 << 20);
-    g.num_samples = opt_int(o, "numSamples", 1, 1, 1 << 16);
-    g.sampling.temperature = opt_number(o, "temperature", 1.0, 0, 1e6);
-    g.sampling.greedy = opt_bool(o, "greedy", false) || g.sampling.temperature == 0;
-    g.sampling.top_p = opt_number(o, "topP", 1.0, std::numeric_limits<double>::min(), 1.0);
-    g.sampling.top_k = opt_int(o, "topK", 0, 0, 1 << 30);
-    if (!absent(o.Get("eosIds"))) g.eos_ids = get_int_vector(o.Get("eosIds"), "eosIds");
-    g.pad_id = opt_int(o, "padId", 0, 0, int64_t(1) << 40);
-    if (!absent(o.Get("seed"))) g.seed = uint64_t(get_int(o.Get("seed"), "seed", 0, (int64_t(1) << 53)));
-    auto mode = opt_string(o, "mode", "cache");
-    if (mode == "cache") g.mode = rl::GenerateMode::Cache;
-    else if (mode == "nocache") g.mode = rl::GenerateMode::NoCache;
-    else if (mode == "per_sample_prefill") g.mode = rl::GenerateMode::PerSamplePrefill;
-    else throw_arg(fmt("Expected 'cache', 'nocache' or 'per_sample_prefill' for mode but received '", mode, "'"));
     std::vector<Napi::Value> keep{info[0]};
-    if (!absent(o.Get("abortFlag"))) {
-      AbortFlag flag = *abort_flag_of(o.Get("abortFlag"));
-      g.should_stop = [flag] { return flag->load(std::memory_order_relaxed); };
-      keep.push_back(o.Get("abortFlag"));
-    }
-    if (!absent(o.Get("onTokens"))) {
-      if (!o.Get("onTokens").IsFunction()) throw_arg(fmt("Expected a function for onTokens but received ", describe(o.Get("onTokens"))));
-      // Streaming: each step's tokens go to JS through a thread-safe function (queued, never blocking the
-      // generating thread). The holder releases it when the last copy of `g` goes, after the work ends.
-      struct Stream {
-        Napi::ThreadSafeFunction fn;
-        ~Stream() { fn.Release(); }
-      };
-      auto st = std::make_shared<Stream>();
-      st->fn = Napi::ThreadSafeFunction::New(info.Env(), o.Get("onTokens").As<Napi::Function>(), "vrft-generate-tokens", 0, 1);
-      g.on_step = [st](std::vector<int32_t> tokens, int64_t step) {
-        auto* data = new std::pair<std::vector<int32_t>, int64_t>(std::move(tokens), step);
-        auto status = st->fn.NonBlockingCall(data, [](Napi::Env env, Napi::Function cb, std::pair<std::vector<int32_t>, int64_t>* d) {
-          auto a = Napi::Int32Array::New(env, d->first.size());
-          if (!d->first.empty()) std::memcpy(a.Data(), d->first.data(), d->first.size() * sizeof(int32_t));
-          const double step = double(d->second);
-          delete d;
-          try {
-            cb.Call({a, Napi::Number::New(env, step)});
-          } catch (const Napi::Error& e) {
-            e.ThrowAsJavaScriptException();  // a throwing listener is an uncaught JS exception, never a C++ crash
-          }
-        });
-        if (status != napi_ok) delete data;
-      };
-    }
+    auto g = read_generate_options(info.Env(), o, keep);
     auto out = std::make_shared<rl::GenerateResult>();
     auto work = [mp = model.ptr(), in, g, out] {
       c10::InferenceMode im;
@@ -196,10 +175,11 @@ static Napi::Value Logprobs(const Napi::CallbackInfo& info) {
       if (!cmask.sizes().equals(comp.sizes())) throw_arg(fmt("Expected completionMask of shape ", comp.sizes(), " but received ", cmask.sizes()));
     }
     rl::LogprobsOptions lo;
-    lo.chunk = opt_int(o, "chunk", 256, 1, 1 << 24);
-    lo.entropy = opt_bool(o, "entropy", false);
-    lo.temperature = opt_number(o, "temperature", 1.0, 1e-6, 1e6);
-    lo.share_prefix = opt_bool(o, "sharePrefix", true);
+    lo.chunk = get_int(o.Get("chunk"), "chunk", 1, 1 << 24);
+    lo.entropy = get_bool(o.Get("entropy"), "entropy");
+    lo.temperature = get_number(o.Get("temperature"), "temperature");
+    if (lo.temperature < 1e-6) throw_range(fmt("Expected a number > 0 for temperature but received ", lo.temperature));
+    lo.share_prefix = get_bool(o.Get("sharePrefix"), "sharePrefix");
     auto out = std::make_shared<rl::LogprobsResult>();
     auto work = [mp = model.ptr(), in, comp, cmask, lo, out] {
       c10::InferenceMode im;
@@ -222,14 +202,15 @@ static Napi::Value Logprobs(const Napi::CallbackInfo& info) {
 
 static Napi::Value AbortFlagNew(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto* f = new AbortFlag(std::make_shared<std::atomic<bool>>(false));
-    return Napi::External<AbortFlag>::New(info.Env(), f, [](Napi::Env, AbortFlag* p) { delete p; });
+    Napi::Object js;
+    construct<AbortFlagObj>(info.Env(), &js);
+    return js;
   });
 }
 
 static Napi::Value AbortFlagSet(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    (*abort_flag_of(info[0]))->store(true);
+    unwrap<AbortFlagObj>(info[0], "flag")->flag->store(true);
     return info.Env().Undefined();
   });
 }

@@ -10,7 +10,7 @@
 #include "common/errors.h"
 #include "model/qwen2vl.h"
 #include "napi/common.h"
-#include "napi/model_handle.h"
+#include "napi/objects.h"
 
 namespace vrft::napi {
 
@@ -57,9 +57,8 @@ static m::ModelConfig read_config(const Napi::Value& v) {
   return c;
 }
 
-static ModelHolder* holder(const Napi::Value& v) {
-  if (!v.IsExternal()) throw_arg(fmt("Expected a model handle for model but received ", describe(v)));
-  auto* h = v.As<Napi::External<ModelHolder>>().Data();
+static ModelObj* holder(const Napi::Value& v) {
+  auto* h = unwrap<ModelObj>(v, "model");
   if (!h->model) throw_coded("ERR_MODEL_DISPOSED", "Expected a loaded model but this one was disposed");
   return h;
 }
@@ -141,8 +140,9 @@ static Napi::Value Load(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<m::Qwen2VL>(nullptr);
     return run_async(info.Env(), [=] { *out = m::load_model(dir, cfg, dtype, dev); },
                      [out](Napi::Env env) -> Napi::Value {
-                       auto* h = new ModelHolder{*out};
-                       return Napi::External<ModelHolder>::New(env, h, [](Napi::Env, ModelHolder* p) { delete p; });
+                       Napi::Object js;
+                       construct<ModelObj>(env, &js)->model = *out;
+                       return js;
                      });
   });
 }
@@ -150,7 +150,7 @@ static Napi::Value Load(const Napi::CallbackInfo& info) {
 // modelDispose(handle): frees the weights once running calls finish.
 static Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (info[0].IsExternal()) info[0].As<Napi::External<ModelHolder>>().Data()->model = nullptr;
+    unwrap<ModelObj>(info[0], "model")->model = nullptr;
     return info.Env().Undefined();
   });
 }
@@ -201,20 +201,9 @@ static Napi::Value Forward(const Napi::CallbackInfo& info) {
     auto model = holder(info[0])->model;
     auto o = get_object(info[1], "options");
     auto tb = read_tokens(o);
-    auto grids = read_grids(o.Get("imageGridThw"));
-    const int64_t patch_dim = model->cfg.vision.patch_dim();
-    torch::Tensor pixels;
-    auto pv = o.Get("pixelValues");
-    if (!pv.IsUndefined() && !pv.IsNull()) {
-      if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-        throw_arg(fmt("Expected a Float32Array for pixelValues but received ", describe(pv)));
-      auto a = pv.As<Napi::Float32Array>();
-      if (a.ElementLength() % patch_dim)
-        throw_arg(fmt("Expected pixelValues to hold a multiple of ", patch_dim, " floats but received ", a.ElementLength()));
-      pixels = torch::from_blob(a.Data(), {int64_t(a.ElementLength() / patch_dim), patch_dim}, torch::kFloat32).clone();  // the one copy
-    }
-    if (pixels.defined() != !grids.empty())
-      throw_coded("ERR_INVALID_ARG", fmt("Expected pixelValues and imageGridThw together but received ", pixels.defined() ? "pixelValues only" : "imageGridThw only"));
+    auto images = read_images(o.Get("pixelValues"), o.Get("imageGridThw"), model->cfg.vision.patch_dim());
+    auto& pixels = images.pixels;
+    auto& grids = images.grids;
     auto mode = opt_string(o, "logits", "last");
     if (mode != "all" && mode != "last" && mode != "none" && mode != "positions")
       throw_arg(fmt("Expected 'all', 'last', 'positions' or 'none' for logits but received '", mode, "'"));

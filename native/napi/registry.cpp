@@ -5,6 +5,7 @@
 
 namespace vrft::napi {
 
+void init_objects(Napi::Env env, Napi::Object exports);
 void init_model(Napi::Env env, Napi::Object exports);
 void init_dist(Napi::Env env, Napi::Object exports);
 
@@ -12,8 +13,7 @@ void init_generate(Napi::Env env, Napi::Object exports);
 void init_trainer(Napi::Env env, Napi::Object exports);
 
 void init_all(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  init_objects(env, exports);
   init_model(env, exports);
   init_generate(env, exports);
   init_trainer(env, exports);

@@ -5,28 +5,23 @@
 // JS values are read on the JS thread, the work runs on a worker.
 #include <napi.h>
 
+#include <cmath>
 #include <cstring>
 #include <set>
 
 #include "common/errors.h"
 #include "model/qwen2vl.h"
 #include "napi/common.h"
-#include "napi/model_handle.h"
+#include "napi/objects.h"
+#include "rl/generate.h"
 #include "rl/trainer.h"
 
 namespace vrft::napi {
 
 namespace m = vrft::model;
 
-// The model binding's handle (native/napi/model.cpp): the same definition, so an External made there is
-// read here. (A shared native/napi/model.h would be the cleaner home.)
-struct TrainerHolder {
-  std::shared_ptr<rl::Trainer> trainer;
-};
-
 static std::shared_ptr<rl::Trainer> trainer_of(const Napi::Value& v) {
-  if (!v.IsExternal()) throw_arg(fmt("Expected a trainer handle for trainer but received ", describe(v)));
-  auto* h = v.As<Napi::External<TrainerHolder>>().Data();
+  auto* h = unwrap<TrainerObj>(v, "trainer");
   if (!h->trainer) throw_coded("ERR_TRAINER_DISPOSED", "Expected a live trainer but this one was disposed");
   return h->trainer;
 }
@@ -35,6 +30,13 @@ static Napi::Float32Array to_f32(Napi::Env env, const torch::Tensor& t) {
   auto c = t.to(torch::kCPU, torch::kFloat32).contiguous();
   auto a = Napi::Float32Array::New(env, c.numel());
   if (c.numel()) std::memcpy(a.Data(), c.data_ptr<float>(), c.numel() * sizeof(float));
+  return a;
+}
+
+static Napi::Int32Array to_i32(Napi::Env env, const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kInt32).contiguous();
+  auto a = Napi::Int32Array::New(env, c.numel());
+  if (c.numel()) std::memcpy(a.Data(), c.data_ptr<int32_t>(), c.numel() * sizeof(int32_t));
   return a;
 }
 
@@ -55,37 +57,31 @@ struct BatchIn {
   std::vector<rl::Sequence> seqs;
 };
 
-static BatchIn read_batch(const Napi::Value& v, int64_t patch_dim) {
-  auto o = get_object(v, "batch");
-  BatchIn b;
-  auto ps = get_array(o.Get("prompts"), "prompts");
+static std::vector<rl::Prompt> read_batch_prompts(const Napi::Value& v, int64_t patch_dim) {
+  std::vector<rl::Prompt> out;
+  auto ps = get_array(v, "prompts");
   for (uint32_t i = 0; i < ps.Length(); ++i) {
     auto po = get_object(ps.Get(i), "prompts[i]");
     rl::Prompt p;
     p.ids = i64_tensor(po.Get("inputIds"), "inputIds");
-    auto pv = po.Get("pixelValues");
-    auto gv = po.Get("imageGridThw");
-    if (!pv.IsUndefined() && !pv.IsNull()) {
-      if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-        throw_arg(fmt("Expected a Float32Array for prompts[", i, "].pixelValues but received ", describe(pv)));
-      auto a = pv.As<Napi::Float32Array>();
-      if (a.ElementLength() % patch_dim)
-        throw_arg(fmt("Expected prompts[", i, "].pixelValues to hold a multiple of ", patch_dim, " floats but received ", a.ElementLength()));
-      if (a.ElementLength())
-        p.pixels = torch::from_blob(a.Data(), {int64_t(a.ElementLength() / patch_dim), patch_dim}, torch::kFloat32).clone();
-      auto flat = get_int_vector(gv, "imageGridThw");
-      if (flat.size() % 3) throw_arg(fmt("Expected prompts[", i, "].imageGridThw to hold 3 integers per image but received ", flat.size()));
-      for (size_t k = 0; k < flat.size(); k += 3) p.grids.push_back({flat[k], flat[k + 1], flat[k + 2]});
-      if (p.pixels.defined() != !p.grids.empty())
-        throw_arg(fmt("Expected pixelValues and imageGridThw together for prompts[", i, "]"));
-    }
-    b.prompts.push_back(std::move(p));
+    auto im = read_images(po.Get("pixelValues"), po.Get("imageGridThw"), patch_dim, fmt("prompts[", i, "]."));
+    p.pixels = im.pixels;
+    p.grids = std::move(im.grids);
+    out.push_back(std::move(p));
   }
+  return out;
+}
+
+static BatchIn read_batch(const Napi::Value& v, int64_t patch_dim) {
+  auto o = get_object(v, "batch");
+  BatchIn b;
+  b.prompts = read_batch_prompts(o.Get("prompts"), patch_dim);
+  const uint32_t num_prompts = uint32_t(b.prompts.size());
   auto rs = get_array(o.Get("rollouts"), "rollouts");
   for (uint32_t i = 0; i < rs.Length(); ++i) {
     auto ro = get_object(rs.Get(i), "rollouts[i]");
     rl::Sequence s;
-    s.prompt = get_int(ro.Get("prompt"), "prompt", 0, int64_t(ps.Length()) - 1);
+    s.prompt = get_int(ro.Get("prompt"), "prompt", 0, int64_t(num_prompts) - 1);
     s.tokens = i64_tensor(ro.Get("tokens"), "tokens");
     s.advantage = opt_number(ro, "advantage", 0, -1e30, 1e30);
     auto ov = ro.Get("oldLogprobs");
@@ -125,36 +121,63 @@ static Napi::Object report_js(Napi::Env env, const rl::StepReport& r) {
   return o;
 }
 
+// The GRPO step options (NativeGrpoOptions in lib/native/binding.ts), all required: their defaults live in
+// lib/train/defaults.ts only.
+static rl::GrpoStepOptions read_step_options(const Napi::Object& o) {
+  rl::GrpoStepOptions so;
+  auto num = [&](const char* k, double lo, double hi) {
+    double v = get_number(o.Get(k), k);
+    if (v < lo || v > hi) throw_range(fmt("Expected a number between ", lo, " and ", hi, " for ", k, " but received ", v));
+    return v;
+  };
+  so.loss.beta = num("beta", 0, 1e6);
+  so.loss.eps_low = num("epsilonLow", 0, 1);
+  so.loss.eps_high = num("epsilonHigh", 0, 1e6);
+  so.loss.aggregation = rl::parse_aggregation(get_string(o.Get("aggregation"), "aggregation"));
+  so.loss.clipped = get_bool(o.Get("clipped"), "clipped");
+  so.micro_batch = get_int(o.Get("microBatchSize"), "microBatchSize", 1, 1 << 20);
+  so.max_completion_length = get_int(o.Get("maxCompletionLength"), "maxCompletionLength", 0, 1 << 30);
+  so.update = get_bool(o.Get("update"), "update");
+  so.details = get_bool(o.Get("details"), "details");
+  return so;
+}
+
 // trainerCreate(modelHandle, options) -> Promise<handle>
 static Napi::Value Create(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (!info[0].IsExternal()) throw_arg(fmt("Expected a model handle for model but received ", describe(info[0])));
-    auto model = info[0].As<Napi::External<ModelHolder>>().Data()->model;
+    auto model = unwrap<ModelObj>(info[0], "model")->model;
     if (!model) throw_coded("ERR_MODEL_DISPOSED", "Expected a loaded model but this one was disposed");
     auto o = get_object(info[1], "options");
     rl::TrainerOptions t;
-    t.adam.lr = opt_number(o, "lr", 1e-6, 0, 1e3);
-    t.adam.beta1 = opt_number(o, "beta1", 0.9, 0, 1);
-    t.adam.beta2 = opt_number(o, "beta2", 0.999, 0, 1);
-    t.adam.eps = opt_number(o, "eps", 1e-8, 0, 1);
-    t.adam.weight_decay = opt_number(o, "weightDecay", 0, 0, 1e3);
-    t.max_grad_norm = opt_number(o, "maxGradNorm", 1.0, 0, 1e30);
-    t.schedule.kind = rl::parse_schedule(opt_string(o, "schedule", "linear"));
-    t.schedule.warmup_steps = opt_int(o, "warmupSteps", 0, 0, int64_t(1) << 40);
-    t.schedule.total_steps = opt_int(o, "totalSteps", 0, 0, int64_t(1) << 40);
-    t.ckpt_text = opt_bool(o, "checkpointText", false);
-    t.ckpt_vision = opt_bool(o, "checkpointVision", false);
-    t.freeze_vision = opt_bool(o, "freezeVision", false);
-    t.freeze_merger = opt_bool(o, "freezeMerger", false);
-    t.reference = opt_bool(o, "reference", true);
-    t.seed = uint64_t(opt_int(o, "seed", 0, 0, int64_t(1) << 53));
-    t.source_dir = opt_string(o, "sourceDir", "");
-    t.options_json = opt_string(o, "optionsJson", "{}");
+    // Every field is required: lib/native/trainer.ts resolveTrainerSettings fills them from lib/train/defaults.ts.
+    auto num = [&](const char* k, double lo, double hi) {
+      double v = get_number(o.Get(k), k);
+      if (v < lo || v > hi) throw_range(fmt("Expected a number between ", lo, " and ", hi, " for ", k, " but received ", v));
+      return v;
+    };
+    t.adam.lr = num("lr", 0, 1e3);
+    t.adam.beta1 = num("beta1", 0, 1);
+    t.adam.beta2 = num("beta2", 0, 1);
+    t.adam.eps = num("eps", 0, 1);
+    t.adam.weight_decay = num("weightDecay", 0, 1e3);
+    t.max_grad_norm = num("maxGradNorm", 0, 1e30);
+    t.schedule.kind = rl::parse_schedule(get_string(o.Get("schedule"), "schedule"));
+    t.schedule.warmup_steps = get_int(o.Get("warmupSteps"), "warmupSteps", 0, int64_t(1) << 40);
+    t.schedule.total_steps = get_int(o.Get("totalSteps"), "totalSteps", 0, int64_t(1) << 40);
+    t.ckpt_text = get_bool(o.Get("checkpointText"), "checkpointText");
+    t.ckpt_vision = get_bool(o.Get("checkpointVision"), "checkpointVision");
+    t.freeze_vision = get_bool(o.Get("freezeVision"), "freezeVision");
+    t.freeze_merger = get_bool(o.Get("freezeMerger"), "freezeMerger");
+    t.reference = get_bool(o.Get("reference"), "reference");
+    t.seed = uint64_t(get_int(o.Get("seed"), "seed", 0, int64_t(1) << 53));
+    t.source_dir = get_string(o.Get("sourceDir"), "sourceDir");
+    t.options_json = get_string(o.Get("optionsJson"), "optionsJson");
     auto lv = o.Get("lora");
     if (!lv.IsUndefined() && !lv.IsNull()) {
       auto lo = get_object(lv, "lora");
       t.lora.rank = get_int(lo.Get("rank"), "lora.rank", 1, 1 << 16);
-      t.lora.alpha = opt_number(lo, "alpha", 16, 1e-9, 1e9);
+      t.lora.alpha = get_number(lo.Get("alpha"), "lora.alpha");
+      if (t.lora.alpha <= 0) throw_range(fmt("Expected a number > 0 for lora.alpha but received ", t.lora.alpha));
       auto tv = lo.Get("targets");
       if (!tv.IsUndefined() && !tv.IsNull()) {
         auto arr = get_array(tv, "lora.targets");
@@ -165,8 +188,9 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<std::shared_ptr<rl::Trainer>>();
     return run_async(info.Env(), [=] { *out = std::make_shared<rl::Trainer>(model, t); },
                      [out](Napi::Env env) -> Napi::Value {
-                       auto* h = new TrainerHolder{*out};
-                       return Napi::External<TrainerHolder>::New(env, h, [](Napi::Env, TrainerHolder* p) { delete p; });
+                       Napi::Object js;
+                       construct<TrainerObj>(env, &js)->trainer = *out;
+                       return js;
                      },
                      {info[0]});
   });
@@ -175,7 +199,7 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
 // trainerDispose(handle): releases the optimizer state and reference once running calls finish.
 static Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (info[0].IsExternal()) info[0].As<Napi::External<TrainerHolder>>().Data()->trainer = nullptr;
+    unwrap<TrainerObj>(info[0], "trainer")->trainer = nullptr;
     return info.Env().Undefined();
   });
 }
@@ -186,19 +210,70 @@ static Napi::Value GrpoStep(const Napi::CallbackInfo& info) {
     auto tr = trainer_of(info[0]);
     auto batch = read_batch(info[1], tr->policy()->cfg.vision.patch_dim());
     auto o = get_object(info[2], "options");
-    rl::GrpoStepOptions so;
-    so.loss.beta = opt_number(o, "beta", 0.04, 0, 1e6);
-    so.loss.eps_low = opt_number(o, "epsilonLow", 0.2, 0, 1);
-    so.loss.eps_high = opt_number(o, "epsilonHigh", 0.2, 0, 1e6);
-    so.loss.aggregation = rl::parse_aggregation(opt_string(o, "aggregation", "grpo"));
-    so.loss.clipped = opt_bool(o, "clipped", false);
-    so.micro_batch = opt_int(o, "microBatchSize", 4, 1, 1 << 20);
-    so.max_completion_length = opt_int(o, "maxCompletionLength", 0, 0, 1 << 30);
-    so.update = opt_bool(o, "update", true);
-    so.details = opt_bool(o, "details", false);
+    auto so = read_step_options(get_object(info[2], "options"));
     auto out = std::make_shared<rl::StepReport>();
     return run_async(info.Env(), [=] { *out = tr->grpo_step(batch.prompts, batch.seqs, so); },
                      [out](Napi::Env env) -> Napi::Value { return report_js(env, *out); }, {info[0]});
+  });
+}
+
+// trainerGenerate(trainer, { prompts: [{ inputIds, pixelValues?, imageGridThw? }], ...sampling }) ->
+// Promise<{ rollouts, rows, steps, ids, lengths, logp, logpTemp?, promptLength, prefillSeconds, decodeSeconds }>:
+// the prompts' pixels cross into native tensors here, once; the Rollouts keeps them (and the completions) for
+// the μ trainerStep calls of this step. ids/lengths/logp are (rows, steps) for JS to decode and score.
+static Napi::Value Generate(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto o = get_object(info[1], "options");
+    auto batch = read_batch_prompts(o.Get("prompts"), tr->policy()->cfg.vision.patch_dim());
+    std::vector<Napi::Value> keep{info[0]};
+    auto g = read_generate_options(info.Env(), o, keep);
+    auto data = std::make_shared<RolloutData>();
+    data->prompts = std::move(batch);
+    data->num_generations = g.num_samples;
+    auto out = std::make_shared<rl::GenerateResult>();
+    auto work = [tr, data, g, out] { *out = tr->generate(data->prompts, g, data->seqs); };
+    auto done = [data, out](Napi::Env env) -> Napi::Value {
+      auto& r = *out;
+      auto res = Napi::Object::New(env);
+      Napi::Object js;
+      construct<RolloutsObj>(env, &js)->data = data;
+      res.Set("rollouts", js);
+      res.Set("rows", double(r.ids.size(0)));
+      res.Set("steps", double(r.ids.size(1)));
+      res.Set("ids", to_i32(env, r.ids));
+      res.Set("lengths", to_i32(env, r.lengths));
+      res.Set("logp", to_f32(env, r.logp));
+      if (r.logp_temp.defined()) res.Set("logpTemp", to_f32(env, r.logp_temp));
+      res.Set("promptLength", double(r.prompt_len));
+      res.Set("prefillSeconds", r.prefill_seconds);
+      res.Set("decodeSeconds", r.decode_seconds);
+      r = rl::GenerateResult{};
+      return res;
+    };
+    return run_async(info.Env(), work, done, keep);
+  });
+}
+
+// trainerStep(trainer, rollouts, { advantages, ...step options }) -> Promise<report>: one GRPO optimizer update
+// over the rollout's completions (advantages: one per completion, prompt-major); called μ times per rollout.
+static Napi::Value Step(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto tr = trainer_of(info[0]);
+    auto data = unwrap<RolloutsObj>(info[1], "rollouts")->data;
+    auto o = get_object(info[2], "options");
+    auto so = read_step_options(o);
+    auto adv = get_float_vector(o.Get("advantages"), "advantages");
+    if (adv.size() != data->seqs.size())
+      throw_arg(fmt("Expected ", data->seqs.size(), " advantages (one per completion) but received ", adv.size()));
+    auto seqs = std::make_shared<std::vector<rl::Sequence>>(data->seqs);  // tensors shared, advantages per call
+    for (size_t i = 0; i < adv.size(); ++i) {
+      if (!std::isfinite(adv[i])) throw_range(fmt("Expected finite advantages but advantages[", i, "] is ", adv[i]));
+      (*seqs)[i].advantage = adv[i];
+    }
+    auto out = std::make_shared<rl::StepReport>();
+    return run_async(info.Env(), [=] { *out = tr->grpo_step(data->prompts, *seqs, so); },
+                     [out](Napi::Env env) -> Napi::Value { return report_js(env, *out); }, {info[0], info[1]});
   });
 }
 
@@ -208,8 +283,8 @@ static Napi::Value SftStep(const Napi::CallbackInfo& info) {
     auto tr = trainer_of(info[0]);
     auto batch = read_batch(info[1], tr->policy()->cfg.vision.patch_dim());
     auto o = get_object(info[2], "options");
-    const int64_t mb = opt_int(o, "microBatchSize", 4, 1, 1 << 20);
-    const bool update = opt_bool(o, "update", true);
+    const int64_t mb = get_int(o.Get("microBatchSize"), "microBatchSize", 1, 1 << 20);
+    const bool update = get_bool(o.Get("update"), "update");
     auto out = std::make_shared<rl::StepReport>();
     return run_async(info.Env(), [=] { *out = tr->sft_step(batch.prompts, batch.seqs, mb, update); },
                      [out](Napi::Env env) -> Napi::Value { return report_js(env, *out); }, {info[0]});
@@ -222,8 +297,8 @@ static Napi::Value Logprobs(const Napi::CallbackInfo& info) {
     auto tr = trainer_of(info[0]);
     auto batch = read_batch(info[1], tr->policy()->cfg.vision.patch_dim());
     auto o = get_object(info[2], "options");
-    const bool ref = opt_bool(o, "reference", false);
-    const int64_t mb = opt_int(o, "microBatchSize", 4, 1, 1 << 20);
+    const bool ref = get_bool(o.Get("reference"), "reference");
+    const int64_t mb = get_int(o.Get("microBatchSize"), "microBatchSize", 1, 1 << 20);
     auto out = std::make_shared<torch::Tensor>();
     return run_async(info.Env(), [=] { *out = tr->logprobs(batch.prompts, batch.seqs, ref, mb); },
                      [out](Napi::Env env) -> Napi::Value {
@@ -350,6 +425,8 @@ void init_trainer(Napi::Env env, Napi::Object exports) {
   exports.Set("trainerCreate", Napi::Function::New(env, Create, "trainerCreate"));
   exports.Set("trainerDispose", Napi::Function::New(env, Dispose, "trainerDispose"));
   exports.Set("trainerGrpoStep", Napi::Function::New(env, GrpoStep, "trainerGrpoStep"));
+  exports.Set("trainerGenerate", Napi::Function::New(env, Generate, "trainerGenerate"));
+  exports.Set("trainerStep", Napi::Function::New(env, Step, "trainerStep"));
   exports.Set("trainerSftStep", Napi::Function::New(env, SftStep, "trainerSftStep"));
   exports.Set("trainerLogprobs", Napi::Function::New(env, Logprobs, "trainerLogprobs"));
   exports.Set("trainerGrad", Napi::Function::New(env, Grad, "trainerGrad"));

@@ -19,9 +19,10 @@ enum class Aggregation { Grpo, Token, DrGrpo };
 // "grpo" | "token" | "dr_grpo" (ArgError otherwise).
 Aggregation parse_aggregation(const std::string& s);
 
+// No defaults here: the binding (native/napi/trainer.cpp) requires every field, resolved from lib/train/defaults.ts.
 struct LossOptions {
-  double beta = 0.04;
-  double eps_low = 0.2, eps_high = 0.2;
+  double beta = 0;
+  double eps_low = 0, eps_high = 0;
   Aggregation aggregation = Aggregation::Grpo;
   bool clipped = false;  // use old_logp and the clipped objective
 };

@@ -18,7 +18,7 @@ namespace vrft::rl {
 
 struct LoraOptions {
   int64_t rank = 0;  // 0 = LoRA off
-  double alpha = 16;
+  double alpha = 0;  // set by the binding (lib/native/trainer.ts resolves the default)
   // Module name suffixes (PEFT target_modules semantics: a module matches when its name equals a target or
   // ends with "." + target). Default: the decoder's seven projections.
   std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};

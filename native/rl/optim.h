@@ -25,9 +25,10 @@ struct Schedule {
 };
 
 struct AdamWOptions {
-  double lr = 1e-6;
-  double beta1 = 0.9, beta2 = 0.999;
-  double eps = 1e-8;
+  // No defaults here: set by the binding from the resolved settings (lib/train/defaults.ts).
+  double lr = 0;
+  double beta1 = 0, beta2 = 0;
+  double eps = 0;
   double weight_decay = 0;
 };
 

@@ -268,6 +268,45 @@ void Trainer::finish(StepReport& r, bool nonfinite, bool update) {
   r.skipped_total = counters_.skipped;
 }
 
+GenerateResult Trainer::generate(const std::vector<Prompt>& prompts, const GenerateOptions& o, std::vector<Sequence>& seqs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (prompts.empty()) throw_arg("Expected at least one prompt but received none");
+  const int64_t P = int64_t(prompts.size());
+  int64_t T = 0;
+  for (auto& p : prompts) T = std::max(T, p.ids.size(0));
+  auto ids = torch::zeros({P, T}, torch::kInt64), mask = torch::zeros({P, T}, torch::kInt64);  // (P, T) left-padded
+  std::vector<torch::Tensor> pix;
+  std::vector<model::Grid> grids;
+  for (int64_t i = 0; i < P; ++i) {
+    auto& p = prompts[i];
+    const int64_t n = p.ids.size(0);
+    ids[i].narrow(0, T - n, n).copy_(p.ids);
+    mask[i].narrow(0, T - n, n).fill_(1);
+    if (p.pixels.defined()) pix.push_back(p.pixels);
+    grids.insert(grids.end(), p.grids.begin(), p.grids.end());
+  }
+  auto pixels = pix.empty() ? torch::Tensor() : pix.size() == 1 ? pix[0] : torch::cat(pix, 0);  // (N, patch_dim)
+  GenerateResult r;
+  {
+    c10::InferenceMode im;
+    r = rl::generate(*policy_, ids, mask, pixels, grids, o);
+  }
+  const int64_t B = r.ids.size(0), G = o.num_samples;
+  auto lens = r.lengths.to(torch::kCPU);
+  auto all_ids = r.ids.to(torch::kCPU), all_logp = r.logp.to(torch::kCPU);
+  seqs.clear();
+  seqs.reserve(B);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t L = lens[b].item<int64_t>();
+    Sequence s;
+    s.prompt = b / G;
+    s.tokens = all_ids[b].narrow(0, 0, L).clone();   // (L) int64, eos included when generated
+    s.old_logp = all_logp[b].narrow(0, 0, L).clone();  // (L) float32
+    seqs.push_back(std::move(s));
+  }
+  return r;
+}
+
 StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, const GrpoStepOptions& o) {
   std::lock_guard<std::mutex> lock(mu_);
   check_inputs(prompts, seqs);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/qwen2vl.h"
+#include "rl/generate.h"
 #include "rl/grpo.h"
 #include "rl/lora.h"
 #include "rl/optim.h"
@@ -55,7 +56,7 @@ struct Sequence {
 
 struct GrpoStepOptions {
   LossOptions loss;
-  int64_t micro_batch = 4;
+  int64_t micro_batch = 1;  // set by the binding
   int64_t max_completion_length = 0;  // dr_grpo denominator; 0 = the longest completion of the batch
   bool update = true;                 // false: leave the accumulated gradients for inspection, no update
   bool details = false;               // return per-token logp / ref / kl / loss
@@ -74,6 +75,11 @@ class Trainer {
  public:
   Trainer(model::Qwen2VL policy, const TrainerOptions& o);
   ~Trainer();
+  // A training rollout: the P prompts (unpadded; left-padded here with id 0, masked) sampled G =
+  // o.num_samples times from the current policy (rl::generate, under InferenceMode); `seqs` receives the P·G
+  // completions, row r after prompt r / G, tokens cut at their length, old_logp = their sampling log-probs
+  // at temperature 1 (what the clipped objective compares against).
+  GenerateResult generate(const std::vector<Prompt>& prompts, const GenerateOptions& o, std::vector<Sequence>& seqs);
   StepReport grpo_step(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, const GrpoStepOptions& o);
   // Cross-entropy on each sequence's tokens after its prompt, mean over all target tokens.
   StepReport sft_step(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, int64_t micro_batch,

@@ -3,7 +3,7 @@
 // sum of squares of every trainable parameter as one JSON line.
 import { distEnv, initDistributed, shard, shutdownDistributed, checkSameParameters } from '../../lib/train/distributed.js'
 import { NativePolicy } from '../../lib/train/native-policy.js'
-import { trainerBinding } from '../../lib/native/trainer.js'
+import { trainerBinding } from '../../lib/train/trainer-settings.js'
 import type { EncodedPrompt, Rollout } from '../../lib/train/types.js'
 
 const env = distEnv()
@@ -28,7 +28,7 @@ const [a, b] = shard(4, env.rank, env.worldSize)
 const mine = all.slice(a * 2, b * 2)
 let allreduce = 0
 for (let step = 0; step < 3; step++) {
-  const m = await policy.grpoStep(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
+  const m = await policy.grpoStepBatch(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
   allreduce += (m.seconds as { allreduce?: number }).allreduce ?? 0
 }
 const tb = trainerBinding()

@@ -16,7 +16,7 @@ export interface GenerateCliArgs {
   temperature: number
   topP: number
   topK: number
-  numSamples: number
+  numGenerations: number
   seed?: number
   dtype?: 'float32' | 'bfloat16' | 'float16'
   device: string
@@ -35,7 +35,7 @@ export const generateCommand: CommandModule<object, GenerateCliArgs> = {
     .option('temperature', { type: 'number', default: 0, describe: 'sampling temperature; 0 = greedy' })
     .option('top-p', { type: 'number', default: 1, describe: 'nucleus sampling mass in (0, 1]' })
     .option('top-k', { type: 'number', default: 0, describe: 'keep the k most likely tokens (0 = all)' })
-    .option('num-samples', { type: 'number', default: 1, describe: 'samples (G) for the prompt' })
+    .option('num-generations', { type: 'number', default: 1, alias: 'num-samples', describe: 'completions (G) for the prompt (--num-samples: the former name)' })
     .option('seed', { type: 'number', describe: 'seed: the same seed gives the same samples on this machine' })
     .option('dtype', { type: 'string', choices: ['float32', 'bfloat16', 'float16'] as const, describe: 'weights dtype (default float32 on CPU, bfloat16 on CUDA)' })
     .option('device', { type: 'string', default: 'cpu', describe: "'cpu' or 'cuda[:i]'" })
@@ -53,7 +53,7 @@ export const generateCommand: CommandModule<object, GenerateCliArgs> = {
         temperature: argv.temperature,
         topP: argv.topP,
         topK: argv.topK,
-        numSamples: argv.numSamples,
+        numGenerations: argv.numGenerations,
         seed: argv.seed,
       })
       const samples = out.samples[0]!
