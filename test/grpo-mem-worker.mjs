@@ -23,7 +23,7 @@ const trainer = await n.trainerCreate(model, {
 const prompt = Int32Array.from({ length: 16 }, (_, i) => 1 + i)
 const mk = (L, seed) => Int32Array.from({ length: L }, (_, i) => 1 + ((i * 37 + seed * 11) % 250))
 const batch = { prompts: [{ inputIds: prompt }], rollouts: [0, 1].map((s) => ({ prompt: 0, tokens: mk(len, s), advantage: s ? 1 : -1 })) }
-const opts = { beta: 0, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0, update: false }
+const opts = { beta: 0, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 0, update: false, details: false }
 const small = { prompts: batch.prompts, rollouts: batch.rollouts.map((r) => ({ ...r, tokens: r.tokens.subarray(0, 8) })) }
 await n.trainerGrpoStep(trainer, small, opts)  // warm-up: optimizer state, gradient buffers
 const rss0 = process.memoryUsage().rss

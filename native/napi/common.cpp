@@ -225,7 +225,11 @@ std::vector<float> get_float_vector(const Napi::Value& v, const char* name) {
     auto a = v.As<Napi::Float32Array>();
     return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
   }
-  if (!v.IsArray()) throw_arg(fmt("Expected a number array or Float32Array for ", name, " but received ", describe(v)));
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    auto a = v.As<Napi::Float64Array>();
+    return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+  }
+  if (!v.IsArray()) throw_arg(fmt("Expected a number array, Float32Array or Float64Array for ", name, " but received ", describe(v)));
   auto arr = v.As<Napi::Array>();
   std::vector<float> out;
   out.reserve(arr.Length());

@@ -76,7 +76,8 @@ T* construct(Napi::Env env, Napi::Object* js) {
 template <typename T>
 T* unwrap(const Napi::Value& v, const char* name) {
   if (!v.IsObject() || v.IsArray() || !v.As<Napi::Object>().CheckTypeTag(&T::kTag))
-    throw_arg(fmt("Expected a ", T::kName, " (from ", T::kMadeBy, ") for ", name, " but received ", what_is(v)));
+    throw_arg(fmt("Expected ", std::string("AEIOU").find(T::kName[0]) != std::string::npos ? "an " : "a ", T::kName, " (from ",
+                  T::kMadeBy, ") for ", name, " but received ", what_is(v)));
   return T::Unwrap(v.As<Napi::Object>());
 }
 
