@@ -64,6 +64,8 @@ export interface GenerateIdsOptions {
   maxNewTokens?: number
   /** Completions per prompt (G). Default 1 (one-off generation; training passes its resolved G). */
   numGenerations?: number
+  /** @deprecated The former name of {@link numGenerations}; used when numGenerations is absent. */
+  numSamples?: number
   /** 0 = greedy. Default 1. */
   temperature?: number
   /** Nucleus mass in (0, 1]. Default 1 (off). */
@@ -178,7 +180,7 @@ export async function withAbort<T>(signal: AbortSignal | undefined, run: (flag: 
 export function resolveGenerateOptions(o: GenerateIdsOptions): Omit<NativeSampling, 'abortFlag' | 'onTokens'> {
   expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
   const maxNewTokens = o.maxNewTokens ?? 64
-  const numGenerations = o.numGenerations ?? 1
+  const numGenerations = o.numGenerations ?? o.numSamples ?? 1
   const temperature = o.temperature ?? 1
   const topP = o.topP ?? 1
   const topK = o.topK ?? 0

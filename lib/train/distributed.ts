@@ -49,15 +49,7 @@ export function shard(count: number, rank: number, worldSize: number): [number, 
   return [rank * per, (rank + 1) * per]
 }
 
-interface DistBinding {
-  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; backend: DistBackend; deviceIndex: number }): Promise<void>
-  distAllgather(v: number): Promise<number[]>
-  distAllreduceMean(v: Float64Array): Promise<Float64Array>
-  distBarrier(): Promise<void>
-  distShutdown(): void
-  distInfo(): { initialized: boolean; rank: number; worldSize: number; ncclAvailable: boolean }
-}
-const dist = () => native() as unknown as DistBinding
+const dist = () => native()
 
 const isLoopback = (addr: string) => addr === 'localhost' || addr.startsWith('127.') || addr === '::1'
 
@@ -74,7 +66,8 @@ export async function checkPortFree(host: string, port: number): Promise<void> {
 }
 
 /** The c10d backend of a run. */
-export type DistBackend = 'gloo' | 'nccl'
+export type { DistBackend } from '../native/binding.js'
+import type { DistBackend } from '../native/binding.js'
 
 /**
  * The backend for this rank: `VRFT_DIST_BACKEND` when set (gloo or nccl), else NCCL for CUDA ranks when

@@ -5,7 +5,7 @@
 //   logitsChunkPeak(reset?) -> largest float32 logits chunk (bytes) built by logprobs since the last reset
 //   logprobsGradCheck(options) -> self-test of the chunked log-prob backward against plain autograd
 // Arguments are read and copied on the JS thread into plain structs; workers never touch JS values. The
-// model handle is the External made by modelLoad (native/napi/model.cpp). See lib/native/generate.ts.
+// model is the Model object made by modelLoad (native/napi/objects.h). See lib/native/binding.ts.
 #include <napi.h>
 
 #include <array>

@@ -1,8 +1,10 @@
-// Bindings of the native trainer (native/rl/trainer.h): create it around a loaded model handle (the policy is
-// trained in place, so generation with the same handle samples from the current weights), GRPO and SFT
-// steps, teacher-forced log-probs, gradient / parameter read-back for tests, saving (HF model, PEFT adapter,
-// resumable state) and loading state. Options arrive validated and defaulted by lib/native/trainer.ts;
-// JS values are read on the JS thread, the work runs on a worker.
+// Bindings of the native trainer (native/rl/trainer.h): create a Trainer around a Model (the policy is trained
+// in place, so generation with the same Model samples from the current weights), training rollouts
+// (trainerGenerate -> a Rollouts that keeps prompts, images and completions for the μ trainerStep calls), GRPO
+// steps over explicit batches, SFT steps, teacher-forced log-probs, gradient / parameter read-back for tests,
+// saving (HF model, PEFT adapter, resumable state) and loading state. Options arrive complete from
+// lib/train/trainer-settings.ts and lib/train/native-policy.ts (every field required here); JS values are read
+// on the JS thread, the work runs on a worker.
 #include <napi.h>
 
 #include <cmath>

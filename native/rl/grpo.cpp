@@ -17,7 +17,7 @@ Aggregation parse_aggregation(const std::string& s) {
 LossTerms grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp,
                     const torch::Tensor& adv, const torch::Tensor& mask, const LossOptions& o, const LossNorm& n) {
   if (o.clipped && !old_logp.defined()) throw_arg("Expected old log-probs for the clipped objective but received none");
-  if (o.beta != 0 && !ref_logp.defined()) throw_arg("Expected reference log-probs when beta != 0 but received none");
+  if (o.beta > 0 && !ref_logp.defined()) throw_arg("Expected reference log-probs when beta > 0 but received none");
   auto a = adv.to(logp.dtype()).unsqueeze(1);                         // (B, 1)
   auto old = o.clipped ? old_logp.to(logp.dtype()) : logp.detach();   // (B, L)
   auto ratio = torch::exp(logp - old);                                // (B, L)
@@ -32,7 +32,7 @@ LossTerms grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, co
   }
   auto token = -obj;
   torch::Tensor kl;
-  if (o.beta != 0) {
+  if (o.beta > 0) {
     auto d = ref_logp.to(logp.dtype()) - logp;  // (B, L)
     kl = torch::exp(d) - d - 1;
     token = token + o.beta * kl;
