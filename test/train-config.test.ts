@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { resolveSftConfig, resolveTrainConfig } from '../lib/train/config.js'
 import { DEFAULTS_TABLE, defaultsMarkdown } from '../lib/train/defaults.js'
-import { hubCacheDirs, resolveModel } from '../lib/train/hub.js'
+import { hubCacheDirs, resolveModel } from '../lib/model/hub.js'
 import { DataOrder } from '../lib/train/order.js'
 
 const tmp = () => tempDir('vrft-cfg-')

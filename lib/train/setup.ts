@@ -19,7 +19,7 @@ import { loadUserReward, parseRewardSpec, rewardSet, type NamedReward } from '..
 import { nativeAvailable, native } from '../native/binding.js'
 import type { SftConfig, TrainConfig } from './config.js'
 import { makePromptEncoder } from './encode.js'
-import { resolveModel } from './hub.js'
+import { resolveModel } from '../model/hub.js'
 import type { PromptEncoder, SampleSource } from './loop.js'
 import type { TrainablePolicy } from './types.js'
 

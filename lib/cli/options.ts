@@ -4,8 +4,8 @@
  * forms of the config keys; only flags the user actually gave override the config file.
  */
 import type { Argv, Options } from 'yargs'
-import { DEFAULTS_TABLE, flagName } from './defaults.js'
-import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from './config.js'
+import { DEFAULTS_TABLE, flagName } from '../train/defaults.js'
+import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from '../train/config.js'
 
 interface Opt { key: string; type: 'number' | 'string' | 'boolean' | 'array'; describe: string; choices?: readonly string[]; group?: string }
 
