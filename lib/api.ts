@@ -15,13 +15,13 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { VrftError, expectArg } from './errors.js'
-import type { Task } from './data/types.js'
+import type { Task } from './sample.js'
 import type { GenerationModel } from './generate.js'
 import { padLeft, prepareInputs, type ChatMessage, type ModelInputs } from './model/chat.js'
 import { generateIds } from './native/generate.js'
 import { extractAnswer, extractThink, parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion, type DetectionParse } from './rewards/parse.js'
 import type { Box } from './rewards/boxes.js'
-import type { FinishReason, GenerationOutput, GenerationRequest } from './serve/types.js'
+import type { BatchGenerationModel, FinishReason, GenerationOutput, GenerationRequest } from './serve/types.js'
 import { applyStop } from './serve/openai.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from './model/preprocess.js'
 import { defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
@@ -107,7 +107,7 @@ export function parseAnswer(text: string, task?: Task): ParsedAnswer {
 }
 
 /** A loaded Qwen2-VL / Qwen2.5-VL model. Create with {@link loadModel}; dispose when done. */
-export class VisionLanguageModel implements AsyncDisposable {
+export class VisionLanguageModel implements AsyncDisposable, BatchGenerationModel {
   /** Folder it was loaded from. */
   readonly dir: string
   /** Tokenizer, preprocessor settings, stop ids and native handle (what lib/generate.ts needs). */

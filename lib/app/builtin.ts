@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { makeSyntheticSet, splitClasses, syntheticTarget } from '../data/synthetic.js'
-import type { Sample } from '../data/types.js'
+import type { Sample } from '../sample.js'
 import { VrftError } from '../errors.js'
 import { formatConfig, type TrainConfig } from '../train/config.js'
 import { writeFileAtomic, writeJsonAtomic } from '../train/checkpoint.js'

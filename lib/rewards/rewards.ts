@@ -16,7 +16,7 @@
  * Ranges: format, IoU, confidence, classification, grounding-IoU in [0, 1]; grounding GIoU+1 in [0, 2].
  */
 import { VrftError } from '../errors.js'
-import type { Sample } from '../data/types.js'
+import type { Sample } from '../sample.js'
 import { giou, iou, type Box } from './boxes.js'
 import {
   extractTag,

@@ -3,7 +3,7 @@
  * metrics (lib/eval/evaluate.ts: COCO mAP, accuracy, mIoU) and the mean of each reward component.
  * Used by the trainers every `--eval-every` steps, by `vrft-native eval`, and by the built-in demo.
  */
-import type { Sample, Task } from '../data/types.js'
+import type { Sample, Task } from '../sample.js'
 import { evaluateCompletions, sampleCategory, type EvalReport, type PresenceSummary } from '../eval/evaluate.js'
 import { presencePrompt, type ModelFamily } from '../prompts/index.js'
 import { parsePresenceAnswer } from '../rewards/parse.js'
