@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import sharp from 'sharp'
 import { readJsonl } from '../lib/train/checkpoint.js'
+import { hubConfig } from '../lib/model/init-model.js'
 
 const root = resolve(import.meta.dirname, '..')
 const tsImport = process.execArgv.filter((a) => a.includes('@tapjs/typescript'))
@@ -54,7 +55,7 @@ t.test('SIGINT during train: the step finishes, a checkpoint is saved, exit code
   const dir = tmp()
   const model = join(dir, 'model')
   mkdirSync(model)
-  writeFileSync(join(model, 'config.json'), '{}')
+  writeFileSync(join(model, 'config.json'), JSON.stringify(hubConfig('qwen2-vl', 'tiny', 'float32'))) // read by the model loader
   const lines: string[] = []
   for (let i = 0; i < 4; i++) {
     await sharp({ create: { width: 56, height: 56, channels: 3, background: { r: 60 * i, g: 100, b: 200 } } }).png().toFile(join(dir, `${i}.png`))

@@ -33,6 +33,7 @@ import { Progress } from '../train/progress.js'
 import { rewardSet } from '../rewards/scorer.js'
 import { createPolicy, defaultRunDir, modelIO, type PolicyFactoryOptions } from '../train/setup.js'
 import { installStopSignals } from './signals.js'
+import type { ModelFolder } from '../model/load.js'
 import { SFTTrainer } from '../train/sft.js'
 import { TINY_PRESET, createTinyModel } from './tiny.js'
 
@@ -97,9 +98,9 @@ export async function builtinData(s: { seed: number; imageSize: number; warmStar
   return { base, shots, test, classes }
 }
 
-function factoryOptions(modelDir: string, lr: number, steps: number, beta: number, seed: number): PolicyFactoryOptions {
+function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: number, seed: number): PolicyFactoryOptions {
   return {
-    modelDir, device: 'cpu', dtype: 'float32', learningRate: lr, weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8,
+    modelDir: model.dir, config: model.config, device: 'cpu', dtype: 'float32', learningRate: lr, weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8,
     lrScheduler: 'linear', warmupSteps: 0, totalSteps: steps, maxGradNorm: 1, reference: beta > 0, seed,
   }
 }
@@ -124,7 +125,7 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
   const init = join(tmp, 'init')
   await createTinyModel(init, s.seed)
   const io = await modelIO(init, s)
-  const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(init, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed))
+  const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed))
   try {
     const tr = new SFTTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.base), eosTokenIds: io.eosTokenIds,
@@ -187,7 +188,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
       maxNewTokens: s.maxCompletionLength, task: 'classification', rewards, batchSize: 16,
     })
     // GRPO, evaluated on the held-out novel images before the first step, every evalEvery steps and at the end.
-    const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(ws.dir, s.learningRate, s.maxSteps, s.beta, s.seed))
+    const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.learningRate, s.maxSteps, s.beta, s.seed))
     let grpo: Awaited<ReturnType<GRPOTrainer['train']>>
     try {
       const tr = new GRPOTrainer({
@@ -211,7 +212,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     // The same budget of SFT on the same shots.
     let sftEval: PolicyEvaluation | undefined
     if (s.sft && !sig?.stop.aborted) {
-      const sp = await (o.createPolicy ?? createPolicy)(factoryOptions(ws.dir, s.sftLearningRate, s.maxSteps, 0, s.seed))
+      const sp = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.sftLearningRate, s.maxSteps, 0, s.seed))
       try {
         const st = new SFTTrainer({
           policy: sp, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), eosTokenIds: io.eosTokenIds,

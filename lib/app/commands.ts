@@ -92,7 +92,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   const rewards = await rewardsOf(cfg, task)
   const resolved = { ...cfg, model: cfg.model, modelDir, task, output: runDir, rewards: rewards.map((r) => `${r.name}×${r.weight}`) }
   if (lead) printConfig(log, 'vrft-native train (GRPO)', resolved, runDir)
-  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, modelDir))
+  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
     const trainer = new GRPOTrainer({
@@ -138,7 +138,7 @@ export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: '
   const evalData = cfg.evalData ? await openData(cfg.evalData, task) : undefined
   const resolved = { ...cfg, modelDir, task, output: runDir }
   printConfig(log, 'vrft-native sft', resolved, runDir)
-  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, modelDir))
+  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
     const trainer = new SFTTrainer({

@@ -53,7 +53,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels })
       const data = await openData(argv.data, argv.task)
       const task = await resolveTask(argv.task, data)
-      const policy = await loadEvalPolicy(modelDir, { device: resolveDevice(argv.device) })
+      const policy = await loadEvalPolicy(io.folder, { device: resolveDevice(argv.device) })
       try {
         const ev = await evaluatePolicy({
           policy, decoder: io.tokenizer, encode: io.encode, data, eosTokenIds: io.eosTokenIds, maxNewTokens: argv.maxNewTokens, task,
