@@ -22,6 +22,7 @@ import type { BatchGenerationModel, FinishReason, GenerationOutput, GenerationRe
 import { applyStop } from './serve/openai.js'
 import type { PreprocessorConfig } from './model/preprocess.js'
 import { openModel as openModelFolder } from './model/load.js'
+import { GENERATION_DEFAULTS as G } from './train/defaults.js'
 
 export type { ChatMessage, ChatContentPart } from './model/chat.js'
 export type { ImageSource } from './model/images.js'
@@ -130,10 +131,10 @@ export class VisionLanguageModel implements AsyncDisposable, BatchGenerationMode
     expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
     const req: GenerationRequest = {
       messages,
-      n: opts.n ?? 1,
-      maxTokens: opts.maxTokens ?? 256,
-      temperature: opts.temperature ?? 0,
-      topP: opts.topP ?? 1,
+      n: opts.n ?? G.numGenerations,
+      maxTokens: opts.maxTokens ?? G.maxNewTokens,
+      temperature: opts.temperature ?? G.temperature,
+      topP: opts.topP ?? G.topP,
       seed: opts.seed,
       stop: opts.stop ?? [],
       maxPromptTokens: opts.maxPromptTokens ?? Number.MAX_SAFE_INTEGER,
@@ -203,7 +204,7 @@ export class VisionLanguageModel implements AsyncDisposable, BatchGenerationMode
       numSamples: sameN ? ns[0]! : 1,
       temperature: batch[0]!.temperature,
       topP: batch[0]!.topP,
-      topK: opts.topK ?? 0,
+      topK: opts.topK ?? G.topK,
       seed: batch[0]!.seed,
       eosIds: m.eosIds,
       padId: m.padId,

@@ -51,6 +51,13 @@ t.test('a bad option is ERR_CONFIG naming option, expected and received', async 
   t.match(u.stderr, /Unknown argument: betta/)
 })
 
+t.test('--epsilon 1.5 is rejected by the schema, naming --epsilon', async (t) => {
+  const r = await cli(['train', '--epsilon', '1.5', '--model', '/nonexistent', '--data', '/nonexistent.jsonl'])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /Invalid option --epsilon \(from flag --epsilon\): expected a number <= 1 but received 1\.5 \[ERR_CONFIG\]/)
+  t.notMatch(r.stderr, /epsilonLow/)
+})
+
 t.test('SIGINT during train: the step finishes, a checkpoint is saved, exit code 0; then plot', async (t) => {
   const dir = tmp()
   const model = join(dir, 'model')

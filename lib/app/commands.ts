@@ -68,9 +68,9 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('grpo'))
   const denv = distEnv()
-  const ranks = Math.max(denv.worldSize, cfg.nproc ?? 1)
+  const ranks = Math.max(denv.worldSize, cfg.nproc)
   if (cfg.promptsPerStep % ranks !== 0) throw new VrftError('ERR_CONFIG', `Invalid option --prompts-per-step: expected a multiple of the number of ranks (${ranks}) but received ${cfg.promptsPerStep}`)
-  if ((cfg.nproc ?? 1) > 1 && denv.worldSize === 1) {
+  if (cfg.nproc > 1 && denv.worldSize === 1) {
     log(`launching ${cfg.nproc} data-parallel ranks on this machine (c10d Gloo over 127.0.0.1); run directory ${runDir}`)
     await launchLocal(cfg.nproc, rankArgv(process.argv.slice(2), runDir))
     return { runDir, step: cfg.maxSteps, stopped: false, plots: [] }
@@ -98,7 +98,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
     const trainer = new GRPOTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train, ...(evalData ? { eval: evalData } : {}), rewards, eosTokenIds: io.eosTokenIds,
       ...(lead ? { runDir } : {}), config: resolved, task, progress: cfg.quiet || !lead ? false : new Progress(),
-      ...(parallel ? { dist: { rank: denv.rank, worldSize: denv.worldSize, checkEvery: cfg.checkEvery ?? 10 } } : {}),
+      ...(parallel ? { dist: { rank: denv.rank, worldSize: denv.worldSize, checkEvery: cfg.checkEvery } } : {}),
       ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
       settings: {
         promptsPerStep: cfg.promptsPerStep, numGenerations: cfg.numGenerations, maxCompletionLength: cfg.maxCompletionLength,
@@ -149,7 +149,7 @@ export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: '
       settings: {
         promptsPerStep: cfg.promptsPerStep, microBatchSize: cfg.microBatchSize, maxSteps: cfg.maxSteps, seed: cfg.seed,
         saveEvery: cfg.saveEvery, evalEvery: evalData ? cfg.evalEvery : 0, keepCheckpoints: cfg.keepCheckpoints,
-        maxPromptLength: cfg.maxPromptLength, evalMaxNewTokens: 256, ...(cfg.evalLimit ? { evalLimit: cfg.evalLimit } : {}),
+        maxPromptLength: cfg.maxPromptLength, ...(cfg.evalLimit ? { evalLimit: cfg.evalLimit } : {}),
       },
     })
     if (cfg.resume) {

@@ -18,6 +18,7 @@ import type { QwenTokenizer } from '../model/tokenizer.js'
 import { loadUserReward, parseRewardSpec, rewardSet, type NamedReward } from '../rewards/scorer.js'
 import { nativeAvailable, native } from '../native/binding.js'
 import type { SftConfig, TrainConfig } from './config.js'
+import { GRPO_DEFAULTS } from './defaults.js'
 import { makePromptEncoder } from './encode.js'
 import { resolveModel } from '../model/hub.js'
 import type { PromptEncoder, SampleSource } from './loop.js'
@@ -26,9 +27,9 @@ import type { TrainablePolicy } from './types.js'
 /** What a policy factory gets. */
 export interface PolicyFactoryOptions {
   modelDir: string
-  device: string
   /** The model config as the loader read it (lib/model/load.ts); read from modelDir when absent. */
   config?: ModelConfig
+  device: string
   dtype?: 'float32' | 'bfloat16'
   learningRate: number
   weightDecay: number
@@ -93,13 +94,13 @@ export function policyOptions(cfg: TrainConfig | SftConfig, model: string | Mode
 /** Tokenizer, image settings, encoder and stop ids of a model folder. */
 export interface ModelIO {
   modelDir: string
-  tokenizer: QwenTokenizer
   /** What the loader read (config, tokenizer, image settings, stop ids); pass it on instead of re-reading. */
   folder: ModelFolder
+  tokenizer: QwenTokenizer
   preprocessor: PreprocessorConfig
   encode: PromptEncoder
-  eosTokenIds: number[]
   /** The folder's stop ids (lib/model/load.ts `ModelFolder.eosIds`). */
+  eosTokenIds: number[]
 }
 
 /** Read a model folder with the run's min/max pixels (lib/model/load.ts) and make its prompt encoder. */
@@ -156,7 +157,8 @@ export function defaultRunDir(kind: string): string {
 export async function loadEvalPolicy(model: string | ModelFolder, o: { device: string; dtype?: 'float32' | 'bfloat16' }): Promise<Pick<TrainablePolicy, 'generate' | 'dispose'>> {
   if (process.env.VRFT_POLICY_MODULE) {
     const modelDir = typeof model === 'string' ? model : model.dir
-    return createPolicy({ modelDir, device: o.device, learningRate: 1e-6, weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, lrScheduler: 'constant', warmupSteps: 0, totalSteps: 0, maxGradNorm: 1, reference: false, seed: 0 })
+    const D = GRPO_DEFAULTS // a generation-only policy: the optimizer settings are never used
+    return createPolicy({ modelDir, device: o.device, learningRate: D.learningRate, weightDecay: D.weightDecay, adamBeta1: D.adamBeta1, adamBeta2: D.adamBeta2, adamEpsilon: D.adamEpsilon, lrScheduler: 'constant', warmupSteps: 0, totalSteps: 0, maxGradNorm: D.maxGradNorm, reference: false, seed: D.seed })
   }
   const { generateIds, leftPaddedBatch } = await import('../native/generate.js')
   const folder = typeof model === 'string' ? await readModelFolder(model) : model
