@@ -18,6 +18,8 @@ export { SFT_DEFAULTS }
 
 const int = (min: number) => z.number().int().min(min)
 const task = z.enum(['detection', 'classification', 'grounding'])
+/** AdamW learning rate in (0, 1e3] (what the native trainer accepts), with a command's default. */
+const learningRate = (d: number) => z.number().positive().max(1e3).default(d)
 
 /** Options shared by `train` and `sft`. */
 const common = {
@@ -27,7 +29,7 @@ const common = {
   task: task.optional(),
   output: z.string().min(1).optional(),
   resume: z.union([z.boolean(), z.string().min(1)]).default(false),
-  learningRate: z.number().positive().max(1e3).default(D.learningRate),
+  learningRate: learningRate(D.learningRate),
   weightDecay: z.number().min(0).max(1e3).default(D.weightDecay),
   adamBeta1: z.number().min(0).max(0.999999).default(D.adamBeta1),
   adamBeta2: z.number().min(0).max(0.999999).default(D.adamBeta2),
@@ -79,7 +81,7 @@ export const trainConfigSchema = z.strictObject({
 /** The SFT (`vrft-native sft`) configuration schema. */
 export const sftConfigSchema = z.strictObject({
   ...common,
-  learningRate: z.number().positive().default(SFT_DEFAULTS.learningRate),
+  learningRate: learningRate(SFT_DEFAULTS.learningRate),
 })
 
 /** A resolved GRPO configuration. */

@@ -13,7 +13,7 @@ export {
   type StepRecord, type StepResult, type StepContext, type GrpoStepSettings, type PromptEncoder, type SampleSource, type TextDecoder, type BatchItem,
 } from './loop.js'
 export { evaluatePolicy, headline, type EvaluatePolicyOptions, type PolicyEvaluation } from './evaluate.js'
-export { GRPO_DEFAULTS, DEFAULTS_TABLE, defaultsMarkdown, flagName, type DefaultEntry } from './defaults.js'
+export { GRPO_DEFAULTS, GENERATION_DEFAULTS, EVAL_DEFAULTS, DEFAULTS_TABLE, defaultsMarkdown, flagName, type DefaultEntry } from './defaults.js'
 export {
   trainConfigSchema, sftConfigSchema, resolveTrainConfig, resolveSftConfig, resolveConfig, validateConfig, readConfigFile, formatConfig,
   SFT_DEFAULTS, type TrainConfig, type SftConfig, type TrainConfigInput, type SftConfigInput,
