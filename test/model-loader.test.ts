@@ -13,9 +13,9 @@ import t from 'tap'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadTokenizer, defaultTokenizerPath } from '../lib/model/tokenizer.js'
-import { readGenerationStopIds, readModelFolder, tokenizerFor } from '../lib/model/load.js'
+import { readGenerationStopIds, readModelFolder, resolveModelFolder, tokenizerFor } from '../lib/model/load.js'
 import { readModelConfig } from '../lib/model/config.js'
-import { modelIO } from '../lib/train/setup.js'
+import { modelDirOf, modelIO } from '../lib/train/setup.js'
 import { resolveSftConfig, resolveTrainConfig } from '../lib/train/config.js'
 import { runSft, runTrain } from '../lib/app/commands.js'
 import type { SamplingOptions } from '../lib/train/types.js'
@@ -80,6 +80,16 @@ t.test('hub ids resolve from the local cache through the same loader', async (t)
 
 t.test('bad folders and generation configs are typed errors', async (t) => {
   await t.rejects(readModelFolder(tempDir('vrft-empty-')), { code: 'ERR_MODEL_MISSING', message: /No config\.json/ })
+  t.throws(() => resolveModelFolder('/nonexistent/model'), { code: 'ERR_MODEL_MISSING', message: /No config\.json in "\/nonexistent\/model"/ }, 'a path: missing')
+  t.throws(() => modelDirOf('/nonexistent/model'), { code: 'ERR_MODEL_MISSING' }, 'train/sft/eval say the same')
+  const home = tempDir('vrft-nohub-')
+  const saved = { HF_HUB_CACHE: process.env.HF_HUB_CACHE }
+  process.env.HF_HUB_CACHE = home
+  try {
+    t.throws(() => resolveModelFolder('Org/Missing'), { code: 'ERR_MODEL_NOT_FOUND', message: /nothing is downloaded/ }, 'a hub id: not found, naming where it looked')
+  } finally {
+    if (saved.HF_HUB_CACHE === undefined) delete process.env.HF_HUB_CACHE; else process.env.HF_HUB_CACHE = saved.HF_HUB_CACHE
+  }
   const dir = folderWithoutTokenizer()
   writeFileSync(join(dir, 'generation_config.json'), '{"eos_token_id": [')
   t.throws(() => readGenerationStopIds(dir), { code: 'ERR_CONFIG', message: /valid JSON/ })

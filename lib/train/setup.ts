@@ -12,7 +12,7 @@ import { VrftError } from '../errors.js'
 import { openDataset } from '../data/index.js'
 import type { Sample, Task } from '../sample.js'
 import { readModelConfig, type ModelConfig } from '../model/config.js'
-import { loadWeights, readModelFolder, type ModelFolder } from '../model/load.js'
+import { loadWeights, readModelFolder, resolveModelFolder, type ModelFolder } from '../model/load.js'
 import type { PreprocessorConfig } from '../model/preprocess.js'
 import type { QwenTokenizer } from '../model/tokenizer.js'
 import { loadUserReward, parseRewardSpec, rewardSet, type NamedReward } from '../rewards/scorer.js'
@@ -20,7 +20,6 @@ import { nativeAvailable, native } from '../native/binding.js'
 import type { SftConfig, TrainConfig } from './config.js'
 import { GRPO_DEFAULTS } from './defaults.js'
 import { makePromptEncoder } from './encode.js'
-import { resolveModel } from '../model/hub.js'
 import type { PromptEncoder, SampleSource } from './loop.js'
 import type { TrainablePolicy } from './types.js'
 
@@ -145,7 +144,7 @@ export async function rewardsOf(cfg: TrainConfig, task: Task): Promise<NamedRewa
 /** The model directory of `--model` (path or hub id). */
 export function modelDirOf(spec: string | undefined, what = '--model'): string {
   if (!spec) throw new VrftError('ERR_CONFIG', `Invalid option ${what}: expected a model directory or hub id but received undefined`)
-  return resolveModel(spec).dir
+  return resolveModelFolder(spec).dir
 }
 
 /** Default run directory: runs/<kind>-<UTC time>. */
