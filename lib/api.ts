@@ -11,21 +11,18 @@
  *
  * `generateBatch` is the batched entry the server uses: many requests, one native generate call.
  */
-import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { VrftError, expectArg } from './errors.js'
-import type { Task } from './data/types.js'
+import type { Task } from './sample.js'
 import type { GenerationModel } from './generate.js'
 import { padLeft, prepareInputs, type ChatMessage, type ModelInputs } from './model/chat.js'
 import { generateIds } from './native/generate.js'
 import { extractAnswer, extractThink, parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion, type DetectionParse } from './rewards/parse.js'
 import type { Box } from './rewards/boxes.js'
-import type { FinishReason, GenerationOutput, GenerationRequest } from './serve/types.js'
+import type { BatchGenerationModel, FinishReason, GenerationOutput, GenerationRequest } from './serve/types.js'
 import { applyStop } from './serve/openai.js'
-import { loadPreprocessorConfig, type PreprocessorConfig } from './model/preprocess.js'
-import { defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
-import { NativeModel } from './model/native-model.js'
+import type { PreprocessorConfig } from './model/preprocess.js'
+import { openModel as openModelFolder } from './model/load.js'
+import { GENERATION_DEFAULTS as G } from './train/defaults.js'
 
 export type { ChatMessage, ChatContentPart } from './model/chat.js'
 export type { ImageSource } from './model/images.js'
@@ -36,7 +33,7 @@ export interface LoadModelOptions {
   device?: string
   /** Weights dtype. Default float32 on CPU, bfloat16 on CUDA. */
   dtype?: 'float32' | 'bfloat16' | 'float16'
-  /** tokenizer.json to use. Default: the model folder's, else the bundled Qwen tokenizer. */
+  /** tokenizer.json to use. Default: the model folder's, else the bundled Qwen tokenizer (lib/model/load.ts tokenizerFor). */
   tokenizer?: string
   /** Image-processor overrides (e.g. `{ maxPixels: 401408 }`) on top of preprocessor_config.json. */
   preprocessor?: Partial<PreprocessorConfig>
@@ -107,7 +104,7 @@ export function parseAnswer(text: string, task?: Task): ParsedAnswer {
 }
 
 /** A loaded Qwen2-VL / Qwen2.5-VL model. Create with {@link loadModel}; dispose when done. */
-export class VisionLanguageModel implements AsyncDisposable {
+export class VisionLanguageModel implements AsyncDisposable, BatchGenerationModel {
   /** Folder it was loaded from. */
   readonly dir: string
   /** Tokenizer, preprocessor settings, stop ids and native handle (what lib/generate.ts needs). */
@@ -134,10 +131,10 @@ export class VisionLanguageModel implements AsyncDisposable {
     expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
     const req: GenerationRequest = {
       messages,
-      n: opts.n ?? 1,
-      maxTokens: opts.maxTokens ?? 256,
-      temperature: opts.temperature ?? 0,
-      topP: opts.topP ?? 1,
+      n: opts.n ?? G.numGenerations,
+      maxTokens: opts.maxTokens ?? G.maxNewTokens,
+      temperature: opts.temperature ?? G.temperature,
+      topP: opts.topP ?? G.topP,
       seed: opts.seed,
       stop: opts.stop ?? [],
       maxPromptTokens: opts.maxPromptTokens ?? Number.MAX_SAFE_INTEGER,
@@ -207,7 +204,7 @@ export class VisionLanguageModel implements AsyncDisposable {
       numGenerations: sameN ? ns[0]! : 1,
       temperature: batch[0]!.temperature,
       topP: batch[0]!.topP,
-      topK: opts.topK ?? 0,
+      topK: opts.topK ?? G.topK,
       seed: batch[0]!.seed,
       eosIds: m.eosIds,
       padId: m.padId,
@@ -274,7 +271,8 @@ function rowIds(inputs: ModelInputs): number[] {
 
 /**
  * Load a model folder (config.json, *.safetensors, tokenizer.json — the bundled Qwen tokenizer when
- * absent — generation_config.json, preprocessor_config.json).
+ * absent — generation_config.json, preprocessor_config.json) or a hub id from the local Hugging Face
+ * cache, through the one loader (lib/model/load.ts).
  */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<VisionLanguageModel> {
   const { model, dispose } = await openModel(dir, opts)
@@ -287,33 +285,13 @@ export function wrapModel(model: GenerationModel, opts: { dir?: string; dispose?
 }
 
 // ------------------------------------------------------------------------------------------ loading
-type Json = Record<string, any>
-
 async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: GenerationModel; dispose: () => void }> {
-  expectArg(typeof dir === 'string' && dir.length > 0, 'a model folder', 'dir', dir)
   expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
-  if (!existsSync(join(dir, 'config.json'))) {
-    throw new VrftError('ERR_MODEL_MISSING', `No config.json in ${JSON.stringify(dir)}: expected a Hugging Face model folder (config.json, *.safetensors)`, { dir })
-  }
-  // Stop ids come from the model's generation_config.json even when the tokenizer is the bundled one.
-  let stopIds: number[] | undefined
-  try {
-    const g = JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8')) as Json
-    const e = g.eos_token_id
-    stopIds = Array.isArray(e) ? e.filter(Number.isInteger) : Number.isInteger(e) ? [e] : undefined
-  } catch { /* no generation_config.json: the tokenizer's defaults */ }
-  const tokenizer = loadTokenizer(opts.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath()), stopIds?.length ? { specialIds: { stopIds } } : {})
-  const preprocessor = await loadPreprocessorConfig(dir, opts.preprocessor ?? {})
-  const nm = await NativeModel.load(dir, { device: opts.device, dtype: opts.dtype })
-  let disposed = false
-  return {
-    model: { handle: nm.handle, tokenizer, preprocessor, eosIds: tokenizer.special.stopIds, padId: tokenizer.special.pad },
-    dispose: () => {
-      if (disposed) return
-      disposed = true
-      nm.dispose()
-    },
-  }
+  const m = await openModelFolder(dir, {
+    ...(opts.tokenizer !== undefined ? { tokenizer: opts.tokenizer } : {}), ...(opts.preprocessor ? { preprocessor: opts.preprocessor } : {}),
+    ...(opts.device ? { device: opts.device } : {}), ...(opts.dtype ? { dtype: opts.dtype } : {}),
+  })
+  return { model: m, dispose: m.dispose }
 }
 
 /**

@@ -8,13 +8,11 @@
  *     { type: 'text', text: 'What is this?' }] }]], { maxNewTokens: 64, temperature: 0 })
  *   out.samples[0][0].text
  */
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { expectArg } from './errors.js'
 import { type ChatMessage, type ModelInputs, prepareInputs } from './model/chat.js'
-import { type PreprocessorConfig, loadPreprocessorConfig } from './model/preprocess.js'
-import { type QwenTokenizer, defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
-import { NativeModel } from './model/native-model.js'
+import { openModel } from './model/load.js'
+import type { PreprocessorConfig } from './model/preprocess.js'
+import type { QwenTokenizer } from './model/tokenizer.js'
 import {
   type CompletionLogprobsOptions, type GenerateIdsOptions, type GenerateIdsResult, type NativeModelHandle, type PromptBatch,
   completionLogprobs, generateIds,
@@ -29,7 +27,7 @@ export interface GenerationModel {
   handle: NativeModelHandle
   tokenizer: QwenTokenizer
   preprocessor: PreprocessorConfig
-  /** Stop ids: generation_config.json eos_token_id (the tokenizer's `special.stopIds`). */
+  /** Stop ids (lib/model/load.ts `ModelFolder.eosIds`: one rule for every entry point). */
   eosIds: readonly number[]
   /** Padding id for prompts and finished rows (the tokenizer's `special.pad`). */
   padId: number
@@ -155,17 +153,14 @@ export interface LoadedGenerationModel extends GenerationModel {
   dispose(): void
 }
 
-/** Load a model directory (weights, tokenizer, preprocessor and generation settings) for generation. */
+/**
+ * Load a model directory or a hub id from the local cache (weights, tokenizer, preprocessor and
+ * generation settings) for generation, through the one loader (lib/model/load.ts).
+ */
 export async function loadGenerationModel(dir: string, opts: LoadGenerationModelOptions = {}): Promise<LoadedGenerationModel> {
-  expectArg(typeof dir === 'string' && dir.length > 0, 'a model directory', 'model', dir)
-  const tokPath = opts.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath())
-  const tokenizer = loadTokenizer(tokPath)
-  const [preprocessor, model] = await Promise.all([
-    loadPreprocessorConfig(dir),
-    NativeModel.load(dir, { dtype: opts.dtype, device: opts.device }),
-  ])
-  return {
-    dir, handle: model.handle, tokenizer, preprocessor, eosIds: tokenizer.special.stopIds, padId: tokenizer.special.pad,
-    dispose: () => model.dispose(),
-  }
+  expectArg(typeof opts === 'object' && opts !== null, 'an options object', 'options', opts)
+  return openModel(dir, {
+    ...(opts.tokenizer !== undefined ? { tokenizer: opts.tokenizer } : {}),
+    ...(opts.device ? { device: opts.device } : {}), ...(opts.dtype ? { dtype: opts.dtype } : {}),
+  })
 }

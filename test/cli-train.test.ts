@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import sharp from 'sharp'
 import { readJsonl } from '../lib/train/checkpoint.js'
+import { hubConfig } from '../lib/model/init-model.js'
 
 const root = resolve(import.meta.dirname, '..')
 const tsImport = process.execArgv.filter((a) => a.includes('@tapjs/typescript'))
@@ -50,11 +51,18 @@ t.test('a bad option is ERR_CONFIG naming option, expected and received', async 
   t.match(u.stderr, /Unknown argument: betta/)
 })
 
+t.test('--epsilon 1.5 is rejected by the schema, naming --epsilon', async (t) => {
+  const r = await cli(['train', '--epsilon', '1.5', '--model', '/nonexistent', '--data', '/nonexistent.jsonl'])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /Invalid option --epsilon \(from flag --epsilon\): expected a number <= 1 but received 1\.5 \[ERR_CONFIG\]/)
+  t.notMatch(r.stderr, /epsilonLow/)
+})
+
 t.test('SIGINT during train: the step finishes, a checkpoint is saved, exit code 0; then plot', async (t) => {
   const dir = tmp()
   const model = join(dir, 'model')
   mkdirSync(model)
-  writeFileSync(join(model, 'config.json'), '{}')
+  writeFileSync(join(model, 'config.json'), JSON.stringify(hubConfig('qwen2-vl', 'tiny', 'float32'))) // read by the model loader
   const lines: string[] = []
   for (let i = 0; i < 4; i++) {
     await sharp({ create: { width: 56, height: 56, channels: 3, background: { r: 60 * i, g: 100, b: 200 } } }).png().toFile(join(dir, `${i}.png`))

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeSyntheticSet } from '../lib/data/synthetic.js'
-import { createTinyModel } from '../lib/train/tiny.js'
+import { createTinyModel } from '../lib/app/tiny.js'
 
 const cli = join(import.meta.dirname, '..', 'lib', 'cli', 'main.ts')
 const dir = tempDir('vrft-dist-cli-')

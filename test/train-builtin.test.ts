@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { native, nativeAvailable } from '../lib/native/binding.js'
-import { builtinData, builtinSettings, cacheDir, runBuiltin } from '../lib/train/builtin.js'
+import { builtinData, builtinSettings, cacheDir, runBuiltin } from '../lib/app/builtin.js'
 import { readJsonl } from '../lib/train/checkpoint.js'
 import { FakePolicy } from './train-fake.js'
 

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { resolveSftConfig, resolveTrainConfig } from '../lib/train/config.js'
 import { DEFAULTS_TABLE, defaultsMarkdown } from '../lib/train/defaults.js'
-import { hubCacheDirs, resolveModel } from '../lib/train/hub.js'
+import { hubCacheDirs, resolveModel } from '../lib/model/hub.js'
 import { DataOrder } from '../lib/train/order.js'
 
 const tmp = () => tempDir('vrft-cfg-')
@@ -82,6 +82,24 @@ function fakeRepo(cache: string, id: string, commits: string[], main?: string): 
   }
   return repo
 }
+
+t.test('the schema holds the ranges the native trainer accepts, so --epsilon 1.5 fails here naming --epsilon', async (t) => {
+  t.throws(() => resolveTrainConfig({ epsilon: 1.5 }), { code: 'ERR_CONFIG', message: /Invalid option --epsilon \(from flag --epsilon\): expected a number <= 1 but received 1\.5/ })
+  t.notMatch((() => { try { resolveTrainConfig({ epsilon: 1.5 }) } catch (e) { return (e as Error).message } })(), /epsilonLow/, 'never the internal name')
+  t.equal(resolveTrainConfig({ epsilon: 1 }).epsilon, 1, 'the bound itself is allowed')
+  // Each range's upper bound passes and the next value up fails, naming the flag.
+  const bounds: Array<[string, number, number]> = [
+    ['learningRate', 1e3, 1e3 + 1], ['weightDecay', 1e3, 1e3 + 1], ['adamEpsilon', 1, 1.5], ['maxGradNorm', 1e30, 1e31],
+    ['beta', 1e6, 1e6 + 1], ['epsilonHigh', 1e6, 1e6 + 1], ['temperature', 1e6, 1e6 + 1], ['numGenerations', 65536, 65537],
+    ['maxCompletionLength', 1 << 20, (1 << 20) + 1], ['microBatchSize', 1 << 20, (1 << 20) + 1], ['topK', 1 << 30, (1 << 30) + 1],
+  ]
+  for (const [key, ok, bad] of bounds) {
+    t.equal((resolveTrainConfig({ [key]: ok }) as unknown as Record<string, number>)[key], ok, `${key} = ${ok} passes`)
+    const flag = '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
+    t.throws(() => resolveTrainConfig({ [key]: bad }), { code: 'ERR_CONFIG', message: new RegExp(`Invalid option ${flag} .*expected a number <= `) }, `${key} = ${bad} fails naming ${flag}`)
+  }
+  t.throws(() => resolveSftConfig({ learningRate: 2e3 }), { code: 'ERR_CONFIG', message: /--learning-rate/ }, 'sft shares the ranges')
+})
 
 t.test('hub ids resolve from the local cache, honouring refs/main', async (t) => {
   const home = tmp()

@@ -8,6 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Sample } from '../lib/data/types.js'
+import { hubConfig } from '../lib/model/init-model.js'
 import { mulberry32 } from '../lib/train/order.js'
 import type { Completion, EncodedPrompt, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from '../lib/train/types.js'
 
@@ -121,7 +122,8 @@ export class FakePolicy implements TrainablePolicy {
   }
   async saveModel(dir: string): Promise<void> {
     mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, 'config.json'), '{"fake":true}')
+    // A valid config.json (the tiny preset's): the model loader reads and validates it before any policy exists.
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...hubConfig('qwen2-vl', 'tiny', 'float32'), fake: true }))
     writeFileSync(join(dir, 'weights.json'), JSON.stringify(this.logits))
   }
   async saveState(dir: string): Promise<void> {

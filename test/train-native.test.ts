@@ -14,10 +14,10 @@ import type { Sample } from '../lib/data/types.js'
 import { native, nativeAvailable } from '../lib/native/binding.js'
 import { groundingPrompt, groundingSolution } from '../lib/prompts/index.js'
 import { readJsonl } from '../lib/train/checkpoint.js'
-import { runTrain } from '../lib/train/commands.js'
+import { runTrain } from '../lib/app/commands.js'
 import { resolveTrainConfig } from '../lib/train/config.js'
 import type { StepRecord } from '../lib/train/loop.js'
-import { createTinyModel } from '../lib/train/tiny.js'
+import { createTinyModel } from '../lib/app/tiny.js'
 
 const why = !nativeAvailable()
   ? 'the native addon is not built'

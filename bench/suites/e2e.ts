@@ -13,14 +13,14 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { rewardSet } from '../../lib/rewards/scorer.js'
-import { BUILTIN_DEFAULTS, builtinData, cacheDir } from '../../lib/train/builtin.js'
+import { BUILTIN_DEFAULTS, builtinData, cacheDir } from '../../lib/app/builtin.js'
 import { syntheticTarget } from '../../lib/data/synthetic.js'
 import { makeTargetEncoder } from '../../lib/train/encode.js'
 import { GRPOTrainer } from '../../lib/train/grpo.js'
 import { arraySource, type StepRecord } from '../../lib/train/loop.js'
 import { SFTTrainer } from '../../lib/train/sft.js'
 import { createPolicy, modelIO } from '../../lib/train/setup.js'
-import { createTinyModel } from '../../lib/train/tiny.js'
+import { createTinyModel } from '../../lib/app/tiny.js'
 import { type Row, type Suite } from '../harness.js'
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!

@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { VrftError, describeValue, expectArg } from '../errors.js'
-import type { Sample, Task } from '../data/types.js'
+import type { Sample, Task } from '../sample.js'
 import { cornersToXywh, iou, modelToImage, type Box, type CoordSpace } from '../rewards/boxes.js'
 import { parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion } from '../rewards/parse.js'
 import { classificationScore, detectionTruth, groundingTruth, type ClassificationRewardOptions } from '../rewards/rewards.js'

@@ -7,6 +7,7 @@
  * so its advantage is 0.
  */
 import { expectArg } from '../errors.js'
+import { REWARD_DEFAULTS } from './rewards.js'
 
 /** Options of `computeAdvantages`. */
 export interface AdvantageOptions {
@@ -29,7 +30,7 @@ export function computeAdvantages(rewards: ArrayLike<number>, groupSize: number,
   expectArg(Number.isInteger(groupSize) && groupSize >= 1, 'a positive integer', 'groupSize', groupSize)
   expectArg(rewards.length % groupSize === 0, `a reward count divisible by groupSize ${groupSize}`, 'rewards', rewards.length)
   for (let i = 0; i < rewards.length; i++) expectArg(Number.isFinite(rewards[i]), 'finite rewards', `rewards[${i}]`, rewards[i])
-  const scale = opts.scale ?? 'group'
+  const scale = opts.scale ?? REWARD_DEFAULTS.advantageScale
   expectArg(scale === 'group' || scale === 'batch' || scale === 'none', "'group', 'batch' or 'none'", 'scale', scale)
   const eps = opts.eps ?? 1e-4
   const n = rewards.length

@@ -4,8 +4,10 @@
  * pixels. Pure functions on plain arrays; no allocation in the IoU hot path.
  */
 
-/** A box as corners [x1, y1, x2, y2] with x1 ≤ x2, y1 ≤ y2 (after normalization). */
-export type Box = [number, number, number, number]
+import type { Box } from '../sample.js'
+
+/** A box as corners [x1, y1, x2, y2] with x1 ≤ x2, y1 ≤ y2 (after normalization); declared in lib/sample.ts. */
+export type { Box }
 
 /** Area of a corner box (0 for degenerate boxes). */
 export function boxArea(b: ArrayLike<number>): number {

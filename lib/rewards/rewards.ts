@@ -16,7 +16,7 @@
  * Ranges: format, IoU, confidence, classification, grounding-IoU in [0, 1]; grounding GIoU+1 in [0, 2].
  */
 import { VrftError } from '../errors.js'
-import type { Sample } from '../data/types.js'
+import type { Sample } from '../sample.js'
 import { giou, iou, type Box } from './boxes.js'
 import {
   extractTag,
@@ -40,6 +40,23 @@ export function formatReward(completion: string): number {
   return FORMAT_RE.test(completion) ? 1 : 0
 }
 
+/**
+ * Defaults of the reward and advantage options (the reference code's, except where VISUAL-RFT.md says
+ * otherwise). Written here, in the room that uses them; lib/train/defaults.ts reads them into GRPO_DEFAULTS.
+ */
+export const REWARD_DEFAULTS = Object.freeze({
+  /** Detection match threshold τ (strict >). */
+  iouThreshold: 0.5,
+  /** Detection R_IoU denominator: max(#pred, #gt) (code) or #pred (paper). */
+  iouNormalize: 'max' as 'max' | 'pred',
+  /** Classification: exact match (paper) or the guarded substring match (code). */
+  classificationMatch: 'exact' as 'exact' | 'substring',
+  /** Grounding: IoU (paper) or GIoU + 1 (code). */
+  groundingReward: 'iou' as 'iou' | 'giou',
+  /** Advantage scaling: group std (+1e-4), batch std, none. */
+  advantageScale: 'group' as 'group' | 'batch' | 'none',
+})
+
 // ---------------------------------------------------------------------------------------- detection
 
 /** Options of the detection rewards. */
@@ -59,7 +76,7 @@ export interface DetectionRewardOptions {
 export function matchDetections(
   preds: ReadonlyArray<{ box: Box; confidence: number }>,
   gt: readonly Box[],
-  threshold = 0.5,
+  threshold: number = REWARD_DEFAULTS.iouThreshold,
 ): { ious: Float64Array; confidences: Float64Array } {
   // stable insertion sort of indices by confidence, descending (lists are short)
   const order = new Int32Array(preds.length)
@@ -106,10 +123,10 @@ export function detectionIoUScore(parse: DetectionParse, gt: readonly Box[], opt
   if (parse.kind === 'malformed') return 0
   if (parse.kind === 'none') return gt.length === 0 ? 1 : 0
   if (gt.length === 0) return 0
-  const { ious } = cachedMatch(parse.boxes, gt, opts.threshold ?? 0.5)
+  const { ious } = cachedMatch(parse.boxes, gt, opts.threshold ?? REWARD_DEFAULTS.iouThreshold)
   let s = 0
   for (let i = 0; i < ious.length; i++) s += ious[i]!
-  const n = (opts.normalize ?? 'max') === 'max' ? Math.max(ious.length, gt.length) : ious.length
+  const n = (opts.normalize ?? REWARD_DEFAULTS.iouNormalize) === 'max' ? Math.max(ious.length, gt.length) : ious.length
   const r = s / n
   return r > 1 ? 1 : r
 }
@@ -118,7 +135,7 @@ export function detectionIoUScore(parse: DetectionParse, gt: readonly Box[], opt
 export function detectionConfidenceScore(parse: DetectionParse, gt: readonly Box[], opts: DetectionRewardOptions = {}): number {
   if (parse.kind === 'malformed') return 0
   if (parse.kind === 'none') return gt.length === 0 ? 1 : 0
-  const { ious, confidences } = cachedMatch(parse.boxes, gt, opts.threshold ?? 0.5)
+  const { ious, confidences } = cachedMatch(parse.boxes, gt, opts.threshold ?? REWARD_DEFAULTS.iouThreshold)
   let s = 0
   for (let i = 0; i < ious.length; i++) s += ious[i] !== 0 ? confidences[i]! : 1 - confidences[i]!
   const r = s / ious.length
@@ -200,7 +217,7 @@ export function classificationScore(answer: string, label: string, opts: Classif
   const a = normalizeLabel(answer)
   const g = normalizeLabel(label)
   if (a.length === 0 || g.length === 0) return 0
-  if ((opts.mode ?? 'exact') === 'exact') return a === g ? 1 : 0
+  if ((opts.mode ?? REWARD_DEFAULTS.classificationMatch) === 'exact') return a === g ? 1 : 0
   if (a === g) return 1
   if (!(a.includes(g) || g.includes(a))) return 0
   const rawA = ` ${answer.toLowerCase()} `
@@ -238,7 +255,7 @@ export interface GroundingRewardOptions {
 /** Grounding score of a predicted box (null = none) against the ground-truth box. */
 export function groundingScore(pred: Box | null, gt: Box, opts: GroundingRewardOptions = {}): number {
   if (pred === null) return 0
-  return (opts.mode ?? 'iou') === 'iou' ? iou(pred, gt) : giou(pred, gt) + 1
+  return (opts.mode ?? REWARD_DEFAULTS.groundingReward) === 'iou' ? iou(pred, gt) : giou(pred, gt) + 1
 }
 
 /** Grounding ground truth: `sample.box`, else the first box of the solution. Throws ERR_DATA_SOLUTION. */
@@ -254,7 +271,7 @@ export function makeGroundingReward(opts: GroundingRewardOptions = {}): (complet
   return (completion, sample) => {
     const gt = groundingTruth(sample)
     const tag = extractTag(completion, 'answer')
-    if ((opts.mode ?? 'iou') === 'giou' && tag !== null) {
+    if ((opts.mode ?? REWARD_DEFAULTS.groundingReward) === 'giou' && tag !== null) {
       const sol = extractTag(sample.solution, 'answer')
       if (sol !== null && sol.body.trim() === tag.body.trim()) return 2
     }

@@ -11,7 +11,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { VrftError, describeValue, expectArg } from '../errors.js'
-import type { Sample, Task } from '../data/types.js'
+import type { Sample, Task } from '../sample.js'
 import {
   formatReward,
   makeClassificationReward,

@@ -7,4 +7,4 @@ export { DEFAULT_SERVE_LIMITS, resolveServeOptions, type ServeOptions, type Serv
 export { REWARD_NAMES, scoreRewardsRequest, type RewardName, type RewardsResponse } from './rewards.js'
 export { HttpError, toHttpError, type ErrorBody } from './errors.js'
 export type { ChatCompletion, ChatCompletionChunk } from './openai.js'
-export type { FinishReason, GeneratedChoice, GenerationOutput, GenerationRequest, Generator } from './types.js'
+export type { BatchGenerationModel, FinishReason, GeneratedChoice, GenerationOutput, GenerationRequest, Generator } from './types.js'

@@ -11,7 +11,7 @@
  * are never loaded over HTTP.
  */
 import { describeValue } from '../errors.js'
-import type { Sample, Task } from '../data/types.js'
+import type { Sample, Task } from '../sample.js'
 import { formatReward, makeClassificationReward, makeDetectionConfidenceReward, makeDetectionIoUReward, makeGroundingReward } from '../rewards/rewards.js'
 import { rewardSet, scoreCompletions, type NamedReward, type RewardSetOptions } from '../rewards/scorer.js'
 import { HttpError } from './errors.js'

@@ -59,3 +59,11 @@ export interface GenerationOutput {
  * failed (bad image, prompt too long ...). Throwing fails the whole batch.
  */
 export type Generator = (batch: readonly GenerationRequest[]) => Promise<Array<GenerationOutput | Error>>
+
+/**
+ * What {@link modelGenerator} needs of a loaded model: its batched generate (lib/api.ts's
+ * `VisionLanguageModel` has it). Declared here so the serving layer never imports the API above it.
+ */
+export interface BatchGenerationModel {
+  generateBatch(batch: readonly GenerationRequest[]): Promise<Array<GenerationOutput | Error>>
+}

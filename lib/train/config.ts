@@ -3,17 +3,23 @@
  * (defaults.ts) < a YAML/JSON config file (`--config`) < command-line flags. Validation errors are
  * ERR_CONFIG and name the option (as its flag), the expected and the received value, and where the value
  * came from. The result is a plain, frozen, fully resolved object that is printed and saved as the run's
- * config.json.
+ * config.json. The ranges are those the native trainer and generation accept (lib/native/trainer.ts,
+ * native/napi/trainer.cpp, generate.cpp), so a value that passes here is never refused later under an
+ * internal name (`--epsilon` is the step's epsilonLow, in [0, 1]).
  */
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import YAML from 'yaml'
 import { z } from 'zod'
 import { VrftError, describeValue } from '../errors.js'
-import { GRPO_DEFAULTS as D, flagName } from './defaults.js'
+import { GRPO_DEFAULTS as D, SFT_DEFAULTS, flagName } from './defaults.js'
+
+export { SFT_DEFAULTS }
 
 const int = (min: number) => z.number().int().min(min)
 const task = z.enum(['detection', 'classification', 'grounding'])
+/** AdamW learning rate in (0, 1e3] (what the native trainer accepts), with a command's default. */
+const learningRate = (d: number) => z.number().positive().max(1e3).default(d)
 
 /** Options shared by `train` and `sft`. */
 const common = {
@@ -23,16 +29,16 @@ const common = {
   task: task.optional(),
   output: z.string().min(1).optional(),
   resume: z.union([z.boolean(), z.string().min(1)]).default(false),
-  learningRate: z.number().positive().default(D.learningRate),
-  weightDecay: z.number().min(0).default(D.weightDecay),
+  learningRate: learningRate(D.learningRate),
+  weightDecay: z.number().min(0).max(1e3).default(D.weightDecay),
   adamBeta1: z.number().min(0).max(0.999999).default(D.adamBeta1),
   adamBeta2: z.number().min(0).max(0.999999).default(D.adamBeta2),
-  adamEpsilon: z.number().positive().default(D.adamEpsilon),
+  adamEpsilon: z.number().positive().max(1).default(D.adamEpsilon),
   lrScheduler: z.enum(['linear', 'cosine', 'constant']).default(D.lrScheduler),
   warmupSteps: int(0).default(D.warmupSteps),
-  maxGradNorm: z.number().min(0).default(D.maxGradNorm),
+  maxGradNorm: z.number().min(0).max(1e30).default(D.maxGradNorm),
   promptsPerStep: int(1).default(D.promptsPerStep),
-  microBatchSize: int(1).default(D.microBatchSize),
+  microBatchSize: int(1).max(1 << 20).default(D.microBatchSize),
   maxSteps: int(1).default(D.maxSteps),
   maxPromptLength: int(1).default(D.maxPromptLength),
   maxPixels: int(784).default(D.maxPixels),
@@ -50,14 +56,14 @@ const common = {
 /** The GRPO (`vrft-native train`) configuration schema. */
 export const trainConfigSchema = z.strictObject({
   ...common,
-  numGenerations: int(2).default(D.numGenerations),
-  temperature: z.number().min(0).default(D.temperature),
+  numGenerations: int(2).max(1 << 16).default(D.numGenerations),
+  temperature: z.number().min(0).max(1e6).default(D.temperature),
   topP: z.number().gt(0).max(1).default(D.topP),
-  topK: int(0).default(D.topK),
-  maxCompletionLength: int(1).default(D.maxCompletionLength),
-  beta: z.number().min(0).default(D.beta),
-  epsilon: z.number().min(0).default(D.epsilon),
-  epsilonHigh: z.number().min(0).optional(),
+  topK: int(0).max(1 << 30).default(D.topK),
+  maxCompletionLength: int(1).max(1 << 20).default(D.maxCompletionLength),
+  beta: z.number().min(0).max(1e6).default(D.beta),
+  epsilon: z.number().min(0).max(1).default(D.epsilon),
+  epsilonHigh: z.number().min(0).max(1e6).optional(),
   numIterations: int(1).default(D.numIterations),
   aggregation: z.enum(['grpo', 'token', 'dr_grpo']).default(D.aggregation),
   advantageScale: z.enum(['group', 'batch', 'none']).default(D.advantageScale),
@@ -68,17 +74,14 @@ export const trainConfigSchema = z.strictObject({
   iouThreshold: z.number().min(0).lt(1).default(D.iouThreshold),
   classificationMatch: z.enum(['exact', 'substring']).default(D.classificationMatch),
   groundingReward: z.enum(['iou', 'giou']).default(D.groundingReward),
-  nproc: int(1).default(1),
+  nproc: int(1).default(D.nproc),
   checkEvery: int(0).default(D.checkEvery),
 })
-
-/** SFT defaults that differ from GRPO's (no reference value exists for the SFT baseline). */
-export const SFT_DEFAULTS = Object.freeze({ learningRate: 1e-5 })
 
 /** The SFT (`vrft-native sft`) configuration schema. */
 export const sftConfigSchema = z.strictObject({
   ...common,
-  learningRate: z.number().positive().default(SFT_DEFAULTS.learningRate),
+  learningRate: learningRate(SFT_DEFAULTS.learningRate),
 })
 
 /** A resolved GRPO configuration. */

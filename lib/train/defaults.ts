@@ -15,6 +15,8 @@ export interface DefaultEntry {
   source: string
 }
 
+import { REWARD_DEFAULTS as R } from '../rewards/rewards.js'
+
 const REF = 'reference code'
 
 /** GRPO defaults (the paper's setting). */
@@ -30,7 +32,7 @@ export const GRPO_DEFAULTS = Object.freeze({
   epsilonHigh: 0.2,
   numIterations: 1,
   aggregation: 'grpo' as const,
-  advantageScale: 'group' as const,
+  advantageScale: R.advantageScale,
   learningRate: 1e-6,
   weightDecay: 0,
   adamBeta1: 0.9,
@@ -49,13 +51,14 @@ export const GRPO_DEFAULTS = Object.freeze({
   evalEvery: 50,
   sampleEvery: 10,
   keepCheckpoints: 2,
-  iouNormalize: 'max' as const,
-  iouThreshold: 0.5,
-  classificationMatch: 'exact' as const,
-  groundingReward: 'iou' as const,
+  iouNormalize: R.iouNormalize,
+  iouThreshold: R.iouThreshold,
+  classificationMatch: R.classificationMatch,
+  groundingReward: R.groundingReward,
   dtype: 'auto' as const,
   device: 'auto' as const,
   checkEvery: 10,
+  nproc: 1,
 })
 
 /** Trainer settings a library user may leave out (the CLI's flags resolve to these unless given). */
@@ -79,6 +82,24 @@ export const TRAINER_DEFAULTS = Object.freeze({
 export function needsReference(beta: number): boolean {
   return beta > 0
 }
+
+/** SFT defaults that differ from GRPO's (no reference value exists for the SFT baseline). */
+export const SFT_DEFAULTS = Object.freeze({ learningRate: 1e-5 })
+
+/**
+ * Defaults of inference (the API's chat, `vrft-native generate`): one greedy completion, so answers are
+ * reproducible; top-p and top-k off.
+ */
+export const GENERATION_DEFAULTS = Object.freeze({
+  numGenerations: 1,
+  maxNewTokens: 256,
+  temperature: 0,
+  topP: 1,
+  topK: 0,
+})
+
+/** Defaults of evaluation (`vrft-native eval`, evaluatePolicy): prompts per generate call. */
+export const EVAL_DEFAULTS = Object.freeze({ batchSize: 8 })
 
 /** The documented table (order = README order). */
 export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([

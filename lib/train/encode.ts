@@ -5,7 +5,7 @@
  * because the same few-shot samples come back every epoch. Targets for SFT are the target text's ids
  * followed by `<|im_end|>`.
  */
-import type { ImageSource as DataImage, Sample } from '../data/types.js'
+import type { ImageSource as DataImage, Sample } from '../sample.js'
 import { encodePrompt, renderChat } from '../model/chat.js'
 import type { ImageSource } from '../model/images.js'
 import { preprocessImage, type PreprocessorConfig } from '../model/preprocess.js'

@@ -3,13 +3,14 @@
  * metrics (lib/eval/evaluate.ts: COCO mAP, accuracy, mIoU) and the mean of each reward component.
  * Used by the trainers every `--eval-every` steps, by `vrft-native eval`, and by the built-in demo.
  */
-import type { Sample, Task } from '../data/types.js'
+import type { Sample, Task } from '../sample.js'
 import { evaluateCompletions, sampleCategory, type EvalReport, type PresenceSummary } from '../eval/evaluate.js'
 import { presencePrompt, type ModelFamily } from '../prompts/index.js'
 import { parsePresenceAnswer } from '../rewards/parse.js'
 import { detectionTruth } from '../rewards/rewards.js'
 import { sameClassName } from '../data/classes.js'
 import { VrftError } from '../errors.js'
+import { EVAL_DEFAULTS } from './defaults.js'
 import { scoreCompletions, type NamedReward } from '../rewards/scorer.js'
 import { decodeCompletions, meanStd, type PromptEncoder, type SampleSource, type TextDecoder } from './loop.js'
 import type { TrainablePolicy } from './types.js'
@@ -28,7 +29,7 @@ export interface EvaluatePolicyOptions {
   rewards?: readonly NamedReward[]
   /** Evaluate only the first `limit` samples. */
   limit?: number
-  /** Prompts per generate call (default 8). */
+  /** Prompts per generate call (default EVAL_DEFAULTS.batchSize). */
   batchSize?: number
   family?: ModelFamily
   /**
@@ -71,7 +72,7 @@ export function headline(r: EvalReport): number {
 
 /** Greedy answers of `policy` for samples, in batches of `batchSize`. */
 async function greedyAnswers(o: EvaluatePolicyOptions, samples: readonly Sample[]): Promise<string[]> {
-  const bs = o.batchSize ?? 8
+  const bs = o.batchSize ?? EVAL_DEFAULTS.batchSize
   const completions: string[] = []
   for (let i = 0; i < samples.length; i += bs) {
     const chunk = samples.slice(i, i + bs)

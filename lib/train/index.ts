@@ -1,7 +1,8 @@
 /**
  * The training library API: GRPOTrainer / SFTTrainer (async iterators of step events, AbortSignal stop,
- * checkpoints and resume), the step pieces, configuration with documented defaults, model lookup, charts,
- * and the built-in demo. See lib/train/grpo.ts for a usage example.
+ * checkpoints and resume), the step pieces, and configuration with documented defaults. See
+ * lib/train/grpo.ts for a usage example. The application around it (commands, demo, charts, signals) is
+ * lib/app/; model lookup is lib/model/hub.ts.
  */
 export * from './types.js'
 export { GRPOTrainer, grpoSettings, type GRPOTrainerOptions, type GrpoSettings } from './grpo.js'
@@ -12,21 +13,16 @@ export {
   type StepRecord, type StepResult, type StepContext, type GrpoStepSettings, type PromptEncoder, type SampleSource, type TextDecoder, type BatchItem,
 } from './loop.js'
 export { evaluatePolicy, headline, type EvaluatePolicyOptions, type PolicyEvaluation } from './evaluate.js'
-export { GRPO_DEFAULTS, DEFAULTS_TABLE, defaultsMarkdown, flagName, type DefaultEntry } from './defaults.js'
+export { GRPO_DEFAULTS, GENERATION_DEFAULTS, EVAL_DEFAULTS, DEFAULTS_TABLE, defaultsMarkdown, flagName, type DefaultEntry } from './defaults.js'
 export {
   trainConfigSchema, sftConfigSchema, resolveTrainConfig, resolveSftConfig, resolveConfig, validateConfig, readConfigFile, formatConfig,
   SFT_DEFAULTS, type TrainConfig, type SftConfig, type TrainConfigInput, type SftConfigInput,
 } from './config.js'
-export { resolveModel, hubCacheDirs, isHubId, type ResolvedModel } from './hub.js'
 export {
   saveCheckpoint, findCheckpoint, listCheckpoints, readTrainerState, writeFileAtomic, writeJsonAtomic, readJsonl, truncateJsonl, checkpointName,
   type TrainerState,
 } from './checkpoint.js'
 export { DataOrder, mulberry32, mixSeed, permutation } from './order.js'
-export { plotRun, lineChartSvg, barChartSvg, svgToPng, type Series, type ChartOptions } from './plot.js'
 export { Progress, formatStep, formatDuration } from './progress.js'
 export { makePromptEncoder, makeTargetEncoder, toModelImage, type PromptEncoderOptions } from './encode.js'
 export { createPolicy, policyOptions, modelIO, openData, rewardsOf, resolveTask, resolveDevice, loadEvalPolicy, type PolicyFactory, type PolicyFactoryOptions, type ModelIO } from './setup.js'
-export { runTrain, runSft, type CommandResult, type RunCommandOptions } from './commands.js'
-export { runBuiltin, builtinData, builtinSettings, warmStart, cacheDir, BUILTIN_DEFAULTS, type BuiltinResult, type BuiltinSettings } from './builtin.js'
-export { installStopSignals, type StopSignals } from './signals.js'

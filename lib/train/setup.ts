@@ -1,31 +1,33 @@
 /**
- * From a resolved configuration to the things a trainer needs: the model directory (path or hub id),
- * tokenizer, image-processor settings, prompt encoder, data sets, reward set and the policy. The policy
+ * From a resolved configuration to the things a trainer needs: the model folder (path or hub id, read by
+ * the one loader, lib/model/load.ts: config, tokenizer, image settings, stop ids), the prompt encoder, data
+ * sets, reward set and the policy (given the config the loader read). The policy
  * comes from NativePolicy (lib/train/native-policy.ts) unless `VRFT_POLICY_MODULE` names a module whose
  * `createPolicy(options)` returns a TrainablePolicy (tests use an in-memory fake; other backends can
  * plug in the same way).
  */
-import { readFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { VrftError } from '../errors.js'
 import { openDataset } from '../data/index.js'
-import type { Sample, Task } from '../data/types.js'
-import { readModelConfig } from '../model/config.js'
-import { loadPreprocessorConfig, type PreprocessorConfig } from '../model/preprocess.js'
-import { defaultTokenizerPath, loadTokenizer, type QwenTokenizer } from '../model/tokenizer.js'
+import type { Sample, Task } from '../sample.js'
+import { readModelConfig, type ModelConfig } from '../model/config.js'
+import { loadWeights, readModelFolder, resolveModelFolder, type ModelFolder } from '../model/load.js'
+import type { PreprocessorConfig } from '../model/preprocess.js'
+import type { QwenTokenizer } from '../model/tokenizer.js'
 import { loadUserReward, parseRewardSpec, rewardSet, type NamedReward } from '../rewards/scorer.js'
 import { nativeAvailable, native } from '../native/binding.js'
 import type { SftConfig, TrainConfig } from './config.js'
+import { GRPO_DEFAULTS } from './defaults.js'
 import { makePromptEncoder } from './encode.js'
-import { resolveModel } from './hub.js'
 import type { PromptEncoder, SampleSource } from './loop.js'
 import type { TrainablePolicy } from './types.js'
 
 /** What a policy factory gets. */
 export interface PolicyFactoryOptions {
   modelDir: string
+  /** The model config as the loader read it (lib/model/load.ts); read from modelDir when absent. */
+  config?: ModelConfig
   device: string
   dtype?: 'float32' | 'bfloat16'
   learningRate: number
@@ -66,7 +68,7 @@ export async function createPolicy(o: PolicyFactoryOptions): Promise<TrainablePo
   const { NativePolicy } = await import('./native-policy.js')
   return NativePolicy.create({
     modelDir: o.modelDir,
-    config: readModelConfig(o.modelDir),
+    config: o.config ?? readModelConfig(o.modelDir),
     device: o.device,
     ...(o.dtype ? { dtype: o.dtype } : {}),
     train: {
@@ -77,36 +79,34 @@ export async function createPolicy(o: PolicyFactoryOptions): Promise<TrainablePo
   })
 }
 
-/** Policy-factory options from a resolved config. */
-export function policyOptions(cfg: TrainConfig | SftConfig, modelDir: string): PolicyFactoryOptions {
+/** Policy-factory options from a resolved config and the model folder the loader read (or its path). */
+export function policyOptions(cfg: TrainConfig | SftConfig, model: string | ModelFolder): PolicyFactoryOptions {
+  const modelDir = typeof model === 'string' ? model : model.dir
   return {
-    modelDir, device: resolveDevice(cfg.device), ...(cfg.dtype === 'auto' ? {} : { dtype: cfg.dtype }),
+    modelDir, ...(typeof model === 'string' ? {} : { config: model.config }), device: resolveDevice(cfg.device), ...(cfg.dtype === 'auto' ? {} : { dtype: cfg.dtype }),
     learningRate: cfg.learningRate, weightDecay: cfg.weightDecay, adamBeta1: cfg.adamBeta1, adamBeta2: cfg.adamBeta2,
     adamEpsilon: cfg.adamEpsilon, lrScheduler: cfg.lrScheduler, warmupSteps: cfg.warmupSteps, totalSteps: cfg.maxSteps,
     maxGradNorm: cfg.maxGradNorm, reference: 'beta' in cfg ? cfg.beta > 0 : false, seed: cfg.seed,
   }
 }
 
-/** Tokenizer, image settings and encoder of a model directory. */
+/** Tokenizer, image settings, encoder and stop ids of a model folder. */
 export interface ModelIO {
   modelDir: string
+  /** What the loader read (config, tokenizer, image settings, stop ids); pass it on instead of re-reading. */
+  folder: ModelFolder
   tokenizer: QwenTokenizer
   preprocessor: PreprocessorConfig
   encode: PromptEncoder
+  /** The folder's stop ids (lib/model/load.ts `ModelFolder.eosIds`). */
   eosTokenIds: number[]
 }
 
-/** Load the tokenizer (the model's own, else the bundled Qwen one) and image settings of `modelDir`. */
+/** Read a model folder with the run's min/max pixels (lib/model/load.ts) and make its prompt encoder. */
 export async function modelIO(modelDir: string, pixels: { minPixels: number; maxPixels: number }): Promise<ModelIO> {
-  let stopIds: number[] | undefined
-  try {
-    const g = JSON.parse(await readFile(join(modelDir, 'generation_config.json'), 'utf8')) as { eos_token_id?: unknown }
-    const e = g.eos_token_id
-    stopIds = Array.isArray(e) ? e.filter((x): x is number => Number.isInteger(x)) : Number.isInteger(e) ? [e as number] : undefined
-  } catch { /* no generation_config.json */ }
-  const tokenizer = loadTokenizer(existsSync(join(modelDir, 'tokenizer.json')) ? modelDir : defaultTokenizerPath(), stopIds?.length ? { specialIds: { stopIds } } : {})
-  const preprocessor = await loadPreprocessorConfig(modelDir, { minPixels: pixels.minPixels, maxPixels: pixels.maxPixels })
-  return { modelDir, tokenizer, preprocessor, encode: makePromptEncoder(tokenizer, preprocessor), eosTokenIds: tokenizer.special.stopIds }
+  const folder = await readModelFolder(modelDir, { preprocessor: { minPixels: pixels.minPixels, maxPixels: pixels.maxPixels } })
+  const { tokenizer, preprocessor } = folder
+  return { modelDir: folder.dir, folder, tokenizer, preprocessor, encode: makePromptEncoder(tokenizer, preprocessor), eosTokenIds: folder.eosIds }
 }
 
 /** Open a data file as a SampleSource. */
@@ -144,7 +144,7 @@ export async function rewardsOf(cfg: TrainConfig, task: Task): Promise<NamedRewa
 /** The model directory of `--model` (path or hub id). */
 export function modelDirOf(spec: string | undefined, what = '--model'): string {
   if (!spec) throw new VrftError('ERR_CONFIG', `Invalid option ${what}: expected a model directory or hub id but received undefined`)
-  return resolveModel(spec).dir
+  return resolveModelFolder(spec).dir
 }
 
 /** Default run directory: runs/<kind>-<UTC time>. */
@@ -152,14 +152,16 @@ export function defaultRunDir(kind: string): string {
   return join('runs', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19)}`)
 }
 
-/** A generation-only policy for evaluation (no optimizer, no reference model). */
-export async function loadEvalPolicy(modelDir: string, o: { device: string; dtype?: 'float32' | 'bfloat16' }): Promise<Pick<TrainablePolicy, 'generate' | 'dispose'>> {
+/** A generation-only policy for evaluation (no optimizer, no reference model) over a folder the loader read. */
+export async function loadEvalPolicy(model: string | ModelFolder, o: { device: string; dtype?: 'float32' | 'bfloat16' }): Promise<Pick<TrainablePolicy, 'generate' | 'dispose'>> {
   if (process.env.VRFT_POLICY_MODULE) {
-    return createPolicy({ modelDir, device: o.device, learningRate: 1e-6, weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, lrScheduler: 'constant', warmupSteps: 0, totalSteps: 0, maxGradNorm: 1, reference: false, seed: 0 })
+    const modelDir = typeof model === 'string' ? model : model.dir
+    const D = GRPO_DEFAULTS // a generation-only policy: the optimizer settings are never used
+    return createPolicy({ modelDir, device: o.device, learningRate: D.learningRate, weightDecay: D.weightDecay, adamBeta1: D.adamBeta1, adamBeta2: D.adamBeta2, adamEpsilon: D.adamEpsilon, lrScheduler: 'constant', warmupSteps: 0, totalSteps: 0, maxGradNorm: D.maxGradNorm, reference: false, seed: D.seed })
   }
-  const { loadGenerationModel } = await import('../generate.js')
   const { generateIds, leftPaddedBatch } = await import('../native/generate.js')
-  const m = await loadGenerationModel(modelDir, { device: o.device, ...(o.dtype ? { dtype: o.dtype } : {}) })
+  const folder = typeof model === 'string' ? await readModelFolder(model) : model
+  const m = await loadWeights(folder, { device: o.device, ...(o.dtype ? { dtype: o.dtype } : {}) })
   return {
     async generate(prompts, opts) {
       const r = await generateIds(m.handle, leftPaddedBatch(prompts, m.padId), { maxNewTokens: opts.maxNewTokens, numGenerations: opts.numGenerations, temperature: opts.temperature, topP: opts.topP, topK: opts.topK, eosIds: opts.eosTokenIds, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })

@@ -3,7 +3,7 @@
  * `solution`) after the same prompt and image the GRPO trainer uses (TrainablePolicy.sftStep); same data
  * order, run files, checkpoints, resume and signals as GRPOTrainer (trainer.ts).
  */
-import type { Sample } from '../data/types.js'
+import type { Sample } from '../sample.js'
 import { takeBatch, type SampleSource } from './loop.js'
 import { Trainer, type BaseSettings, type TrainerOptions } from './trainer.js'
 import { GRPO_DEFAULTS } from './defaults.js'

@@ -11,7 +11,7 @@ import { scoreResultsFile } from '../../eval/evaluate.js'
 import { writeFileAtomic, writeJsonAtomic } from '../../train/checkpoint.js'
 import { evaluatePolicy } from '../../train/evaluate.js'
 import { loadEvalPolicy, modelDirOf, modelIO, openData, resolveDevice, resolveTask } from '../../train/setup.js'
-import { GRPO_DEFAULTS } from '../../train/defaults.js'
+import { EVAL_DEFAULTS, GRPO_DEFAULTS } from '../../train/defaults.js'
 
 interface EvalArgs {
   model?: string; data?: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
@@ -28,10 +28,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('task', { type: 'string', choices: ['detection', 'classification', 'grounding'] as const, describe: 'task [default: from the samples]' })
     .option('limit', { type: 'number', describe: 'evaluate only the first N samples [default: all]' })
     .option('max-new-tokens', { type: 'number', default: GRPO_DEFAULTS.maxCompletionLength, describe: 'max completion tokens' })
-    .option('batch-size', { type: 'number', default: 8, describe: 'prompts per generate call' })
+    .option('batch-size', { type: 'number', default: EVAL_DEFAULTS.batchSize, describe: 'prompts per generate call' })
     .option('max-pixels', { type: 'number', default: GRPO_DEFAULTS.maxPixels, describe: 'image max_pixels' })
     .option('min-pixels', { type: 'number', default: GRPO_DEFAULTS.minPixels, describe: 'image min_pixels' })
-    .option('device', { type: 'string', default: 'auto', describe: 'cpu, cuda, cuda:N or auto' })
+    .option('device', { type: 'string', default: GRPO_DEFAULTS.device, describe: 'cpu, cuda, cuda:N or auto' })
     .option('ask-presence', { type: 'boolean', default: false, describe: 'detection: first ask whether the class is present; "no" pairs get no detections (the paper\'s open-vocabulary protocol)' })
     .option('presence-map', { type: 'string', describe: 'detection: exist-map JSON {"<imageId>": ["category", ...]} (the reference format; --ask-presence writes one beside --output): only listed pairs are detected' })
     .option('output', { type: 'string', describe: 'write the JSON report here (and the completions beside it as .completions.jsonl)' })
@@ -53,7 +53,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels })
       const data = await openData(argv.data, argv.task)
       const task = await resolveTask(argv.task, data)
-      const policy = await loadEvalPolicy(modelDir, { device: resolveDevice(argv.device) })
+      const policy = await loadEvalPolicy(io.folder, { device: resolveDevice(argv.device) })
       try {
         const ev = await evaluatePolicy({
           policy, decoder: io.tokenizer, encode: io.encode, data, eosTokenIds: io.eosTokenIds, maxNewTokens: argv.maxNewTokens, task,

@@ -6,6 +6,7 @@
 import type { CommandModule } from 'yargs'
 import type { ChatContentPart } from '../../model/chat.js'
 import { generate, loadGenerationModel } from '../../generate.js'
+import { GENERATION_DEFAULTS as G } from '../../train/defaults.js'
 
 /** Parsed options of `vrft-native generate`. */
 export interface GenerateCliArgs {
@@ -31,11 +32,11 @@ export const generateCommand: CommandModule<object, GenerateCliArgs> = {
     .option('model', { type: 'string', demandOption: true, describe: 'model directory (config.json, safetensors, tokenizer.json)' })
     .option('image', { type: 'string', array: true, default: [] as string[], describe: 'image file (repeatable; shown before the text)' })
     .option('prompt', { type: 'string', demandOption: true, describe: 'user text' })
-    .option('max-new-tokens', { type: 'number', default: 256, describe: 'most tokens to generate per sample' })
-    .option('temperature', { type: 'number', default: 0, describe: 'sampling temperature; 0 = greedy' })
-    .option('top-p', { type: 'number', default: 1, describe: 'nucleus sampling mass in (0, 1]' })
-    .option('top-k', { type: 'number', default: 0, describe: 'keep the k most likely tokens (0 = all)' })
-    .option('num-generations', { type: 'number', default: 1, alias: 'num-samples', describe: 'completions (G) for the prompt (--num-samples: the former name)' })
+    .option('max-new-tokens', { type: 'number', default: G.maxNewTokens, describe: 'most tokens to generate per sample' })
+    .option('temperature', { type: 'number', default: G.temperature, describe: 'sampling temperature; 0 = greedy' })
+    .option('top-p', { type: 'number', default: G.topP, describe: 'nucleus sampling mass in (0, 1]' })
+    .option('top-k', { type: 'number', default: G.topK, describe: 'keep the k most likely tokens (0 = all)' })
+    .option('num-generations', { type: 'number', default: G.numGenerations, alias: 'num-samples', describe: 'completions (G) for the prompt (--num-samples: the former name)' })
     .option('seed', { type: 'number', describe: 'seed: the same seed gives the same samples on this machine' })
     .option('dtype', { type: 'string', choices: ['float32', 'bfloat16', 'float16'] as const, describe: 'weights dtype (default float32 on CPU, bfloat16 on CUDA)' })
     .option('device', { type: 'string', default: 'cpu', describe: "'cpu' or 'cuda[:i]'" })

@@ -7,7 +7,7 @@ import type { CommandModule } from 'yargs'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { VrftError } from '../../errors.js'
-import { plotRun } from '../../train/plot.js'
+import { plotRun } from '../../app/plot.js'
 
 export const plotCommand: CommandModule<object, { run: string }> = {
   command: 'plot <run>',

@@ -4,8 +4,8 @@
  */
 import type { CommandModule } from 'yargs'
 import { resolveSftConfig } from '../../train/config.js'
-import { addOptions, givenFlags, SFT_OPTIONS } from '../../train/cli-options.js'
-import { runSft } from '../../train/commands.js'
+import { addOptions, givenFlags, SFT_OPTIONS } from '../options.js'
+import { runSft } from '../../app/commands.js'
 
 export const sftCommand: CommandModule<object, Record<string, unknown>> = {
   command: 'sft',

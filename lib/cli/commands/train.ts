@@ -6,9 +6,9 @@
  */
 import type { CommandModule } from 'yargs'
 import { resolveTrainConfig } from '../../train/config.js'
-import { addOptions, givenFlags, TRAIN_OPTIONS } from '../../train/cli-options.js'
-import { runTrain } from '../../train/commands.js'
-import { runBuiltin } from '../../train/builtin.js'
+import { addOptions, givenFlags, TRAIN_OPTIONS } from '../options.js'
+import { runTrain } from '../../app/commands.js'
+import { runBuiltin } from '../../app/builtin.js'
 
 export const trainCommand: CommandModule<object, Record<string, unknown>> = {
   command: 'train',

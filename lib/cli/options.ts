@@ -4,8 +4,8 @@
  * forms of the config keys; only flags the user actually gave override the config file.
  */
 import type { Argv, Options } from 'yargs'
-import { DEFAULTS_TABLE, flagName } from './defaults.js'
-import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from './config.js'
+import { DEFAULTS_TABLE, GRPO_DEFAULTS as D, flagName } from '../train/defaults.js'
+import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from '../train/config.js'
 
 interface Opt { key: string; type: 'number' | 'string' | 'boolean' | 'array'; describe: string; choices?: readonly string[]; group?: string }
 
@@ -22,11 +22,10 @@ const EXTRA: Record<string, { describe: string; group?: string }> = {
   resume: { describe: 'continue a run: true = the latest checkpoint of --output, or a checkpoint/run directory [default: false]', group: 'Run:' },
   reward: { describe: 'extra reward ./file.js[:export][=weight] (repeatable); added to the task\'s built-in rewards', group: 'Rewards:' },
   builtinRewards: { describe: 'include the task\'s built-in rewards; --no-builtin-rewards uses only --reward functions [default: true]', group: 'Rewards:' },
-  dtype: { describe: 'compute dtype: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 [default: "auto"]', group: 'Run:' },
-  device: { describe: 'cpu, cuda, cuda:N or auto [default: "auto"]', group: 'Run:' },
+  dtype: { describe: `compute dtype: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 [default: ${JSON.stringify(D.dtype)}]`, group: 'Run:' },
+  device: { describe: `cpu, cuda, cuda:N or auto [default: ${JSON.stringify(D.device)}]`, group: 'Run:' },
   quiet: { describe: 'no progress output [default: false]', group: 'Run:' },
-  nproc: { describe: 'data-parallel processes on this machine (spawns N ranks over c10d Gloo); torchrun/Slurm set RANK/WORLD_SIZE instead [default: 1]', group: 'Distributed:' },
-  checkEvery: { describe: 'compare a parameter checksum across ranks every N steps (0 = only at start) [default: 10]', group: 'Distributed:' },
+  nproc: { describe: `data-parallel processes on this machine (spawns N ranks over c10d Gloo); torchrun/Slurm set RANK/WORLD_SIZE instead [default: ${D.nproc}]`, group: 'Distributed:' },
 }
 
 const GROUPS: Record<string, string> = {
@@ -35,6 +34,7 @@ const GROUPS: Record<string, string> = {
   iouNormalize: 'Rewards:', iouThreshold: 'Rewards:', classificationMatch: 'Rewards:', groundingReward: 'Rewards:',
   maxPromptLength: 'Data and model:', maxPixels: 'Data and model:', minPixels: 'Data and model:',
   saveEvery: 'Run:', evalEvery: 'Run:', sampleEvery: 'Run:', keepCheckpoints: 'Run:', seed: 'Run:', maxSteps: 'Optimizer:',
+  checkEvery: 'Distributed:',
 }
 
 function optionsOf(shape: Record<string, unknown>, overrides: Record<string, unknown> = {}): Opt[] {

@@ -5,16 +5,16 @@
  */
 import { join, resolve } from 'node:path'
 import { VrftError } from '../errors.js'
-import { formatConfig, type SftConfig, type TrainConfig } from './config.js'
+import { formatConfig, type SftConfig, type TrainConfig } from '../train/config.js'
 import { syntheticTarget } from '../data/synthetic.js'
-import { makeTargetEncoder } from './encode.js'
-import { GRPOTrainer } from './grpo.js'
-import { Progress } from './progress.js'
-import { defaultRunDir, createPolicy, modelDirOf, modelIO, openData, policyOptions, resolveTask, rewardsOf, type PolicyFactory } from './setup.js'
+import { makeTargetEncoder } from '../train/encode.js'
+import { GRPOTrainer } from '../train/grpo.js'
+import { Progress } from '../train/progress.js'
+import { defaultRunDir, createPolicy, modelDirOf, modelIO, openData, policyOptions, resolveTask, rewardsOf, type PolicyFactory } from '../train/setup.js'
 import { installStopSignals } from './signals.js'
-import { SFTTrainer } from './sft.js'
-import { checkSameConfig, distBackend, distEnv, initDistributed, launchLocal, shutdownDistributed } from './distributed.js'
-import { findCheckpoint } from './checkpoint.js'
+import { SFTTrainer } from '../train/sft.js'
+import { checkSameConfig, distBackend, distEnv, initDistributed, launchLocal, shutdownDistributed } from '../train/distributed.js'
+import { findCheckpoint } from '../train/checkpoint.js'
 import { native } from '../native/binding.js'
 import { createHash } from 'node:crypto'
 
@@ -68,9 +68,9 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('grpo'))
   const denv = distEnv()
-  const ranks = Math.max(denv.worldSize, cfg.nproc ?? 1)
+  const ranks = Math.max(denv.worldSize, cfg.nproc)
   if (cfg.promptsPerStep % ranks !== 0) throw new VrftError('ERR_CONFIG', `Invalid option --prompts-per-step: expected a multiple of the number of ranks (${ranks}) but received ${cfg.promptsPerStep}`)
-  if ((cfg.nproc ?? 1) > 1 && denv.worldSize === 1) {
+  if (cfg.nproc > 1 && denv.worldSize === 1) {
     log(`launching ${cfg.nproc} data-parallel ranks on this machine (c10d Gloo over 127.0.0.1); run directory ${runDir}`)
     await launchLocal(cfg.nproc, rankArgv(process.argv.slice(2), runDir))
     return { runDir, step: cfg.maxSteps, stopped: false, plots: [] }
@@ -92,13 +92,13 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   const rewards = await rewardsOf(cfg, task)
   const resolved = { ...cfg, model: cfg.model, modelDir, task, output: runDir, rewards: rewards.map((r) => `${r.name}×${r.weight}`) }
   if (lead) printConfig(log, 'vrft-native train (GRPO)', resolved, runDir)
-  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, modelDir))
+  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
     const trainer = new GRPOTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train, ...(evalData ? { eval: evalData } : {}), rewards, eosTokenIds: io.eosTokenIds,
       ...(lead ? { runDir } : {}), config: resolved, task, progress: cfg.quiet || !lead ? false : new Progress(),
-      ...(parallel ? { dist: { rank: denv.rank, worldSize: denv.worldSize, checkEvery: cfg.checkEvery ?? 10 } } : {}),
+      ...(parallel ? { dist: { rank: denv.rank, worldSize: denv.worldSize, checkEvery: cfg.checkEvery } } : {}),
       ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
       settings: {
         promptsPerStep: cfg.promptsPerStep, numGenerations: cfg.numGenerations, maxCompletionLength: cfg.maxCompletionLength,
@@ -138,7 +138,7 @@ export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: '
   const evalData = cfg.evalData ? await openData(cfg.evalData, task) : undefined
   const resolved = { ...cfg, modelDir, task, output: runDir }
   printConfig(log, 'vrft-native sft', resolved, runDir)
-  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, modelDir))
+  const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
     const trainer = new SFTTrainer({
@@ -149,7 +149,7 @@ export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: '
       settings: {
         promptsPerStep: cfg.promptsPerStep, microBatchSize: cfg.microBatchSize, maxSteps: cfg.maxSteps, seed: cfg.seed,
         saveEvery: cfg.saveEvery, evalEvery: evalData ? cfg.evalEvery : 0, keepCheckpoints: cfg.keepCheckpoints,
-        maxPromptLength: cfg.maxPromptLength, evalMaxNewTokens: 256, ...(cfg.evalLimit ? { evalLimit: cfg.evalLimit } : {}),
+        maxPromptLength: cfg.maxPromptLength, ...(cfg.evalLimit ? { evalLimit: cfg.evalLimit } : {}),
       },
     })
     if (cfg.resume) {

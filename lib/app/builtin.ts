@@ -19,26 +19,31 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { makeSyntheticSet, splitClasses, syntheticTarget } from '../data/synthetic.js'
-import type { Sample } from '../data/types.js'
+import type { Sample } from '../sample.js'
 import { VrftError } from '../errors.js'
-import { formatConfig, type TrainConfig } from './config.js'
-import { writeFileAtomic, writeJsonAtomic } from './checkpoint.js'
+import { formatConfig, type TrainConfig } from '../train/config.js'
+import { GRPO_DEFAULTS as D } from '../train/defaults.js'
+import { writeFileAtomic, writeJsonAtomic } from '../train/checkpoint.js'
 import type { CommandResult, RunCommandOptions } from './commands.js'
-import { makeTargetEncoder } from './encode.js'
-import { evaluatePolicy, type PolicyEvaluation } from './evaluate.js'
-import { GRPOTrainer } from './grpo.js'
-import { arraySource } from './loop.js'
+import { makeTargetEncoder } from '../train/encode.js'
+import { evaluatePolicy, type PolicyEvaluation } from '../train/evaluate.js'
+import { GRPOTrainer } from '../train/grpo.js'
+import { arraySource } from '../train/loop.js'
 import { barChartSvg, svgToPng } from './plot.js'
-import { Progress } from './progress.js'
+import { Progress } from '../train/progress.js'
 import { rewardSet } from '../rewards/scorer.js'
-import { createPolicy, defaultRunDir, modelIO, type PolicyFactoryOptions } from './setup.js'
+import { createPolicy, defaultRunDir, modelIO, type PolicyFactoryOptions } from '../train/setup.js'
+import type { ModelFolder } from '../model/load.js'
 import { installStopSignals } from './signals.js'
-import { SFTTrainer } from './sft.js'
+import { SFTTrainer } from '../train/sft.js'
 import { TINY_PRESET, createTinyModel } from './tiny.js'
 
-/** Settings of the demo (the flags of `train` override the matching ones). */
+/**
+ * Settings of the demo (the flags of `train` override the matching ones). Where the demo keeps the paper's
+ * value it reads GRPO_DEFAULTS (lib/train/defaults.ts); the other numbers are the demo's own.
+ */
 export const BUILTIN_DEFAULTS = Object.freeze({
-  seed: 42,
+  seed: D.seed,
   imageSize: 112,
   warmStartImages: 256,
   warmStartSteps: 120,
@@ -49,17 +54,17 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   maxSteps: 30,
   evalEvery: 10,
   promptsPerStep: 2,
-  numGenerations: 8,
+  numGenerations: D.numGenerations,
   maxCompletionLength: 24,
-  temperature: 1.0,
+  temperature: D.temperature,
   /** Sampling from the top 10 tokens: a 10M-parameter model's tail over 151k tokens derails T=1 samples. */
   topK: 10,
-  beta: 0.04,
+  beta: D.beta,
   learningRate: 5e-4,
   sftLearningRate: 2e-4,
   microBatchSize: 16,
   maxPixels: 112 * 112,
-  minPixels: 3136,
+  minPixels: D.minPixels,
 })
 
 /** The demo's settings after flags. */
@@ -97,10 +102,11 @@ export async function builtinData(s: { seed: number; imageSize: number; warmStar
   return { base, shots, test, classes }
 }
 
-function factoryOptions(modelDir: string, lr: number, steps: number, beta: number, seed: number): PolicyFactoryOptions {
+function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: number, seed: number): PolicyFactoryOptions {
   return {
-    modelDir, device: 'cpu', dtype: 'float32', learningRate: lr, weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8,
-    lrScheduler: 'linear', warmupSteps: 0, totalSteps: steps, maxGradNorm: 1, reference: beta > 0, seed,
+    modelDir: model.dir, config: model.config, device: 'cpu', dtype: 'float32', learningRate: lr, weightDecay: D.weightDecay, adamBeta1: D.adamBeta1,
+    adamBeta2: D.adamBeta2, adamEpsilon: D.adamEpsilon, lrScheduler: D.lrScheduler, warmupSteps: D.warmupSteps, totalSteps: steps, maxGradNorm: D.maxGradNorm,
+    reference: beta > 0, seed,
   }
 }
 
@@ -124,13 +130,13 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
   const init = join(tmp, 'init')
   await createTinyModel(init, s.seed)
   const io = await modelIO(init, s)
-  const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(init, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed))
+  const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed))
   try {
     const tr = new SFTTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.base), eosTokenIds: io.eosTokenIds,
       encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: join(tmp, 'run'), progress: s.quiet ? false : new Progress(),
       plots: false, ...(o.signal ? { signal: o.signal } : {}),
-      settings: { promptsPerStep: s.warmStartPromptsPerStep, microBatchSize: s.microBatchSize, maxSteps: s.warmStartSteps, seed: s.seed, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, maxPromptLength: 1024, evalMaxNewTokens: s.maxCompletionLength },
+      settings: { promptsPerStep: s.warmStartPromptsPerStep, microBatchSize: s.microBatchSize, maxSteps: s.warmStartSteps, seed: s.seed, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, maxPromptLength: D.maxPromptLength, evalMaxNewTokens: s.maxCompletionLength },
     })
     const r = await tr.train()
     if (r.stopped) throw Object.assign(new Error('warm start interrupted'), { code: 'ERR_ABORTED' })
@@ -187,7 +193,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
       maxNewTokens: s.maxCompletionLength, task: 'classification', rewards, batchSize: 16,
     })
     // GRPO, evaluated on the held-out novel images before the first step, every evalEvery steps and at the end.
-    const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(ws.dir, s.learningRate, s.maxSteps, s.beta, s.seed))
+    const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.learningRate, s.maxSteps, s.beta, s.seed))
     let grpo: Awaited<ReturnType<GRPOTrainer['train']>>
     try {
       const tr = new GRPOTrainer({
@@ -211,7 +217,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     // The same budget of SFT on the same shots.
     let sftEval: PolicyEvaluation | undefined
     if (s.sft && !sig?.stop.aborted) {
-      const sp = await (o.createPolicy ?? createPolicy)(factoryOptions(ws.dir, s.sftLearningRate, s.maxSteps, 0, s.seed))
+      const sp = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.sftLearningRate, s.maxSteps, 0, s.seed))
       try {
         const st = new SFTTrainer({
           policy: sp, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), eosTokenIds: io.eosTokenIds,
