@@ -2,3 +2,4 @@
 export * from './cocoeval.js'
 export * from './evaluate.js'
 export * from './report.js'
+export * from './lvis.js'
