@@ -12,7 +12,7 @@ import { VrftError, describeValue, expectArg } from '../errors.js'
 import type { Sample, Task } from '../data/types.js'
 import { cornersToXywh, iou, modelToImage, type Box, type CoordSpace } from '../rewards/boxes.js'
 import { parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion } from '../rewards/parse.js'
-import { classificationScore, detectionTruth, groundingTruth, type ClassificationRewardOptions } from '../rewards/rewards.js'
+import { classificationScore, coordLimitsOf, detectionTruth, groundingTruth, type ClassificationRewardOptions } from '../rewards/rewards.js'
 import type { ModelFamily } from '../prompts/index.js'
 import { CLASS_LISTS, sameClassName } from '../data/classes.js'
 import { evaluateCoco, type CocoClassResult, type CocoDataset, type CocoDetection, type CocoEvalParams } from './cocoeval.js'
@@ -309,8 +309,7 @@ export function evaluateCompletions(task: Task, samples: readonly Sample[], comp
     let sum = 0, hit = 0, noBox = 0
     samples.forEach((s, i) => {
       const gt = groundingTruth(s)
-      const limits = opts.family === 'qwen2.5-vl' && s.meta?.resizedWidth ? { maxX: s.meta.resizedWidth, maxY: s.meta.resizedHeight } : {}
-      const p = parseGroundingCompletion(completions[i]!, limits)
+      const p = parseGroundingCompletion(completions[i]!, coordLimitsOf(s))
       if (p === null) { noBox++; return }
       const v = iou(p, gt)
       sum += v
