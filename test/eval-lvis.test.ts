@@ -271,3 +271,40 @@ t.test('CLI: eval --annotations lvis.json --predictions dets.json --json has the
   t.match(text.stdout, /lvis \(federated, 300 detections per image\)/)
   t.match(text.stdout, /horse_buggy/)
 })
+
+t.test('vrft-native eval --model … --data … --annotations lvis.json on the tiny checkpoint: the LVIS report from a model', async (t) => {
+  const { evalCommand } = await import('../lib/cli/commands/eval.js')
+  const { goldenImage, tinyCheckpointDir } = await import('./generate-helpers.js')
+  const { detectionPrompt, detectionSolution } = await import('../lib/prompts/index.js')
+  const dir = tempDir('vrft-lvis-model-')
+  // one 300 × 200 image with a horse buggy, kitchen table verified absent, person unverified
+  const ann: CocoDataset = {
+    images: [{ id: 7, width: 300, height: 200, neg_category_ids: [2], not_exhaustive_category_ids: [] }],
+    categories: [{ id: 1, name: 'horse_buggy', frequency: 'r' }, { id: 2, name: 'kitchen_table', frequency: 'r' }, { id: 3, name: 'person', frequency: 'f' }],
+    annotations: [{ id: 1, image_id: 7, category_id: 1, bbox: [10, 20, 100, 80], area: 8000 }],
+  }
+  const annPath = join(dir, 'lvis.json')
+  writeFileSync(annPath, JSON.stringify(ann))
+  const data = join(dir, 'det.jsonl')
+  writeFileSync(data, ['horse buggy', 'kitchen table'].map((c) => JSON.stringify({
+    image: goldenImage('img0_noise_200x300'), image_id: 7, width: 300, height: 200, problem: detectionPrompt(c), solution: detectionSolution([]),
+  }) + '\n').join(''))
+  const lines: string[] = []
+  const log = console.log
+  console.log = (...a: unknown[]) => { lines.push(a.join(' ')) }
+  try {
+    await (evalCommand.handler as (a: unknown) => Promise<void>)({
+      model: tinyCheckpointDir('qwen2vl-tiny'), data, annotations: annPath, classes: ['horse buggy', 'kitchen_table'], task: 'detection', maxNewTokens: 4,
+      batchSize: 2, maxPixels: 12845056, minPixels: 3136, device: 'cpu', json: true, askPresence: false, _: ['eval'], $0: 'vrft-native',
+    })
+  } finally {
+    console.log = log
+  }
+  const r = JSON.parse(lines.join('\n')) as Record<string, unknown>
+  t.equal(r.protocol, 'lvis', 'detected from the annotations')
+  for (const k of KEYS) t.ok(typeof r[k] === 'number', k)
+  t.same((r.perClass as Array<{ name: string }>).map((c) => c.name), ['horse_buggy', 'kitchen_table'], 'the chosen classes, found by their display names')
+  t.equal(r.APf, -1, 'no frequent class chosen')
+  // 4 new tokens cannot hold a box: the horse buggy is missed → AP 0 (its truth comes from the annotations, not the empty solutions)
+  t.equal(r.APr, 0)
+})
