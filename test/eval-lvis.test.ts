@@ -204,7 +204,7 @@ t.test('results file: LVIS detected from neg_category_ids; classes by name or by
   t.equal(r.protocol, 'lvis')
   for (const k of KEYS) t.ok(typeof (r as unknown as Record<string, number>)[k] === 'number', k)
   // horse buggy: TP (image 2's detection is unverified) → 1; kitchen table: negative FP, no ground truth → -1; person: FP, TP → 1/2
-  near(t, r.APr, 1, 'APr'); near(t, r.APf, 1 / 2, 'APf'); near(t, r.AP, 3 / 4, 'AP')
+  near(t, r.APr!, 1, 'APr'); near(t, r.APf!, 1 / 2, 'APf'); near(t, r.AP, 3 / 4, 'AP')
   const few = await scoreResultsFile(gtPath, dtPath, { classes: ['horse buggy', 'Kitchen Table'] })
   near(t, few.AP, 1, 'by name, underscores and case do not matter')
   // the paper's lists by name (LVIS spells them with underscores)
@@ -232,7 +232,7 @@ t.test('from completions: LVIS ground truth indexed by image id and category nam
   const r = evaluateCompletions('detection', pairs.map((p) => p[0]), pairs.map((p) => p[1]), { groundTruth: named })
   if (r.task !== 'detection') throw new Error('detection report expected')
   t.equal(r.protocol, 'lvis')
-  near(t, r.APr, 1, 'APr'); near(t, r.APf, 1 / 2, 'APf')
+  near(t, r.APr!, 1, 'APr'); near(t, r.APf!, 1 / 2, 'APf')
   // the same completions, ground truth built from the samples' solutions: --protocol lvis treats the asked pairs as verified
   const own = pairs.map(([s, c]) => [{ ...s, solution: `<answer>[${box(A, 1)}]</answer>` }, c] as const)
   const r2 = evaluateCompletions('detection', own.map((p) => p[0]), own.map((p) => p[1]), { protocol: 'lvis' })
