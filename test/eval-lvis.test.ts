@@ -1,5 +1,5 @@
-// LVIS federated AP parity: evaluateLvis against the rules of lvis-api (lvis/eval.py, lvis/results.py) on
-// hand-made cases, one rule each: negative vs unverified images, not-exhaustive classes, frequency groups,
+// LVIS federated AP parity: evaluateLvis against lvis-api's own numbers on a fixture world (made by
+// test/fixtures/lvis/make_expected.py with lvis-api) and against its rules on hand-made cases, one rule each: negative vs unverified images, not-exhaustive classes, frequency groups,
 // score ties, the per-image cap, the `ignore` flag, zero areas, area ranges; plus agreement with the
 // pycocotools-checked COCO evaluator where the two protocols coincide, the results-file / CLI path
 // (auto-detection, --json keys, named class lists) and the input errors.
@@ -170,6 +170,29 @@ t.test('where the protocols coincide, LVIS = the pycocotools-checked COCO number
   t.ok(l.AP > 0 && l.AP < 1, 'a non-trivial AP')
   ;[l.AP, l.AP50, l.AP75, l.APs, l.APm, l.APl].forEach((v, i) => near(t, v, c.stats[i]!, `stat ${i}`))
   near(t, l.AR, c.stats[8]!, 'AR = COCO AR@100')
+})
+
+t.test('lvis-api itself: the fixture world scored by LVISEval (test/fixtures/lvis/make_expected.py), three runs', async (t) => {
+  const dir = new URL('./fixtures/lvis/', import.meta.url)
+  const gt = JSON.parse(readFileSync(new URL('gt.json', dir), 'utf8')) as CocoDataset
+  const dts = JSON.parse(readFileSync(new URL('dt.json', dir), 'utf8')) as CocoDetection[]
+  const ex = JSON.parse(readFileSync(new URL('expected.json', dir), 'utf8')) as {
+    produced_by: string; runs: Array<{ max_dets: number; cat_ids: number[] | null; results: Record<string, number>; per_class_AP: Record<string, number> }>
+  }
+  t.match(ex.produced_by, /lvis-api/)
+  t.ok(gt.annotations.some((a) => a.ignore) && gt.annotations.some((a) => a.area === 0) && dts.some((d) => d.bbox[2] === 0), 'ignore boxes, zero areas')
+  t.ok(gt.images.some((i) => (i.not_exhaustive_category_ids as number[]).length > 0), 'not-exhaustive classes')
+  for (const run of ex.runs) {
+    const r = evaluateLvis(gt, dts, { maxDets: run.max_dets, ...(run.cat_ids ? { catIds: run.cat_ids } : {}) })
+    const ours: Record<string, number> = {
+      AP: r.AP, AP50: r.AP50, AP75: r.AP75, APs: r.APs, APm: r.APm, APl: r.APl, APr: r.APr, APc: r.APc, APf: r.APf,
+      'AR@300': r.AR, 'ARs@300': r.ARs, 'ARm@300': r.ARm, 'ARl@300': r.ARl, // lvis-api names AR by Params.max_dets (300) whatever the cap
+    }
+    const what = `maxDets ${run.max_dets}${run.cat_ids ? `, classes ${run.cat_ids.join(',')}` : ''}`
+    for (const [k, v] of Object.entries(run.results)) near(t, ours[k]!, v, `${what}: ${k}`)
+    for (const c of r.perClass) near(t, c.AP, run.per_class_AP[String(c.catId)]!, `${what}: class ${c.catId}`)
+  }
+  t.ok(ex.runs[0]!.results.AP !== ex.runs[1]!.results.AP, 'the cap of 3 changes the result')
 })
 
 t.test('input errors are typed', async (t) => {
