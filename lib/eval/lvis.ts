@@ -19,6 +19,8 @@
  * - Summary (LVISEval.summarize): AP, AP50, AP75, APs, APm, APl, then APr/APc/APf = AP over the classes
  *   whose category `frequency` is r/c/f, then AR, ARs, ARm, ARl at `maxDets`; each the mean of the
  *   entries > -1 (a class without ground truth on the evaluated images is -1 and left out), -1 when none.
+ * Checked against lvis-api itself on test/fixtures/lvis (make_expected.py there) and on a hand-made case
+ * per rule (test/eval-lvis.test.ts).
  * Input checks, stricter than lvis-api's asserts: every image needs a `neg_category_ids` array
  * (`not_exhaustive_category_ids` may be missing: none); a detection on an image that is not in the file
  * is ERR_EVAL_INPUT; a category `frequency` other than r/c/f is ERR_EVAL_INPUT (a missing one puts the
