@@ -284,15 +284,29 @@ t.test('CLI: eval --annotations lvis.json --predictions dets.json --json has the
   t.equal(j.maxDets, 300)
   for (const k of KEYS) t.ok(typeof j[k] === 'number' && ((j[k] as number) === -1 || ((j[k] as number) >= 0 && (j[k] as number) <= 1)), `${k} = ${j[k]}`)
   near(t, j.AP as number, 3 / 4, 'AP')
-  const capped = JSON.parse((await cli(['eval', '--annotations', gtPath, '--predictions', dtPath, '--json', '--max-dets', '1'])).stdout) as Record<string, number>
-  // cap 1: image 1 keeps only its 0.9 (horse buggy TP), image 2 only the unverified 0.99 → person has no detection
-  near(t, capped.APf!, 0, 'capped APf')
   const bad = await cli(['eval', '--annotations', gtPath, '--predictions', dtPath, '--protocol', 'coco', '--max-dets', '5'])
   t.equal(bad.code, 1)
   t.match(bad.stderr, /--max-dets/)
-  const text = await cli(['eval', '--annotations', gtPath, '--predictions', dtPath, '--classes', 'horse_buggy'])
-  t.match(text.stdout, /lvis \(federated, 300 detections per image\)/)
-  t.match(text.stdout, /horse_buggy/)
+  // the same handler in-process (no second node start): --max-dets, --classes, the text table
+  const { evalCommand } = await import('../lib/cli/commands/eval.js')
+  const run = async (extra: Record<string, unknown>): Promise<string> => {
+    const lines: string[] = []
+    const log = console.log
+    console.log = (...a: unknown[]) => { lines.push(a.join(' ')) }
+    try {
+      await (evalCommand.handler as (a: unknown) => Promise<void>)({ annotations: gtPath, results: dtPath, json: false, askPresence: false, _: ['eval'], $0: 'vrft-native', ...extra })
+    } finally {
+      console.log = log
+    }
+    return lines.join('\n')
+  }
+  const capped = JSON.parse(await run({ json: true, maxDets: 1 })) as Record<string, number>
+  // cap 1: image 1 keeps only its 0.9 (horse buggy TP), image 2 only the unverified 0.99 → person has no detection
+  near(t, capped.APf!, 0, 'capped APf')
+  const text = await run({ classes: ['horse_buggy'] })
+  t.match(text, /lvis \(federated, 300 detections per image\)/)
+  t.match(text, /horse_buggy/)
+  t.notMatch(text, /person/, 'only the chosen class')
 })
 
 t.test('vrft-native eval --model … --data … --annotations lvis.json on the tiny checkpoint: the LVIS report from a model', async (t) => {
