@@ -92,7 +92,9 @@ export interface DetectionParseOptions extends CoordLimits {
 
 /** ASCII-only lower-casing: A–Z → a–z, every other code unit kept, so the result has the same length. */
 export function asciiLower(s: string): string {
-  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s
+  if (!/[A-Z]/.test(s)) return s
+  // all-ASCII text (the usual answer): the built-in lower-casing is the same and faster
+  return /^[\x00-\x7f]*$/.test(s) ? s.toLowerCase() : s.replace(/[A-Z]+/g, (m) => m.toLowerCase())
 }
 
 const NUM = String.raw`[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`
