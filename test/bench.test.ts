@@ -11,6 +11,8 @@ import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { syntheticDetection } from '../bench/suites/rewards.js'
+import { syntheticLvis } from '../bench/suites/eval.js'
+import { evaluateLvis } from '../lib/eval/lvis.js'
 import { benchModelConfig, forwardFlops } from '../bench/suites/shapes.js'
 import { timeCpu } from '../bench/suites/cputime.js'
 import { parseDetectionCompletion, rewardSet, scoreCompletions } from '../lib/rewards/index.js'
@@ -31,6 +33,17 @@ t.test('synthetic detection completions: five parseable boxes each, G per sample
   const { totals } = await scoreCompletions(rewardSet('detection'), completions, per)
   const min = Math.min(...totals), max = Math.max(...totals)
   t.ok(max - min > 0.5, `totals vary (${min.toFixed(2)}..${max.toFixed(2)}): the benchmark exercises matches and misses`)
+})
+
+t.test('synthetic LVIS file: LVIS v1 class and frequency counts, verified lists on every image, ~10 detections per image', async (t) => {
+  const { gt, dets } = syntheticLvis(300)
+  t.equal(gt.categories.length, 1203)
+  const count = (f: string) => gt.categories.filter((c) => c.frequency === f).length
+  t.same([count('r'), count('c'), count('f')], [337, 461, 405])
+  t.ok(gt.images.every((i) => Array.isArray(i.neg_category_ids) && Array.isArray(i.not_exhaustive_category_ids)))
+  t.ok(dets.length > 8 * 300 && dets.length < 13 * 300, `${dets.length} detections for 300 images`)
+  const r = evaluateLvis(gt, dets)
+  t.ok(r.AP > 0.05 && r.AP < 0.95 && r.dropped.unverified > 0, `AP ${r.AP.toFixed(3)}: hits, misses and unverified detections all occur`)
 })
 
 t.test('FLOP model: Qwen2-VL-2B decoder linears are ~1.31 B parameters, i.e. 2.62 GFLOP per token', (t) => {

@@ -75,3 +75,23 @@ t.test('classification and grounding rewards: finite and in range', async (t) =>
   }), { numRuns: 1500 })
   t.pass('classification + grounding')
 })
+
+// Text between objects is never read: any Unicode there (length-changing case folds like İ, astral
+// characters, lone surrogates, quotes, keys) leaves the boxes as they were. Braces and `</answer>` are
+// left out of the inserted text: they would make or end objects.
+t.test('detection parser: the same boxes with any Unicode inserted between objects', async (t) => {
+  const coord = fc.integer({ min: -50, max: 1200 })
+  const obj = fc.tuple(coord, coord, coord, coord, fc.integer({ min: 0, max: 100 }), fc.constantFrom("'", '"'), fc.boolean()).map(
+    ([a, b, c, d, p, q, upper]) => `{${q}${upper ? 'POSITION' : 'Position'}${q}: [${a}, ${b}, ${c}, ${d}], ${q}Confidence${q}: ${p / 100}}`)
+  const tricky = fc.constantFrom('İ', 'İİİİİİ', 'ẞ', 'ŉ', 'ǰ', 'ΐ', '\u212A', 'ﬃ', '\uD800', '😀', 'Position: [1, 2, 3, 4]', "'Confidence': 1.0", ', ', '\n', '[')
+  const junk = fc.array(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), tricky), { maxLength: 4 })
+    .map((xs) => xs.join('')).filter((s) => !/[{}]/.test(s) && !s.includes('</answer>'))
+  fc.assert(fc.property(fc.array(obj, { minLength: 1, maxLength: 5 }), fc.array(junk, { minLength: 6, maxLength: 6 }), (objs, ins) => {
+    const plain = `<think>x</think><answer>[${objs.join(', ')}]</answer>`
+    const mixed = `<think>x</think><answer>[${ins[0]}${objs.map((o, i) => o + (i < objs.length - 1 ? `,${ins[i + 1]} ` : '')).join('')}${ins[5]}]</answer>`
+    const a = parseDetectionCompletion(plain)
+    const b = parseDetectionCompletion(mixed)
+    return a.kind === 'boxes' && JSON.stringify(a) === JSON.stringify(b)
+  }), { numRuns: 2000 })
+  t.pass('2000 completions with inserted text')
+})

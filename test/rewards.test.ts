@@ -98,7 +98,7 @@ t.test('classification: exact default, guarded substring option', async (t) => {
   t.equal(classificationScore('', 'x'), 0)
   const sub = { mode: 'substring' as const }
   t.equal(classificationScore('pyrenees', 'great pyrenees', sub), 1, 'pred ⊂ gt')
-  t.equal(classificationScore('a great pyrenees dog', 'great pyrenees', sub), 1, 'gt ⊂ pred')
+  t.equal(classificationScore('a great pyrenees', 'great pyrenees', sub), 1, 'gt ⊂ pred')
   t.equal(classificationScore('', 'great pyrenees', sub), 0, 'empty answer never scores')
   t.equal(classificationScore('beagle or great pyrenees', 'great pyrenees', sub), 0, '"or" list refused')
   t.equal(classificationScore('beagle, great pyrenees', 'great pyrenees', sub), 0, 'comma list refused')

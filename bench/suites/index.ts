@@ -5,6 +5,7 @@
 import type { Suite } from '../harness.js'
 import { limitsSuite } from './limits.js'
 import { rewardsSuite } from './rewards.js'
+import { evalSuite } from './eval.js'
 import { tokenizerSuite } from './tokenizer.js'
 import { preprocessSuite } from './preprocess.js'
 import { modelSuite } from './model.js'
@@ -15,4 +16,4 @@ import { e2eSuite } from './e2e.js'
 import { serveSuite } from './serve.js'
 import { distSuite } from './dist.js'
 
-export const suites: Suite[] = [limitsSuite, rewardsSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite]
+export const suites: Suite[] = [limitsSuite, rewardsSuite, evalSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite]

@@ -4,11 +4,15 @@
  * (`get(i)` reads one row, iteration reads one row group at a time), so image bytes never all sit in
  * memory. A row without image bytes or with a non-string problem/solution raises ERR_DATA_PARQUET
  * naming the file and row, or with `onError: 'skip'` is counted in `skipped` while iterating.
+ * Classification (`task: 'classification'`): the data set's labels are known — every row's solution
+ * answer — so on open the `solution` column alone is read once and each sample gets `classes` (the
+ * distinct labels, sorted), which the substring reward's guard uses; `classes` in the options wins.
  */
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet'
 import type { AsyncBuffer, FileMetaData } from 'hyparquet'
 import { resolve } from 'node:path'
 import { VrftError, describeValue } from '../errors.js'
+import { parseClassificationCompletion } from '../rewards/parse.js'
 import { ErrorPolicy } from './records.js'
 import type { Dataset, OnDataError, Sample, SkippedRecord, Task } from './types.js'
 
@@ -16,11 +20,13 @@ import type { Dataset, OnDataError, Sample, SkippedRecord, Task } from './types.
 export interface ParquetOptions {
   onError?: OnDataError
   task?: Task
+  /** Class names to set on every sample (default with task classification: the file's distinct labels). */
+  classes?: readonly string[]
 }
 
 const COLUMNS = ['image', 'problem', 'solution']
 
-function rowToSample(row: Record<string, unknown>, file: string, index: number, task?: Task): Sample {
+function rowToSample(row: Record<string, unknown>, file: string, index: number, task?: Task, classes?: readonly string[]): Sample {
   const bad = (what: string, got: unknown): VrftError =>
     new VrftError('ERR_DATA_PARQUET', `${file}: row ${index}: expected ${what} but received ${describeValue(got)}`, { file, row: index })
   const img = row.image as { bytes?: unknown; path?: unknown } | null | undefined
@@ -35,6 +41,7 @@ function rowToSample(row: Record<string, unknown>, file: string, index: number, 
     solution: row.solution,
   }
   if (task) s.task = task
+  if (classes) s.classes = classes
   return s
 }
 
@@ -47,6 +54,7 @@ class ParquetDataset implements Dataset<Sample> {
     readonly length: number,
     onError: OnDataError | undefined,
     private readonly task: Task | undefined,
+    private readonly classes?: readonly string[],
   ) {
     this.policy = new ErrorPolicy(onError)
   }
@@ -62,7 +70,7 @@ class ParquetDataset implements Dataset<Sample> {
       throw new VrftError('ERR_INVALID_ARG', `Expected a row index in [0, ${this.length}) for ${this.source} but received ${describeValue(i)}`)
     }
     const [row] = await this.rows(i, i + 1)
-    return rowToSample(row!, this.source, i, this.task)
+    return rowToSample(row!, this.source, i, this.task, this.classes)
   }
   async *[Symbol.asyncIterator](): AsyncIterator<Sample> {
     let start = 0
@@ -72,7 +80,7 @@ class ParquetDataset implements Dataset<Sample> {
       for (let k = 0; k < rows.length; k++) {
         let s: Sample
         try {
-          s = rowToSample(rows[k]!, this.source, start + k, this.task)
+          s = rowToSample(rows[k]!, this.source, start + k, this.task, this.classes)
         } catch (e) {
           this.policy.fail(e as VrftError, this.source, `row ${start + k}`)
           continue
@@ -100,5 +108,13 @@ export async function openParquet(path: string, opts: ParquetOptions = {}): Prom
   if (missing.length > 0) {
     throw new VrftError('ERR_DATA_PARQUET', `Expected columns image, problem, solution in ${file} but columns ${missing.join(', ')} are missing (found ${top.join(', ')})`, { file })
   }
-  return new ParquetDataset(file, buf, metadata, Number(metadata.num_rows), opts.onError, opts.task)
+  let classes = opts.classes
+  if (!classes && opts.task === 'classification') {
+    const rows = (await parquetReadObjects({ file: buf, metadata, columns: ['solution'] })) as Array<{ solution?: unknown }>
+    const labels = new Set<string>()
+    for (const r of rows) if (typeof r.solution === 'string') labels.add(parseClassificationCompletion(r.solution))
+    labels.delete('')
+    classes = [...labels].sort()
+  }
+  return new ParquetDataset(file, buf, metadata, Number(metadata.num_rows), opts.onError, opts.task, classes)
 }

@@ -1,6 +1,7 @@
 /**
- * Scoring of model answers without running a model: detection (COCO AP via cocoeval.ts, boxes mapped
- * from model coordinates back to image pixels), classification (accuracy overall and per class) and
+ * Scoring of model answers without running a model: detection (COCO AP via cocoeval.ts, or LVIS
+ * federated AP via lvis.ts when the annotations are LVIS's or `protocol: 'lvis'`; boxes mapped from
+ * model coordinates back to image pixels), classification (accuracy overall and per class) and
  * grounding (mIoU and the share with IoU ≥ 0.5). Also reads/writes COCO results files (written
  * atomically: temp file + rename) and scores an existing results file or a JSONL of raw completions
  * against an annotations file. The CLI (`vrft-native eval`) calls these.
@@ -11,13 +12,20 @@ import { VrftError, describeValue, expectArg } from '../errors.js'
 import type { Sample, Task } from '../sample.js'
 import { cornersToXywh, iou, modelToImage, type Box, type CoordSpace } from '../rewards/boxes.js'
 import { parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion } from '../rewards/parse.js'
-import { classificationScore, detectionTruth, groundingTruth, type ClassificationRewardOptions } from '../rewards/rewards.js'
+import { classificationScore, coordLimitsOf, detectionTruth, groundingTruth, type ClassificationRewardOptions } from '../rewards/rewards.js'
 import type { ModelFamily } from '../prompts/index.js'
+import { CLASS_LISTS, sameClassName } from '../data/classes.js'
 import { evaluateCoco, type CocoClassResult, type CocoDataset, type CocoDetection, type CocoEvalParams } from './cocoeval.js'
+import { LVIS_MAX_DETS, evaluateLvis, isLvisDataset, type LvisClassResult } from './lvis.js'
+
+/** Detection scoring rules: pycocotools' COCOeval, or lvis-api's federated LVISEval. */
+export type DetectionProtocol = 'coco' | 'lvis'
 
 /** Detection report. AP values are in [0, 1] (-1: no ground truth for any evaluated class). */
 export interface DetectionReport {
   task: 'detection'
+  /** Which rules scored it (lvis: federated, 300 detections per image, APr/APc/APf). */
+  protocol: DetectionProtocol
   samples: number
   /** Completions whose answer was malformed (scored as no detections). */
   malformed: number
@@ -25,9 +33,22 @@ export interface DetectionReport {
   AP: number
   AP50: number
   AP75: number
-  /** COCOeval.summarize() numbers. */
+  /** AP of small (< 32²), medium and large (> 96²) objects. */
+  APs: number
+  APm: number
+  APl: number
+  /** LVIS only: AP over the rare, common and frequent classes (-1 when the group has no evaluated class). */
+  APr?: number
+  APc?: number
+  APf?: number
+  /** LVIS only: the per-image cap (maxDets). */
+  maxDets?: number
+  /**
+   * coco: COCOeval.summarize()'s 12 numbers (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl);
+   * lvis: LVISEval's 13 (AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl at maxDets).
+   */
   stats: number[]
-  perClass: CocoClassResult[]
+  perClass: Array<CocoClassResult | LvisClassResult>
   /** With `askPresence`: what the model answered before detection (absent pairs get no detections). */
   presence?: PresenceSummary
 }
@@ -78,6 +99,10 @@ export interface EvaluateOptions {
   groundTruth?: CocoDataset
   /** Detection: restrict to these category ids. */
   catIds?: number[]
+  /** Detection: scoring rules (default: lvis when `groundTruth` is an LVIS file, else coco). */
+  protocol?: DetectionProtocol
+  /** Detection, LVIS: detections kept per image (default 300). */
+  maxDets?: number
   /** Classification: matching rule (default exact). */
   classification?: ClassificationRewardOptions
   /** Detection: indices of samples whose class the model said is absent (no detections, not malformed). */
@@ -143,7 +168,12 @@ function round4(b: Box): Box {
   return b.map((v) => Math.round(v * 1e4) / 1e4) as Box
 }
 
-/** Build a COCO ground truth from samples' own solutions (one image per distinct image id, one category per name). */
+/**
+ * Build a ground truth from samples' own solutions (one image per distinct image id, one category per
+ * name). Every duplicate box counts (as COCOeval counts every annotation). Each image lists the asked
+ * classes it has no box of in `neg_category_ids`, so the LVIS protocol treats exactly the asked pairs as
+ * verified.
+ */
 export function groundTruthFromSamples(samples: readonly Sample[], family: ModelFamily = 'qwen2-vl'): { gt: CocoDataset; samples: Sample[] } {
   const imgIds = new Map<string, number>()
   const catIds = new Map<string, number>()
@@ -158,7 +188,7 @@ export function groundTruthFromSamples(samples: readonly Sample[], family: Model
     if (imageId === undefined) {
       imageId = imgIds.size + 1
       imgIds.set(imgKey, imageId)
-      gt.images.push({ id: imageId, width: w, height: h })
+      gt.images.push({ id: imageId, width: w, height: h, neg_category_ids: [], not_exhaustive_category_ids: [] })
     }
     let categoryId = catIds.get(cat)
     if (categoryId === undefined) {
@@ -168,13 +198,76 @@ export function groundTruthFromSamples(samples: readonly Sample[], family: Model
     }
     const withMeta: Sample = { ...s, meta: { ...s.meta, imageId, categoryId, width: w, height: h } }
     const space = coordSpace(withMeta, family)
-    for (const b of detectionTruth(s)) {
+    const truth = detectionTruth(s)
+    if (truth.length === 0) (gt.images[imageId - 1]!.neg_category_ids as number[]).push(categoryId)
+    for (const b of truth) {
       const xywh = cornersToXywh(modelToImage(b, space, w, h))
       gt.annotations.push({ id: gt.annotations.length + 1, image_id: imageId, category_id: categoryId, bbox: xywh, area: xywh[2] * xywh[3], iscrowd: 0 })
     }
     out.push(withMeta)
   }
   return { gt, samples: out }
+}
+
+/** Options of `scoreDetections`. */
+export interface ScoreDetectionsOptions {
+  protocol: DetectionProtocol
+  catIds?: number[]
+  imgIds?: number[]
+  /** LVIS: detections per image (default 300). */
+  maxDets?: number
+  /** COCO: evaluation parameters (thresholds, maxDets list, areas). */
+  params?: CocoEvalParams
+}
+
+/** Score detections against a ground truth with the chosen protocol; the report without sample counts. */
+export function scoreDetections(gt: CocoDataset, detections: readonly CocoDetection[], o: ScoreDetectionsOptions): Omit<DetectionReport, 'samples' | 'malformed'> {
+  const sel = { ...(o.catIds ? { catIds: o.catIds } : {}), ...(o.imgIds ? { imgIds: o.imgIds } : {}) }
+  if (o.protocol === 'lvis') {
+    const maxDets = o.maxDets ?? LVIS_MAX_DETS
+    const r = evaluateLvis(gt, detections, { ...sel, maxDets })
+    return {
+      task: 'detection', protocol: 'lvis', detections: detections.length, maxDets,
+      AP: r.AP, AP50: r.AP50, AP75: r.AP75, APs: r.APs, APm: r.APm, APl: r.APl, APr: r.APr, APc: r.APc, APf: r.APf,
+      stats: r.stats, perClass: r.perClass,
+    }
+  }
+  if (o.protocol !== 'coco') throw new VrftError('ERR_INVALID_ARG', `Expected coco or lvis for protocol but received ${describeValue(o.protocol)}`)
+  if (o.maxDets !== undefined) throw new VrftError('ERR_INVALID_ARG', `Expected no maxDets with the coco protocol (its per-class caps are 1, 10, 100) but received ${describeValue(o.maxDets)}`)
+  const r = evaluateCoco(gt, detections, { ...o.params, ...sel })
+  return {
+    task: 'detection', protocol: 'coco', detections: detections.length,
+    AP: r.AP, AP50: r.AP50, AP75: r.AP75, APs: r.stats[3]!, APm: r.stats[4]!, APl: r.stats[5]!, stats: r.stats, perClass: r.perClass,
+  }
+}
+
+/**
+ * Category ids of a selection: ids, names (LVIS underscores and case do not matter), or the name of a
+ * class list of the paper (`lvis-rare-13`, `lvis-fewshot-6`, `coco-fewshot-8`, … see data/classes.ts).
+ * ERR_EVAL_INPUT for a name or id the annotations do not have.
+ */
+export function resolveCategories(gt: CocoDataset, classes: ReadonlyArray<number | string>, where = 'classes', lists = true): number[] {
+  const out: number[] = []
+  const one = (c: number | string, from: string): void => {
+    const hit = typeof c === 'number' ? gt.categories.find((x) => x.id === c) : typeof c === 'string' ? gt.categories.find((x) => sameClassName(x.name, c)) : undefined
+    if (!hit) throw new VrftError('ERR_EVAL_INPUT', `Expected a category of the annotations for ${from} but received ${describeValue(c)}`)
+    out.push(hit.id)
+  }
+  for (const c of classes) {
+    const list = lists && typeof c === 'string' && Object.hasOwn(CLASS_LISTS, c) ? CLASS_LISTS[c] : undefined
+    if (list) for (const n of list) one(n, `${where} (list ${c})`)
+    else one(c, where)
+  }
+  return [...new Set(out)]
+}
+
+/** Samples with meta.categoryId filled from their category name where missing (ERR_EVAL_INPUT for an unknown one). */
+function withCategoryIds(samples: readonly Sample[], gt: CocoDataset): Sample[] {
+  return samples.map((s) => {
+    if (s.meta?.categoryId !== undefined) return s
+    const [categoryId] = resolveCategories(gt, [sampleCategory(s)], `sample ${s.id}`, false)
+    return { ...s, meta: { ...s.meta, categoryId } }
+  })
 }
 
 /** Evaluate completions[i] for samples[i]. */
@@ -184,13 +277,15 @@ export function evaluateCompletions(task: Task, samples: readonly Sample[], comp
     let gt = opts.groundTruth
     let ss: readonly Sample[] = samples
     if (!gt) ({ gt, samples: ss } = groundTruthFromSamples(samples, opts.family))
+    else ss = withCategoryIds(samples, gt)
     const images = new Map(gt.images.map((i) => [i.id, i]))
     const { detections, malformed } = detectionsFromCompletions(ss, completions, { family: opts.family, images, ...(opts.absent ? { absent: opts.absent } : {}) })
     const catIds = opts.catIds ?? [...new Set(ss.map((s) => s.meta!.categoryId!))]
     const imgIds = [...new Set(ss.map((s) => s.meta!.imageId!))]
-    const r = evaluateCoco(gt, detections, { catIds, imgIds })
+    const protocol = opts.protocol ?? (opts.groundTruth && isLvisDataset(opts.groundTruth) ? 'lvis' : 'coco')
     return {
-      task, samples: samples.length, malformed, detections: detections.length, AP: r.AP, AP50: r.AP50, AP75: r.AP75, stats: r.stats, perClass: r.perClass,
+      ...scoreDetections(gt, detections, { protocol, catIds, imgIds, ...(opts.maxDets !== undefined ? { maxDets: opts.maxDets } : {}) }),
+      samples: samples.length, malformed,
       ...(opts.presence ? { presence: opts.presence } : {}),
     }
   }
@@ -214,8 +309,7 @@ export function evaluateCompletions(task: Task, samples: readonly Sample[], comp
     let sum = 0, hit = 0, noBox = 0
     samples.forEach((s, i) => {
       const gt = groundingTruth(s)
-      const limits = opts.family === 'qwen2.5-vl' && s.meta?.resizedWidth ? { maxX: s.meta.resizedWidth, maxY: s.meta.resizedHeight } : {}
-      const p = parseGroundingCompletion(completions[i]!, limits)
+      const p = parseGroundingCompletion(completions[i]!, coordLimitsOf(s))
       if (p === null) { noBox++; return }
       const v = iou(p, gt)
       sum += v
@@ -269,8 +363,12 @@ export async function readCocoAnnotations(path: string): Promise<CocoDataset> {
 
 /** Options of `scoreResultsFile`. */
 export interface ScoreFileOptions {
-  /** Category ids, or names, to evaluate (default: all). */
+  /** Category ids, names, or class-list names (`lvis-rare-13`) to evaluate (default: all). */
   classes?: Array<number | string>
+  /** Scoring rules (default: lvis when the annotations' images carry neg_category_ids, else coco). */
+  protocol?: DetectionProtocol
+  /** LVIS: detections per image (default 300). */
+  maxDets?: number
   /** For a JSONL of raw completions: model family (coordinates). */
   family?: ModelFamily
   params?: CocoEvalParams
@@ -283,15 +381,8 @@ export interface ScoreFileOptions {
  */
 export async function scoreResultsFile(annotationsPath: string, resultsPath: string, opts: ScoreFileOptions = {}): Promise<DetectionReport> {
   const gt = await readCocoAnnotations(annotationsPath)
-  const byName = new Map(gt.categories.map((c) => [c.name, c.id]))
-  const resolveCat = (c: number | string, where: string): number => {
-    const id = typeof c === 'number' ? c : byName.get(c)
-    if (id === undefined || !gt.categories.some((x) => x.id === id)) {
-      throw new VrftError('ERR_EVAL_INPUT', `Expected a category of ${annotationsPath} for ${where} but received ${describeValue(c)}`)
-    }
-    return id
-  }
-  const catIds = opts.classes?.map((c) => resolveCat(c, 'classes'))
+  const resolveCat = (c: number | string, where: string): number => resolveCategories(gt, [c], where, false)[0]!
+  const catIds = opts.classes ? resolveCategories(gt, opts.classes) : undefined
   let detections: CocoDetection[]
   let malformed = 0
   if (resultsPath.endsWith('.jsonl')) {
@@ -323,6 +414,9 @@ export async function scoreResultsFile(annotationsPath: string, resultsPath: str
     })
     detections = j as CocoDetection[]
   }
-  const r = evaluateCoco(gt, detections, { ...opts.params, ...(catIds ? { catIds } : {}) })
-  return { task: 'detection', samples: detections.length, malformed, detections: detections.length, AP: r.AP, AP50: r.AP50, AP75: r.AP75, stats: r.stats, perClass: r.perClass }
+  const protocol = opts.protocol ?? (isLvisDataset(gt) ? 'lvis' : 'coco')
+  const scored = scoreDetections(gt, detections, {
+    protocol, ...(catIds ? { catIds } : {}), ...(opts.maxDets !== undefined ? { maxDets: opts.maxDets } : {}), ...(opts.params ? { params: opts.params } : {}),
+  })
+  return { ...scored, samples: detections.length, malformed }
 }

@@ -17,7 +17,10 @@ export function formatReport(r: EvalReport): string {
       rows.push(['mean', pct(r.AP), pct(r.AP50), pct(r.AP75)])
       const p = r.presence
       const asked = p ? `presence (${p.source === 'map' ? 'from the given map' : 'asked'}) for ${p.asked} pairs: ${p.saidPresent} yes, ${p.saidAbsent} no, ${p.unparsed} unclear; ${pct(p.agreement).trim()}% agree with the ground truth\n` : ''
-      return `detection: ${r.detections} detections, ${r.malformed} malformed answers\n` + asked + table(['class', 'AP', 'AP50', 'AP75'], rows)
+      const groups = r.protocol === 'lvis' ? `  APr ${pct(r.APr ?? -1).trim()}  APc ${pct(r.APc ?? -1).trim()}  APf ${pct(r.APf ?? -1).trim()}` : ''
+      const rules = r.protocol === 'lvis' ? `lvis (federated, ${r.maxDets} detections per image)` : 'coco'
+      return `detection (${rules}): ${r.detections} detections, ${r.malformed} malformed answers\n` + asked +
+        `APs ${pct(r.APs).trim()}  APm ${pct(r.APm).trim()}  APl ${pct(r.APl).trim()}${groups}\n` + table(['class', 'AP', 'AP50', 'AP75'], rows)
     }
     case 'classification': {
       const rows = r.perClass.map((c) => [c.label, String(c.samples), String(c.correct), pct(c.accuracy)])

@@ -16,10 +16,15 @@
  *   * Each object needs a Position of exactly 4 finite numbers and a Confidence that is a finite
  *     number in [0, 1]; anything else (NaN, Infinity, 1e999, 93, missing key) makes the whole answer
  *     `malformed` — a NaN confidence must never reach a reward.
+ *   * Keys are matched in a copy of the body where only ASCII A–Z are lower-cased, so the copy has the
+ *     body's length and every position found in it indexes it; the whole answer is read from that copy
+ *     (full Unicode lower-casing can change a string's length: `İ` becomes two code units, which once
+ *     shifted every later position).
  *   * Coordinates: reversed corners are swapped; values are clamped to [0, maxX] × [0, maxY]
  *     (default 1000 × 1000, the Qwen2-VL grid; pass the resized image size for Qwen2.5-VL, or
  *     Infinity to only clamp at 0). Exact duplicate boxes (same corners after that) are dropped,
- *     keeping the first, and counted.
+ *     keeping the first, and counted — for predictions; ground truth read with `dedupe: false` keeps
+ *     them (COCOeval counts every ground-truth box).
  *   * An answer with `{` but no complete object, or with neither `{` nor `No Objects`, is malformed.
  * - Grounding answer body: the first box written as `(x1,y1),(x2,y2)` or `[x1, y1, x2, y2]`
  *   (spaces and decimals allowed), whichever comes first; same swap/clamp rules (default 0–1000).
@@ -80,6 +85,18 @@ export interface CoordLimits {
   maxY?: number
 }
 
+/** Options of the detection parser: clamp limits, and whether exact duplicate boxes are dropped (default true). */
+export interface DetectionParseOptions extends CoordLimits {
+  dedupe?: boolean
+}
+
+/** ASCII-only lower-casing: A–Z → a–z, every other code unit kept, so the result has the same length. */
+export function asciiLower(s: string): string {
+  if (!/[A-Z]/.test(s)) return s
+  // all-ASCII text (the usual answer): the built-in lower-casing is the same and faster
+  return /^[\x00-\x7f]*$/.test(s) ? s.toLowerCase() : s.replace(/[A-Z]+/g, (m) => m.toLowerCase())
+}
+
 const NUM = String.raw`[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`
 const NO_OBJECTS_RE = /^[\s'"`[(]*no\s*objects?[\s'"`.\])]*$/i
 const EMPTY_LIST_RE = /^[\s[\]]*$/
@@ -126,10 +143,10 @@ function afterKey(s: string, k: number, len: number, end: number): number {
 }
 const tmpNum = [0]
 
-/** `Position: [[a, b, c, d]` inside lower[start, end) → the 4 raw numbers, or null (first valid occurrence). */
-function readPosition(s: string, lower: string, start: number, end: number): number[] | null {
-  for (let k = lower.indexOf('position', start); k >= 0 && k < end; k = lower.indexOf('position', k + 1)) {
-    let i = afterKey(lower, k, 8, end)
+/** `Position: [[a, b, c, d]` inside s[start, end) (s ASCII-lower-cased) → the 4 raw numbers, or null (first valid occurrence). */
+function readPosition(s: string, start: number, end: number): number[] | null {
+  for (let k = s.indexOf('position', start); k >= 0 && k < end; k = s.indexOf('position', k + 1)) {
+    let i = afterKey(s, k, 8, end)
     if (i < 0 || s.charCodeAt(i) !== 91) continue
     while (i < end && s.charCodeAt(i) === 91) i++
     const v: number[] = []
@@ -150,10 +167,10 @@ function readPosition(s: string, lower: string, start: number, end: number): num
   return null
 }
 
-/** `Confidence: x` inside lower[start, end) → x (NaN when absent or not a plain number). */
-function readConfidence(s: string, lower: string, start: number, end: number): number {
-  for (let k = lower.indexOf('confidence', start); k >= 0 && k < end; k = lower.indexOf('confidence', k + 1)) {
-    const i = afterKey(lower, k, 10, end)
+/** `Confidence: x` inside s[start, end) (s ASCII-lower-cased) → x (NaN when absent or not a plain number). */
+function readConfidence(s: string, start: number, end: number): number {
+  for (let k = s.indexOf('confidence', start); k >= 0 && k < end; k = s.indexOf('confidence', k + 1)) {
+    const i = afterKey(s, k, 10, end)
     if (i < 0) continue
     const j = readNum(s, i, tmpNum)
     if (j < 0 || j > end) continue
@@ -165,8 +182,8 @@ function readConfidence(s: string, lower: string, start: number, end: number): n
 }
 
 /** Parse a detection answer body (the text inside `<answer>`). See the file header for the rules. */
-export function parseDetectionAnswer(body: string, limits: CoordLimits = {}): DetectionParse {
-  const t = body.trim()
+export function parseDetectionAnswer(body: string, limits: DetectionParseOptions = {}): DetectionParse {
+  const t = asciiLower(body.trim()) // every position below indexes this one copy
   if (t.length === 0) return { kind: 'malformed', reason: 'empty answer' }
   const lastOpen = t.lastIndexOf('{')
   if (lastOpen < 0) {
@@ -174,7 +191,7 @@ export function parseDetectionAnswer(body: string, limits: CoordLimits = {}): De
     if (t.includes('[') && EMPTY_LIST_RE.test(t)) return { kind: 'none' }
     return { kind: 'malformed', reason: 'no box objects and no "No Objects"' }
   }
-  const lower = t.toLowerCase()
+  const dedupe = limits.dedupe ?? true
   const maxX = limits.maxX ?? 1000
   const maxY = limits.maxY ?? 1000
   const boxes: DetectionPrediction[] = []
@@ -188,19 +205,19 @@ export function parseDetectionAnswer(body: string, limits: CoordLimits = {}): De
     if (reopen >= 0 && reopen < close) { open = reopen; continue }
     lastClose = close
     const n = boxes.length + duplicates + 1
-    const p = readPosition(t, lower, open + 1, close)
+    const p = readPosition(t, open + 1, close)
     if (p === null) return { kind: 'malformed', reason: `box ${n}: Position is not a list of 4 numbers` }
     const x1 = p[0]!, y1 = p[1]!, x2 = p[2]!, y2 = p[3]!
     if (!(Number.isFinite(x1) && Number.isFinite(y1) && Number.isFinite(x2) && Number.isFinite(y2))) {
       return { kind: 'malformed', reason: `box ${n}: non-finite coordinate` }
     }
-    const conf = readConfidence(t, lower, open + 1, close)
+    const conf = readConfidence(t, open + 1, close)
     if (!(conf >= 0 && conf <= 1)) {
       return { kind: 'malformed', reason: `box ${n}: Confidence missing, not a number or outside [0, 1]` }
     }
     const box = normalizeBox(x1, y1, x2, y2, maxX, maxY)
     let dup = false
-    for (let i = 0; i < boxes.length; i++) {
+    for (let i = 0; dedupe && i < boxes.length; i++) {
       const b = boxes[i]!.box
       if (b[0] === box[0] && b[1] === box[1] && b[2] === box[2] && b[3] === box[3]) { dup = true; break }
     }
@@ -213,7 +230,7 @@ export function parseDetectionAnswer(body: string, limits: CoordLimits = {}): De
 }
 
 /** Parse a whole completion for detection: `<answer>` body, then `parseDetectionAnswer`. */
-export function parseDetectionCompletion(completion: string, limits: CoordLimits = {}): DetectionParse {
+export function parseDetectionCompletion(completion: string, limits: DetectionParseOptions = {}): DetectionParse {
   const a = extractTag(completion, 'answer')
   if (a === null) return { kind: 'malformed', reason: 'no <answer> tag' }
   return parseDetectionAnswer(a.body, limits)

@@ -144,13 +144,17 @@ export function detectionConfidenceScore(parse: DetectionParse, gt: readonly Box
 
 const truthCache = new WeakMap<Sample, Box[]>()
 
-/** Detection ground truth of a sample: `boxes`, else parsed from `solution` (no upper clamp). Throws ERR_DATA_SOLUTION when unreadable. */
+/**
+ * Detection ground truth of a sample: `boxes`, else parsed from `solution` (no upper clamp). Duplicate
+ * boxes are kept either way (COCOeval counts every ground-truth box; only predictions are deduplicated).
+ * Throws ERR_DATA_SOLUTION when unreadable.
+ */
 export function detectionTruth(sample: Sample): Box[] {
   if (sample.boxes) return sample.boxes
   let b = truthCache.get(sample)
   if (b) return b
   const body = extractTag(sample.solution, 'answer')?.body ?? sample.solution
-  const p = parseDetectionAnswer(body, { maxX: Infinity, maxY: Infinity })
+  const p = parseDetectionAnswer(body, { maxX: Infinity, maxY: Infinity, dedupe: false })
   if (p.kind === 'malformed') {
     throw new VrftError('ERR_DATA_SOLUTION', `Expected a detection solution (box list or No Objects) for sample ${sample.id} but received ${JSON.stringify(sample.solution.slice(0, 80))} (${p.reason})`)
   }
@@ -159,12 +163,17 @@ export function detectionTruth(sample: Sample): Box[] {
   return b
 }
 
-function limitsFor(sample: Sample, opts: DetectionRewardOptions): CoordLimits {
-  if (opts.limits) return opts.limits
+/**
+ * Clamp limits for a sample's predicted coordinates: `override` when given, else the resized image size
+ * in `sample.meta` (Qwen2.5-VL answers in resized-image pixels), else the 0–1000 grid (Qwen2-VL).
+ */
+export function coordLimitsOf(sample: Sample, override?: CoordLimits): CoordLimits {
+  if (override) return override
   const m = sample.meta
   if (m?.resizedWidth && m.resizedHeight) return { maxX: m.resizedWidth, maxY: m.resizedHeight }
   return {}
 }
+const limitsFor = (sample: Sample, opts: DetectionRewardOptions): CoordLimits => coordLimitsOf(sample, opts.limits)
 
 // One-entry cache: the IoU and confidence rewards of the same completion parse it once.
 let lastText: string | null = null
@@ -199,10 +208,17 @@ export interface ClassificationRewardOptions {
   /**
    * `exact` (default, paper): normalized answer equals normalized label.
    * `substring` (reference code): label ⊂ answer or answer ⊂ label after normalization, but refused
-   * (0) when the answer names another class: (a) with a class list (`classes` here or
-   * `sample.classes`), the answer contains a class name that is neither the label nor a part of it,
-   * or it is a proper part of more than one class name; (b) always, the answer contains a list
-   * separator (`,` `;` `/` ` or ` ` and ` newline) that the label itself does not contain.
+   * (0) when the answer may name another class:
+   * (a) always, the answer contains a list separator (`,` `;` `/` `|` `&` ` or ` ` and ` newline) that
+   *     the label itself does not contain;
+   * (b) with a class list (`classes` here or `sample.classes`), the answer contains a class name that is
+   *     neither the label nor a part of it, or it is a proper part of more than one class name;
+   * (c) without a class list, the comparison is by whole words (runs of letters and digits): the answer's
+   *     words must be a run of the label's words, or contain the label's words as a run (the last one
+   *     may take a plural `s`/`es`) with every other word a filler word (`FILLER_WORDS`: articles, "is",
+   *     "photo of" …). Without a vocabulary, any other word might be a class: `cat dog`, `cat|dog` and
+   *     `black/white cat/dog` (label `black/white cat`) are refused, and so is `a great pyrenees dog`
+   *     (give the class list to allow words that name no class).
    * An empty answer is always 0 (the reference gave it 1: "" is a substring of every label).
    */
   mode?: 'exact' | 'substring'
@@ -210,7 +226,39 @@ export interface ClassificationRewardOptions {
   classes?: readonly string[]
 }
 
-const SEPARATORS = [',', ';', '/', ' or ', ' and ', '\n']
+const SEPARATORS = [',', ';', '/', '|', '&', ' or ', ' and ', '\n']
+
+/** Words that may surround the label in a substring-mode answer without a class list. */
+export const FILLER_WORDS: ReadonlySet<string> = new Set([
+  'a', 'an', 'the', 'this', 'that', 'it', 'its', 's', 'is', 'are', 'was', 'be', 'of', 'in', 'on', 'to', 'i', 'think',
+  'photo', 'picture', 'image', 'shows', 'showing', 'depicts', 'looks', 'like', 'appears', 'probably', 'likely', 'answer', 'final',
+])
+
+const words = (x: string): string[] => x.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0)
+
+/** Index where `needle` occurs as a run in `hay` (the last word may carry a plural s/es), or -1. */
+function findRun(hay: readonly string[], needle: readonly string[], plural: boolean): number {
+  const n = needle.length
+  for (let i = 0; i + n <= hay.length; i++) {
+    let ok = true
+    for (let j = 0; j < n && ok; j++) {
+      const h = hay[i + j]!, w = needle[j]!
+      ok = h === w || (plural && j === n - 1 && (h === w + 's' || h === w + 'es'))
+    }
+    if (ok) return i
+  }
+  return -1
+}
+
+/** Rule (c) of the substring mode: whole words, filler words only around the label. */
+function wordMatch(answer: string, label: string): boolean {
+  const A = words(answer), L = words(label)
+  if (A.length === 0 || L.length === 0) return false
+  if (findRun(L, A, false) >= 0) return true
+  const at = findRun(A, L, true)
+  if (at < 0) return false
+  return A.every((w, i) => (i >= at && i < at + L.length) || FILLER_WORDS.has(w))
+}
 
 /** Classification accuracy reward of an answer string against a label: 0 or 1. */
 export function classificationScore(answer: string, label: string, opts: ClassificationRewardOptions = {}): number {
@@ -229,8 +277,9 @@ export function classificationScore(answer: string, label: string, opts: Classif
     // any class name inside the answer must be the label or a part of it
     for (const c of norm) if (a.includes(c) && !g.includes(c)) return 0
     if (!a.includes(g) && norm.filter((c) => c.includes(a)).length > 1) return 0
+    return 1
   }
-  return 1
+  return wordMatch(answer, label) ? 1 : 0
 }
 
 /** Classification reward function; the label is `sample.label`, else the solution's answer body. */
@@ -248,7 +297,7 @@ export function makeClassificationReward(opts: ClassificationRewardOptions = {})
 export interface GroundingRewardOptions {
   /** `iou` (paper, default): IoU in [0, 1]. `giou`: GIoU + 1 in [0, 2], and 2 for an exact answer-string match (reference code). */
   mode?: 'iou' | 'giou'
-  /** Clamp limits for predicted coordinates (default 1000 × 1000). */
+  /** Clamp limits for predicted coordinates. Default: the sample's resized size when `meta` has one (Qwen2.5-VL), else 1000 × 1000. */
   limits?: CoordLimits
 }
 
@@ -275,6 +324,6 @@ export function makeGroundingReward(opts: GroundingRewardOptions = {}): (complet
       const sol = extractTag(sample.solution, 'answer')
       if (sol !== null && sol.body.trim() === tag.body.trim()) return 2
     }
-    return groundingScore(parseGroundingAnswer(tag === null ? completion : tag.body, opts.limits ?? {}), gt, opts)
+    return groundingScore(parseGroundingAnswer(tag === null ? completion : tag.body, coordLimitsOf(sample, opts.limits)), gt, opts)
   }
 }

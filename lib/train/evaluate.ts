@@ -4,7 +4,7 @@
  * Used by the trainers every `--eval-every` steps, by `vrft-native eval`, and by the built-in demo.
  */
 import type { Sample, Task } from '../sample.js'
-import { evaluateCompletions, sampleCategory, type EvalReport, type PresenceSummary } from '../eval/evaluate.js'
+import { evaluateCompletions, sampleCategory, type EvalReport, type EvaluateOptions, type PresenceSummary } from '../eval/evaluate.js'
 import { presencePrompt, type ModelFamily } from '../prompts/index.js'
 import { parsePresenceAnswer } from '../rewards/parse.js'
 import { detectionTruth } from '../rewards/rewards.js'
@@ -45,6 +45,8 @@ export interface EvaluatePolicyOptions {
    * Takes precedence over `askPresence`.
    */
   presenceMap?: Readonly<Record<string, readonly string[]>>
+  /** Detection scoring: ground truth from an annotation file, classes, protocol (coco/lvis), LVIS per-image cap. */
+  detection?: Pick<EvaluateOptions, 'groundTruth' | 'catIds' | 'protocol' | 'maxDets'>
   signal?: AbortSignal
 }
 
@@ -141,7 +143,7 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<PolicyEv
   asked.forEach((i, k) => { completions[i] = answered[k]! })
   const askedSet = new Set(asked)
   const absent = presence ? new Set(samples.flatMap((_, i) => (askedSet.has(i) ? [] : [i]))) : undefined
-  const report = evaluateCompletions(task, samples, completions, { ...(o.family ? { family: o.family } : {}), ...(absent ? { absent, presence } : {}) })
+  const report = evaluateCompletions(task, samples, completions, { ...o.detection, ...(o.family ? { family: o.family } : {}), ...(absent ? { absent, presence } : {}) })
   const rewards: Record<string, number> = {}
   if (o.rewards && o.rewards.length) {
     const sc = await scoreCompletions(o.rewards, asked.map((i) => completions[i]!), asked.map((i) => samples[i]!), { onError: 'skip' })

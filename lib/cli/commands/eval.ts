@@ -1,13 +1,15 @@
 /**
- * `vrft-native eval`: evaluate a model on a data set with greedy decoding (COCO mAP for detection,
- * accuracy for classification, mIoU for grounding; lib/eval/), or score an existing results file against
- * COCO annotations without a model (`--annotations gt.json --results dt.json|completions.jsonl`).
+ * `vrft-native eval`: evaluate a model on a data set with greedy decoding (COCO mAP or LVIS federated
+ * AP for detection, accuracy for classification, mIoU for grounding; lib/eval/), or score an existing
+ * results file against COCO/LVIS annotations without a model (`--annotations gt.json --results
+ * dt.json|completions.jsonl`). With a model, `--annotations` gives the detection ground truth.
  */
 import { readFileSync } from 'node:fs'
 import type { Argv, CommandModule } from 'yargs'
 import { VrftError } from '../../errors.js'
 import { formatReport } from '../../eval/report.js'
-import { scoreResultsFile } from '../../eval/evaluate.js'
+import { readCocoAnnotations, resolveCategories, scoreResultsFile, type DetectionProtocol } from '../../eval/evaluate.js'
+import { LVIS_MAX_DETS } from '../../eval/lvis.js'
 import { writeFileAtomic, writeJsonAtomic } from '../../train/checkpoint.js'
 import { evaluatePolicy } from '../../train/evaluate.js'
 import { loadEvalPolicy, modelDirOf, modelIO, openData, resolveDevice, resolveTask } from '../../train/setup.js'
@@ -17,11 +19,12 @@ interface EvalArgs {
   model?: string; data?: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
   batchSize: number; maxPixels: number; minPixels: number; device: string; output?: string; json: boolean
   annotations?: string; results?: string; classes?: string[]; askPresence: boolean; presenceMap?: string
+  protocol?: DetectionProtocol; maxDets?: number
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Evaluate a model on data (greedy; mAP / accuracy / mIoU), or score a results file against COCO annotations',
+  describe: 'Evaluate a model on data (greedy; mAP / accuracy / mIoU), or score a results file against COCO or LVIS annotations',
   builder: (y) => y
     .option('model', { type: 'string', describe: 'model directory or hub id (local Hugging Face cache)' })
     .option('data', { type: 'string', describe: 'evaluation data (.jsonl/.json/.parquet)' })
@@ -36,28 +39,45 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('presence-map', { type: 'string', describe: 'detection: exist-map JSON {"<imageId>": ["category", ...]} (the reference format; --ask-presence writes one beside --output): only listed pairs are detected' })
     .option('output', { type: 'string', describe: 'write the JSON report here (and the completions beside it as .completions.jsonl)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON object' })
-    .option('annotations', { type: 'string', describe: 'COCO annotations file (results-file mode, no model)' })
+    .option('annotations', { type: 'string', describe: 'COCO or LVIS annotations file: the ground truth (with --results: no model; with --model: the samples\' image_id and category name index it)' })
     .option('results', { type: 'string', alias: 'predictions', describe: 'COCO results .json or completions .jsonl (results-file mode; alias --predictions)' })
-    .option('classes', { type: 'array', string: true, describe: 'results-file mode: category names or ids to evaluate [default: all]' })
+    .option('classes', { type: 'array', string: true, describe: 'detection: category names, ids or a named list (lvis-rare-13, lvis-fewshot-6, coco-fewshot-8, coco-ov-novel-15, coco-ov-base-65) to evaluate [default: all]' })
+    .option('protocol', { type: 'string', choices: ['coco', 'lvis'] as const, describe: 'detection scoring: coco (pycocotools) or lvis (lvis-api federated) [default: lvis when the annotations\' images carry neg_category_ids, else coco]' })
+    .option('max-dets', { type: 'number', describe: `LVIS protocol: detections kept per image [default: ${LVIS_MAX_DETS}]` })
+    .check((a) => {
+      const m = a.maxDets as number | undefined
+      if (m !== undefined && !(Number.isInteger(m) && m >= 1)) throw new VrftError('ERR_CONFIG', `Invalid option --max-dets: expected a positive integer but received ${m}`)
+      if (m !== undefined && a.protocol === 'coco') throw new VrftError('ERR_CONFIG', `Invalid option --max-dets: expected it only with the lvis protocol (coco caps 1, 10, 100 per class) but received ${m} with --protocol coco`)
+      return true
+    })
     .strict() as unknown as Argv<EvalArgs>,
   handler: async (argv) => {
     let report
     let completions: Array<Record<string, unknown>> | undefined
     let existMap: Record<string, string[]> | undefined
-    if (argv.annotations || argv.results) {
+    const classes = argv.classes?.map((c) => (/^\d+$/.test(c) ? Number(c) : c))
+    if (argv.results || (argv.annotations && !argv.model)) {
       if (!argv.annotations || !argv.results) throw new VrftError('ERR_CONFIG', `Invalid option ${argv.annotations ? '--results' : '--annotations'}: expected a file path (results-file mode needs both) but received undefined`)
-      report = await scoreResultsFile(argv.annotations, argv.results, argv.classes ? { classes: argv.classes.map((c) => (/^\d+$/.test(c) ? Number(c) : c)) } : {})
+      report = await scoreResultsFile(argv.annotations, argv.results, {
+        ...(classes ? { classes } : {}), ...(argv.protocol ? { protocol: argv.protocol } : {}), ...(argv.maxDets !== undefined ? { maxDets: argv.maxDets } : {}),
+      })
     } else {
       if (!argv.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected an evaluation data file but received undefined')
+      if (classes && !argv.annotations) throw new VrftError('ERR_CONFIG', 'Invalid option --classes: with --model it selects categories of --annotations, expected an annotations file but received none')
       const modelDir = modelDirOf(argv.model)
       const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels })
       const data = await openData(argv.data, argv.task)
       const task = await resolveTask(argv.task, data)
+      const groundTruth = argv.annotations ? await readCocoAnnotations(argv.annotations) : undefined
+      const detection = {
+        ...(groundTruth ? { groundTruth } : {}), ...(argv.protocol ? { protocol: argv.protocol } : {}), ...(argv.maxDets !== undefined ? { maxDets: argv.maxDets } : {}),
+        ...(classes && groundTruth ? { catIds: resolveCategories(groundTruth, classes) } : {}),
+      }
       const policy = await loadEvalPolicy(io.folder, { device: resolveDevice(argv.device) })
       try {
         const ev = await evaluatePolicy({
           policy, decoder: io.tokenizer, encode: io.encode, data, eosTokenIds: io.eosTokenIds, maxNewTokens: argv.maxNewTokens, task,
-          batchSize: argv.batchSize, askPresence: argv.askPresence, ...(argv.presenceMap ? { presenceMap: readPresenceMap(argv.presenceMap) } : {}), ...(argv.limit ? { limit: argv.limit } : {}),
+          batchSize: argv.batchSize, detection, askPresence: argv.askPresence, ...(argv.presenceMap ? { presenceMap: readPresenceMap(argv.presenceMap) } : {}), ...(argv.limit ? { limit: argv.limit } : {}),
         })
         report = ev.report
         existMap = ev.existMap
