@@ -10,6 +10,7 @@
  *  - data readers (JSON/JSONL, parquet, COCO/LVIS k-shot, image folders, LISA) and evaluation (COCO AP);
  *  - training: `GRPOTrainer`, `SFTTrainer` (async iterators of step metrics, AbortSignal, checkpoints);
  *  - serving: `createServer` (OpenAI-compatible chat completions with dynamic batching);
+ *  - looking at runs: `createViewServer` (the `view` page), `exportTensorboard`;
  *  - errors: every error has a stable `code` (see README "Failure behaviour").
  */
 export { VrftError, InvalidArgumentError, describeValue, hasCode } from './errors.js'
@@ -27,6 +28,7 @@ export * from './data/index.js'
 export * from './eval/index.js'
 export * from './train/index.js'
 export * from './serve/index.js'
+export * from './view/index.js'
 export { doctor } from './cli/commands/doctor.js'
 export { inspect, type InspectResult } from './cli/commands/inspect.js'
 // Names exported by more than one module above: the canonical ones.

@@ -9,16 +9,21 @@
  */
 import { tempDir } from './tmp.js'
 import t from 'tap'
+import { spawn } from 'node:child_process'
 import { appendFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { readJsonl } from '../lib/train/checkpoint.js'
-import { createViewServer } from '../lib/view/server.js'
+import { VIEW_DEFAULTS, createViewServer } from '../lib/view/server.js'
 import { discoverRuns, flattenMetrics, JsonlTail } from '../lib/view/runs.js'
 import type { ViewGroup } from '../lib/view/samples.js'
 import { detectionTruth } from '../lib/rewards/rewards.js'
 import { nativeAvailable, native } from '../lib/native/binding.js'
 import { CHROMIUM, DET_ANSWERS, haveChromium, makeDetectionRun } from './view-helpers.js'
+
+// The page functions below run in Chromium, where these globals exist.
+declare const window: any
+declare const document: any
 
 const root = tempDir('vrft-view-')
 const run = join(root, 'run')
@@ -28,6 +33,8 @@ const made = makeDetectionRun(run, data, 3)
 t.test('discoverRuns, flattenMetrics and JsonlTail', async (t) => {
   await made
   t.same(discoverRuns([run]).map((r) => r.name), [run])
+  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8')
+  t.match(readme, `[--port ${VIEW_DEFAULTS.port}] [--host ${VIEW_DEFAULTS.host}] [--poll-ms ${VIEW_DEFAULTS.pollMs}]`, 'the README states the defaults of the code')
   t.throws(() => discoverRuns([join(root, 'nope')]), { code: 'ERR_RUN_DIR' })
   t.throws(() => discoverRuns([data]), { code: 'ERR_RUN_DIR' }, 'a folder without run files is refused')
   t.same(flattenMetrics({ step: 1, position: 2, indices: [1], time: 'x', reward: { mean: 0.5, std: 0.1 }, kl: 0.01, skippedUpdate: false }), { 'reward.mean': 0.5, 'reward.std': 0.1, kl: 0.01 })
@@ -115,8 +122,27 @@ t.test('API: runs, samples parsed like the rewards, filters, image guard', async
   writeFileSync(join(run, 'samples.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''))
 })
 
+t.test('CLI: view RUN --port 0 prints the URL, serves, stops on SIGINT', async (t) => {
+  await made
+  const tsImport = process.execArgv.filter((a) => a.includes('@tapjs/typescript'))
+  const main = join(import.meta.dirname, '..', 'lib/cli/main.ts')
+  const child = spawn(process.execPath, [...tsImport, main, 'view', run, '--port', '0'], { env: { ...process.env, NODE_OPTIONS: '' } })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d })
+  const url = await new Promise<string>((res, rej) => {
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d; const m = /^(http:\/\/127\.0\.0\.1:\d+)$/m.exec(out); if (m) res(m[1]!) })
+    child.on('close', () => rej(new Error(`view exited: ${stderr}`)))
+  })
+  const runs = (await (await fetch(url + '/api/runs')).json()) as Array<{ name: string }>
+  t.same(runs.map((r) => r.name), [run])
+  t.match(await (await fetch(url + '/')).text(), /vrft-native view/)
+  const code = await new Promise<number | null>((res) => { child.on('close', res); child.kill('SIGINT') })
+  t.equal(code, 0, 'exit 0 after SIGINT')
+})
+
 if (!haveChromium()) {
-  t.skip(`browser tests: ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`)
+  t.test('page in Chromium', { skip: `${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)` }, async () => {})
 } else {
   t.test('page in Chromium: curves, boxes at the right pixels, a new step without reload', async (t) => {
     const { samples } = await made
@@ -129,17 +155,17 @@ if (!haveChromium()) {
     const errors: string[] = []
     page.on('pageerror', (e) => errors.push(String(e)))
     await page.goto(url)
-    await page.waitForFunction(() => (window as any).vrftView?.charts.get('kl')?.u.data[0].length === 3, undefined, { timeout: 15000 })
+    await page.waitForFunction(() => window.vrftView?.charts.get('kl')?.u.data[0].length === 3, undefined, { timeout: 15000 })
     const metrics = readJsonl<{ step: number; kl: number; reward: { mean: number } }>(join(run, 'metrics.jsonl'))
-    const kl = await page.evaluate(() => (window as any).vrftView.charts.get('kl').u.data as number[][])
+    const kl = await page.evaluate(() => window.vrftView.charts.get('kl').u.data as number[][])
     t.same(kl, [[1, 2, 3], metrics.map((m) => m.kl)], 'KL chart: one point per step, the logged values')
-    const reward = await page.evaluate(() => (window as any).vrftView.charts.get('reward').series.map((s: { path: string }) => s.path))
+    const reward = await page.evaluate(() => window.vrftView.charts.get('reward').series.map((s: { path: string }) => s.path))
     t.same(reward.sort(), ['reward.mean', 'rewards.confidence.mean', 'rewards.format.mean', 'rewards.iou.mean'], 'reward total and each component in one chart')
-    const keys = await page.evaluate(() => [...(window as any).vrftView.charts.keys()])
+    const keys = await page.evaluate(() => [...window.vrftView.charts.keys()])
     for (const k of ['loss', 'clipFraction', 'gradNorm', 'lr', 'completionLength']) t.ok(keys.includes(k), `chart ${k}`)
     // The canvas has ink: count pixels that are neither transparent nor white.
     const ink = await page.evaluate(() => {
-      const c = document.querySelector('.chart[data-key="kl"] canvas') as HTMLCanvasElement
+      const c = document.querySelector('.chart[data-key="kl"] canvas') as any
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
       let n = 0
       for (let i = 0; i < d.length; i += 4) if (d[i + 3]! > 0 && (d[i]! < 200 || d[i + 1]! < 200 || d[i + 2]! < 200)) n++
@@ -150,7 +176,7 @@ if (!haveChromium()) {
     // Samples of the latest step: the image loads, boxes sit at x · 112 / 1000 in image pixels.
     await page.waitForSelector('.figure[data-drawn="1"]', { timeout: 15000 })
     const figs = await page.evaluate(() => [...document.querySelectorAll('.group')].map((g) => {
-      const img = g.querySelector('img') as HTMLImageElement
+      const img = g.querySelector('img') as any
       const ib = img.getBoundingClientRect()
       const rects = [...g.querySelectorAll('rect')].map((r) => {
         const b = r.getBoundingClientRect()
@@ -185,17 +211,17 @@ if (!haveChromium()) {
     t.ok(predicted > 0, `predicted boxes were drawn (${predicted})`)
 
     // Live: a new step appended to metrics.jsonl shows up without a reload.
-    await page.evaluate(() => { (window as any).notReloaded = true })
+    await page.evaluate(() => { window.notReloaded = true })
     const next = { ...metrics[2]!, step: 4, kl: 0.123, time: new Date().toISOString() }
     appendFileSync(join(run, 'metrics.jsonl'), JSON.stringify(next) + '\n')
-    await page.waitForFunction(() => (window as any).vrftView.charts.get('kl').u.data[0].length === 4, undefined, { timeout: 10000 })
-    t.same(await page.evaluate(() => (window as any).vrftView.charts.get('kl').u.data[1][3]), 0.123)
-    t.equal(await page.evaluate(() => (window as any).notReloaded), true, 'same page, no reload')
+    await page.waitForFunction(() => window.vrftView.charts.get('kl').u.data[0].length === 4, undefined, { timeout: 10000 })
+    t.same(await page.evaluate(() => window.vrftView.charts.get('kl').u.data[1][3]), 0.123)
+    t.equal(await page.evaluate(() => window.notReloaded), true, 'same page, no reload')
     // New samples of step 4 appear in the step list and, following the latest step, on the page.
     const last = readJsonl<Record<string, unknown>>(join(run, 'samples.jsonl')).filter((l) => l.step === 3)
     appendFileSync(join(run, 'samples.jsonl'), last.map((l) => JSON.stringify({ ...l, step: 4 }) + '\n').join(''))
     await page.waitForFunction(() => document.querySelector('.group h3')?.textContent?.startsWith('step 4'), undefined, { timeout: 10000 })
-    t.ok(await page.evaluate(() => [...document.querySelectorAll('#sample-step option')].some((o) => (o as HTMLOptionElement).value === '4')))
+    t.ok(await page.evaluate(() => [...document.querySelectorAll('#sample-step option')].some((o) => (o as any).value === '4')))
     // A request for a file outside the run from the page is refused.
     t.equal(await page.evaluate(async () => (await fetch('/api/runs/0/image?path=%2Fetc%2Fpasswd')).status), 404)
     if (process.env.VRFT_VIEW_SCREENSHOT) await page.screenshot({ path: process.env.VRFT_VIEW_SCREENSHOT, fullPage: true })
@@ -205,7 +231,7 @@ if (!haveChromium()) {
 
 const canNative = nativeAvailable() && typeof (native() as Record<string, unknown>).modelWriteRandom === 'function'
 if (!haveChromium() || !canNative) {
-  t.skip('real tiny demo run in the browser: needs the native addon and Chromium')
+  t.test('a real tiny demo run in the browser', { skip: 'needs the native addon (with modelWriteRandom) and Chromium' }, async () => {})
 } else {
   t.test('a real tiny demo run: GRPO and SFT sub-runs overlaid, summary, sample image', async (t) => {
     const { runBuiltin } = await import('../lib/train/builtin.js')
@@ -216,7 +242,7 @@ if (!haveChromium() || !canNative) {
       shots: 1, testImages: 4, maxSteps: 3, evalEvery: 3, promptsPerStep: 2, numGenerations: 2, maxCompletionLength: 8,
     }
     const t0 = performance.now()
-    await runBuiltin({ handleSignals: false, log: () => {}, settings })
+    await runBuiltin({ handleSignals: false, log: () => {}, settings: settings as never })
     t.comment(`tiny demo: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     const v = createViewServer({ runs: [out], port: 0 })
     const url = await v.listen()
@@ -225,15 +251,15 @@ if (!haveChromium() || !canNative) {
     t.teardown(async () => { await browser.close(); await v.close() })
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     await page.goto(url)
-    await page.waitForFunction(() => (window as any).vrftView?.charts.get('loss')?.u.data[0].length === 3, undefined, { timeout: 15000 })
-    const loss = await page.evaluate(() => (window as any).vrftView.charts.get('loss'))
+    await page.waitForFunction(() => window.vrftView?.charts.get('loss')?.u.data[0].length === 3, undefined, { timeout: 15000 })
+    const loss = await page.evaluate(() => window.vrftView.charts.get('loss'))
     t.same(loss.series.map((s: { runId: number }) => s.runId).sort(), [0, 1], 'GRPO and SFT loss overlaid')
-    const data = await page.evaluate(() => (window as any).vrftView.charts.get('loss').u.data as Array<Array<number | null>>)
+    const data = await page.evaluate(() => window.vrftView.charts.get('loss').u.data as Array<Array<number | null>>)
     t.same(data.slice(1).map((ys) => ys.filter((y) => y !== null).length), [3, 3], 'three points per run')
-    const ev = await page.evaluate(() => (window as any).vrftView.charts.get('eval').u.data[0])
+    const ev = await page.evaluate(() => window.vrftView.charts.get('eval').u.data[0])
     t.same(ev, readJsonl<{ step: number }>(join(out, 'grpo', 'eval.jsonl')).map((e) => e.step), 'evaluation points at the eval steps')
     await page.waitForSelector('.figure[data-drawn="1"]', { timeout: 15000 })
-    t.same(await page.evaluate(() => { const i = document.querySelector('.figure img') as HTMLImageElement; return [i.naturalWidth, i.naturalHeight] }), [112, 112], 'the in-memory demo image, saved in the run, loads')
+    t.same(await page.evaluate(() => { const i = document.querySelector('.figure img') as any; return [i.naturalWidth, i.naturalHeight] }), [112, 112], 'the in-memory demo image, saved in the run, loads')
     const summary = await page.evaluate(() => document.querySelector('.run table.summary')?.textContent ?? '')
     t.match(summary, /accuracy.*warmStart|warmStart.*accuracy/s, 'the before/after summary is shown')
   })

@@ -130,7 +130,7 @@ export function sampleSteps(lines: readonly SampleLine[]): number[] {
  * Group the lines of one step (default: the last step with samples) by prompt, parse every completion
  * and apply the filters; prompts left without completions are dropped.
  */
-export function sampleGroups(lines: readonly SampleLine[], f: SampleFilter = {}): ViewGroup[] {
+export function viewGroups(lines: readonly SampleLine[], f: SampleFilter = {}): ViewGroup[] {
   const steps = sampleSteps(lines)
   const step = f.step ?? steps[steps.length - 1]
   const groups = new Map<string, ViewGroup>()

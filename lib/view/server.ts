@@ -30,7 +30,7 @@ import type { ServerResponse } from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { VrftError, describeValue } from '../errors.js'
 import { JsonlTail, discoverRuns, flattenMetrics, imageRoots, isInside, readJsonFile, type RunDir } from './runs.js'
-import { sampleGroups, sampleSteps, type SampleFilter, type SampleLine } from './samples.js'
+import { viewGroups, sampleSteps, type SampleFilter, type SampleLine } from './samples.js'
 
 /** Defaults of the viewer (the CLI's and the README's come from here). */
 export const VIEW_DEFAULTS = Object.freeze({
@@ -198,7 +198,7 @@ export function createViewServer(o: ViewOptions): ViewServer {
     if (max !== undefined) f.maxReward = max
     if (q.formatFailed === '1' || q.formatFailed === 'true') f.formatFailed = true
     const steps = sampleSteps(s.samples.records)
-    return { run: s.id, steps, step: f.step ?? steps[steps.length - 1] ?? null, groups: sampleGroups(s.samples.records, f) }
+    return { run: s.id, steps, step: f.step ?? steps[steps.length - 1] ?? null, groups: viewGroups(s.samples.records, f) }
   })
 
   app.get<{ Params: { id: string }; Querystring: { path?: string } }>('/api/runs/:id/image', async (req, reply) => {
