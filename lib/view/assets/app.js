@@ -63,6 +63,12 @@ const TITLES = {
 }
 const ORDER = ['reward', 'eval', 'kl', 'loss', 'completionLength', 'clipFraction', 'gradNorm', 'lr', 'entropy', 'mismatch']
 
+/** A run's name in legends: its folder's name (grpo, sft, ...), or the full name when two runs share it. */
+function shortName(run) {
+  const base = (r) => r.name.split('/').filter(Boolean).pop() ?? r.name
+  return state.runs.filter((r) => base(r) === base(run)).length > 1 ? run.name : base(run)
+}
+
 function collectSeries() {
   const charts = new Map()
   const multi = state.data.size > 1
@@ -76,7 +82,7 @@ function collectSeries() {
           if (!c) charts.set(key, (c = new Map()))
           const id = `${runId}:${kind}:${path}`
           let s = c.get(id)
-          if (!s) c.set(id, (s = { runId, path, label: (multi && run ? `${run.name} ` : '') + seriesLabel(key, path), points: new Map() }))
+          if (!s) c.set(id, (s = { runId, path, label: (multi && run ? `${shortName(run)} ` : '') + seriesLabel(key, path), points: new Map() }))
           s.points.set(p.step, v)
         }
       }
@@ -241,7 +247,7 @@ function renderGroup(run, g) {
   const truth = g.truth.label !== undefined ? `truth: ${g.truth.label}` : g.truth.boxes ? `truth: ${g.truth.boxes.length} box${g.truth.boxes.length === 1 ? '' : 'es'}` : g.truth.box ? `truth: [${g.truth.box.join(', ')}]` : ''
   const comps = Object.keys(g.completions[0]?.rewards ?? {})
   const table = el('table', { class: 'completions' },
-    el('tr', {}, el('th', {}, 'show'), el('th', {}, '#'), el('th', {}, 'total'), ...comps.map((k) => el('th', {}, k)), el('th', {}, 'advantage'), el('th', {}, 'format'), el('th', {}, 'parsed'), el('th', {}, 'completion')))
+    el('tr', {}, el('th', {}, 'show'), el('th', {}, '#'), el('th', {}, 'total'), ...comps.map((k) => el('th', {}, k)), el('th', {}, 'advantage'), el('th', {}, 'format check'), el('th', {}, 'parsed'), el('th', {}, 'completion')))
   for (const c of g.completions) {
     const box = el('input', { type: 'checkbox', checked: true, title: 'show this completion\'s boxes' })
     box.addEventListener('change', () => {
