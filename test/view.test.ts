@@ -210,13 +210,25 @@ if (!haveChromium()) {
 
     t.ok(predicted > 0, `predicted boxes were drawn (${predicted})`)
 
-    // Live: a new step appended to metrics.jsonl shows up without a reload.
+    // Zoom: drag across the KL chart narrows its step range.
+    const over = (await page.locator('.chart[data-key="kl"] .u-over').boundingBox())!
+    await page.mouse.move(over.x + over.width * 0.45, over.y + over.height / 2)
+    await page.mouse.down()
+    await page.mouse.move(over.x + over.width * 0.98, over.y + over.height / 2, { steps: 5 })
+    await page.mouse.up()
+    const zoom = await page.evaluate(() => { const c = window.vrftView.charts.get('kl'); return { min: c.u.scales.x.min, max: c.u.scales.x.max, zoomed: c.zoomed } })
+    t.ok(zoom.zoomed && zoom.min > 1.5 && zoom.max <= 3, `dragging zooms into steps ${zoom.min.toFixed(2)}–${zoom.max.toFixed(2)}`)
+
+    // Live: a new step appended to metrics.jsonl shows up without a reload (and the zoom stays).
     await page.evaluate(() => { window.notReloaded = true })
     const next = { ...metrics[2]!, step: 4, kl: 0.123, time: new Date().toISOString() }
     appendFileSync(join(run, 'metrics.jsonl'), JSON.stringify(next) + '\n')
     await page.waitForFunction(() => window.vrftView.charts.get('kl').u.data[0].length === 4, undefined, { timeout: 10000 })
     t.same(await page.evaluate(() => window.vrftView.charts.get('kl').u.data[1][3]), 0.123)
     t.equal(await page.evaluate(() => window.notReloaded), true, 'same page, no reload')
+    t.equal(await page.evaluate(() => window.vrftView.charts.get('kl').u.scales.x.min), zoom.min, 'the zoom survives the update')
+    await page.dblclick('.chart[data-key="kl"] .u-over')
+    t.same(await page.evaluate(() => { const u = window.vrftView.charts.get('kl').u; return [u.scales.x.min, u.scales.x.max] }), [1, 4], 'double-click shows every step again')
     // New samples of step 4 appear in the step list and, following the latest step, on the page.
     const last = readJsonl<Record<string, unknown>>(join(run, 'samples.jsonl')).filter((l) => l.step === 3)
     appendFileSync(join(run, 'samples.jsonl'), last.map((l) => JSON.stringify({ ...l, step: 4 }) + '\n').join(''))

@@ -139,11 +139,11 @@ function renderCharts() {
           label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
           dash: DASHES[runIndex.indexOf(s.runId) % DASHES.length], points: { show: xs.length <= 60, size: 4 },
         }))],
-        hooks: { setSelect: [(u) => { if (u.select.width > 0) entry.zoomed = true }] },
+        // Zoomed = the x scale shows less than all steps; then live updates keep the zoom.
+        hooks: { setScale: [(u, k) => { if (k === 'x') { const xs = u.data[0]; entry.zoomed = xs.length > 1 && (u.scales.x.min > xs[0] || u.scales.x.max < xs[xs.length - 1]) } }] },
       }
       const entry = { u: null, signature, zoomed: false, el: box, series: series.map((s) => ({ runId: s.runId, path: s.path, label: s.label })) }
       entry.u = new uPlot(opts, data, box)
-      box.addEventListener('dblclick', () => { entry.zoomed = false })
       state.charts.set(key, entry)
       c = entry
     }
