@@ -250,8 +250,8 @@ if (!haveChromium() || !canNative) {
     const { chromium } = await import('playwright-core')
     const out = join(root, 'demo')
     const settings = {
-      cacheDir: tempDir('vrft-view-cache-'), output: out, quiet: true, warmStartImages: 8, warmStartSteps: 2, warmStartPromptsPerStep: 4,
-      shots: 1, testImages: 4, maxSteps: 3, evalEvery: 3, promptsPerStep: 2, numGenerations: 2, maxCompletionLength: 8,
+      cacheDir: tempDir('vrft-view-cache-'), output: out, quiet: true, warmStartImages: 4, warmStartSteps: 1, warmStartPromptsPerStep: 4,
+      shots: 1, testImages: 2, maxSteps: 3, evalEvery: 3, promptsPerStep: 2, numGenerations: 2, maxCompletionLength: 8,
     }
     const t0 = performance.now()
     await runBuiltin({ handleSignals: false, log: () => {}, settings: settings as never })

@@ -138,7 +138,6 @@ export function createViewServer(o: ViewOptions): ViewServer {
     for (const s of states) {
       const m = s.metrics.poll()
       const e = s.evals.poll()
-      const before = sampleSteps(s.samples.records).length
       const sm = s.samples.poll()
       if (m.reset || e.reset || sm.reset) {
         send('reset', s.snapshot())
@@ -146,7 +145,7 @@ export function createViewServer(o: ViewOptions): ViewServer {
       }
       if (m.added.length) send('metrics', { run: s.id, points: m.added.map(point).filter(Boolean) })
       if (e.added.length) send('eval', { run: s.id, points: e.added.map(point).filter(Boolean) })
-      if (sm.added.length && sampleSteps(s.samples.records).length !== before) send('samples', { run: s.id, sampleSteps: sampleSteps(s.samples.records) })
+      if (sm.added.length) send('samples', { run: s.id, sampleSteps: sampleSteps(s.samples.records), updated: sampleSteps(sm.added) })
     }
   }
   poll()

@@ -41,7 +41,11 @@ const fmt = (v, d = 3) => (typeof v !== 'number' ? '–' : !Number.isFinite(v) ?
 /** Which chart a scalar goes to: reward total and components together, a nested family together, else its own. */
 function chartKey(kind, path) {
   const top = path.split('.')[0]
-  if (kind === 'eval') return top === 'score' || top === 'rewards' ? 'eval' : `eval ${top}`
+  if (kind === 'eval') {
+    if (top === 'score' || top === 'rewards') return 'eval'
+    if (top === 'report') return /^report\.(samples|malformed|detections|noBox)$/.test(path) ? 'eval counts' : 'eval report'
+    return `eval ${top}`
+  }
   if (/^(reward|rewards\.[^.]+)\.mean$/.test(path)) return 'reward'
   if (/^(reward|rewards\.[^.]+)\.std$/.test(path)) return 'reward std'
   return top
@@ -51,6 +55,7 @@ function chartKey(kind, path) {
 function seriesLabel(key, path) {
   if (key === 'reward' || key === 'reward std') return path.startsWith('reward.') ? 'total' : path.split('.')[1]
   if (key === 'eval') return path.startsWith('rewards.') ? path.slice(8) : path
+  if (key === 'eval report' || key === 'eval counts') return path.slice(7)
   const fam = key.startsWith('eval ') ? key.slice(5) : key
   return path.startsWith(`${fam}.`) ? path.slice(fam.length + 1) : path
 }
@@ -59,7 +64,8 @@ const TITLES = {
   reward: 'Reward (mean): total and components', 'reward std': 'Reward std over completions', kl: 'KL to the reference model',
   loss: 'Loss', clipFraction: 'Clip fraction', gradNorm: 'Gradient norm (before clipping)', lr: 'Learning rate',
   completionLength: 'Completion length (tokens)', eval: 'Evaluation (greedy): score and rewards', seconds: 'Seconds per step',
-  tokensPerSecond: 'Generated tokens per second', zeroStdGroups: 'Groups with zero reward spread', finished: 'Completions that ended with eos',
+  tokensPerSecond: 'Generated tokens per second', 'eval report': 'Evaluation report (AP, accuracy, mIoU ...)',
+  'eval counts': 'Evaluation counts (samples, malformed answers ...)', 'eval seconds': 'Evaluation seconds', zeroStdGroups: 'Groups with zero reward spread', finished: 'Completions that ended with eos',
 }
 const ORDER = ['reward', 'eval', 'kl', 'loss', 'completionLength', 'clipFraction', 'gradNorm', 'lr', 'entropy', 'mismatch']
 
@@ -341,9 +347,12 @@ async function start() {
   es.addEventListener('samples', (e) => {
     const m = JSON.parse(e.data)
     state.sampleSteps.set(m.run, m.sampleSteps)
-    const following = $('sample-step').value === '' && ($('sample-run').value === '' || $('sample-run').value === String(m.run))
+    const shown = $('sample-run').value
+    const step = $('sample-step').value
+    // Reload when the lines are for what is on screen: the latest step of this run, or the chosen step.
+    const affects = shown === '' || (shown === String(m.run) && (step === '' || m.updated.includes(Number(step))))
     refreshSampleControls()
-    if (following) void loadSamples()
+    if (affects) void loadSamples()
   })
   es.addEventListener('reset', (e) => {
     setRun(JSON.parse(e.data))
