@@ -10,7 +10,7 @@
 import { tempDir } from './tmp.js'
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { appendFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { readJsonl } from '../lib/train/checkpoint.js'
@@ -47,7 +47,6 @@ t.test('discoverRuns, flattenMetrics and JsonlTail', async (t) => {
   appendFileSync(f, '"}\n')
   t.same(tail.poll().added, [{ a: 'é' }])
   writeFileSync(f + '.new', '{"a":9}\n')
-  const { renameSync } = await import('node:fs')
   renameSync(f + '.new', f)
   t.same(tail.poll(), { reset: true, added: [{ a: 9 }] }, 'a rewritten file starts over')
 })
@@ -115,6 +114,45 @@ t.test('API: runs, samples parsed like the rewards, filters, image guard', async
   t.equal((await get(`/api/runs/0/image?path=${encodeURIComponent(join(outside, 'secret.png'))}`)).status, 403, 'recorded but outside the run and data folders')
   t.equal((await get('/api/runs/0/image?path=images%2Flink.png')).status, 403, 'a symlink inside the run pointing outside')
   t.equal((await get(`/api/runs/0/image?path=${encodeURIComponent(join(data, 'train.jsonl'))}`)).status, 403, 'not an image')
+  // Server-sent events: the snapshot, then new metrics lines, then a reset when the log is rewritten.
+  const events = await get('/api/events')
+  t.match(events.headers.get('content-type'), /text\/event-stream/)
+  const reader = events.body!.getReader()
+  let buffered = ''
+  const next = async (): Promise<{ event: string; data: any }> => {
+    for (;;) {
+      const end = buffered.indexOf('\n\n')
+      if (end >= 0) {
+        const block = buffered.slice(0, end)
+        buffered = buffered.slice(end + 2)
+        const ev = /^event: (.*)$/m.exec(block)
+        const data = /^data: (.*)$/m.exec(block)
+        if (ev && data) return { event: ev[1]!, data: JSON.parse(data[1]!) }
+        continue
+      }
+      const r = await reader.read()
+      if (r.done) throw new Error('event stream ended')
+      buffered += Buffer.from(r.value).toString('utf8')
+    }
+  }
+  const snap = await next()
+  t.equal(snap.event, 'snapshot')
+  t.same(snap.data[0].metrics.map((p: { step: number }) => p.step), [1, 2, 3])
+  const metricsFile = join(run, 'metrics.jsonl')
+  const original = readFileSync(metricsFile, 'utf8')
+  appendFileSync(metricsFile, JSON.stringify({ step: 4, kl: 0.5, reward: { mean: 1 } }) + '\n')
+  v.poll()
+  t.same(await next(), { event: 'metrics', data: { run: 0, points: [{ step: 4, values: { kl: 0.5, 'reward.mean': 1 } }] } })
+  writeFileSync(metricsFile + '.tmp', original.split('\n').slice(0, 1).join('\n') + '\n')
+  renameSync(metricsFile + '.tmp', metricsFile)
+  v.poll()
+  const reset = await next()
+  t.equal(reset.event, 'reset')
+  t.same(reset.data.metrics.map((p: { step: number }) => p.step), [1], 'a rewritten log (resume) sends the run again')
+  writeFileSync(metricsFile, original)
+  v.poll()
+  await reader.cancel()
+
   t.equal((await get('/vendor/uplot.js')).status, 200)
   t.equal((await get('/vendor/..%2F..%2Fpackage.json')).status, 404)
   t.equal((await get('/assets/../../package.json')).status, 404)

@@ -13,7 +13,8 @@
  *                                  path lies under the run directory or a data folder of its
  *                                  config.json (404 when not recorded or missing, 403 when outside)
  *   GET /api/events                SSE: `snapshot` (everything so far), then `metrics`, `eval`,
- *                                  `samples` (new steps) and `reset` (a log was rewritten) events
+ *                                  `samples` (new lines), `reset` (a log was rewritten: that run's
+ *                                  snapshot again) and `failure` (a file could not be read) events
  *
  * Nothing else on disk is served. Usage:
  *
@@ -124,6 +125,8 @@ export function createViewServer(o: ViewOptions): ViewServer {
   const runs = discoverRuns(o.runs)
   const pollMs = o.pollMs ?? VIEW_DEFAULTS.pollMs
   if (!(Number.isInteger(pollMs) && pollMs >= 10)) throw new VrftError('ERR_INVALID_ARG', `Expected an integer ≥ 10 for pollMs but received ${describeValue(pollMs)}`)
+  const port = o.port ?? VIEW_DEFAULTS.port
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new VrftError('ERR_INVALID_ARG', `Expected an integer port in [0, 65535] but received ${describeValue(port)}`)
   const cwd = o.cwd ?? process.cwd()
   const states = runs.map((r, i) => new RunState(i, r))
   const assets = assetDir()
@@ -136,17 +139,24 @@ export function createViewServer(o: ViewOptions): ViewServer {
   }
   const poll = () => {
     for (const s of states) {
-      const m = s.metrics.poll()
-      const e = s.evals.poll()
-      const sm = s.samples.poll()
-      if (m.reset || e.reset || sm.reset) {
-        send('reset', s.snapshot())
-        continue
+      try {
+        pollRun(s)
+      } catch (e) {
+        send('failure', { run: s.id, message: (e as Error).message }) // e.g. a file became unreadable; next poll retries
       }
-      if (m.added.length) send('metrics', { run: s.id, points: m.added.map(point).filter(Boolean) })
-      if (e.added.length) send('eval', { run: s.id, points: e.added.map(point).filter(Boolean) })
-      if (sm.added.length) send('samples', { run: s.id, sampleSteps: sampleSteps(s.samples.records), updated: sampleSteps(sm.added) })
     }
+  }
+  const pollRun = (s: RunState) => {
+    const m = s.metrics.poll()
+    const e = s.evals.poll()
+    const sm = s.samples.poll()
+    if (m.reset || e.reset || sm.reset) {
+      send('reset', s.snapshot())
+      return
+    }
+    if (m.added.length) send('metrics', { run: s.id, points: m.added.map(point).filter(Boolean) })
+    if (e.added.length) send('eval', { run: s.id, points: e.added.map(point).filter(Boolean) })
+    if (sm.added.length) send('samples', { run: s.id, sampleSteps: sampleSteps(s.samples.records), updated: sampleSteps(sm.added) })
   }
   poll()
   const timer = setInterval(poll, pollMs)
@@ -242,7 +252,7 @@ export function createViewServer(o: ViewOptions): ViewServer {
     },
     poll,
     async listen() {
-      await app.listen({ host: o.host ?? VIEW_DEFAULTS.host, port: o.port ?? VIEW_DEFAULTS.port })
+      await app.listen({ host: o.host ?? VIEW_DEFAULTS.host, port })
       const addr = app.server.address()
       if (addr === null || typeof addr === 'string') throw new VrftError('ERR_INTERNAL', `Unexpected listen address ${String(addr)}`)
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`

@@ -354,6 +354,11 @@ async function start() {
     refreshSampleControls()
     if (affects) void loadSamples()
   })
+  es.addEventListener('failure', (e) => {
+    const m = JSON.parse(e.data)
+    live.dataset.state = 'offline'
+    live.textContent = `cannot read run ${m.run}: ${m.message}`
+  })
   es.addEventListener('reset', (e) => {
     setRun(JSON.parse(e.data))
     scheduleCharts()
