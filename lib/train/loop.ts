@@ -11,8 +11,8 @@ import type { Sample } from '../data/types.js'
 import { computeAdvantages } from '../rewards/advantages.js'
 import { scoreCompletions, type NamedReward, type ScoreResult } from '../rewards/scorer.js'
 import type { DataOrder } from './order.js'
-import { shard } from './distributed.js'
 import { promptRecord } from './samples.js'
+import { shard } from './distributed.js'
 import type { Completion, EncodedPrompt, Rollout, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
 
 /** Anything that maps token ids to text (QwenTokenizer fits). */
