@@ -10,6 +10,7 @@
  *  - data readers (JSON/JSONL, parquet, COCO/LVIS k-shot, image folders, LISA) and evaluation (COCO AP);
  *  - training: `GRPOTrainer`, `SFTTrainer` (async iterators of step metrics, AbortSignal, checkpoints);
  *  - serving: `createServer` (OpenAI-compatible chat completions with dynamic batching);
+ *  - looking at runs: `createViewServer` (the `view` page), `exportTensorboard`;
  *  - errors: every error has a stable `code` (see README "Failure behaviour").
  */
 export { VrftError, InvalidArgumentError, describeValue, hasCode } from './errors.js'
@@ -30,6 +31,7 @@ export * from './app/index.js'
 export { resolveModel, hubCacheDirs, isHubId, type ResolvedModel } from './model/hub.js'
 export { readModelFolder, resolveModelFolder, loadWeights, tokenizerFor, readGenerationStopIds, type ModelFolder, type LoadedModel, type ReadModelFolderOptions, type LoadWeightsOptions } from './model/load.js'
 export * from './serve/index.js'
+export * from './view/index.js'
 export { doctor } from './cli/commands/doctor.js'
 export { inspect, type InspectResult } from './cli/commands/inspect.js'
 // Names exported by more than one module above: the canonical ones.

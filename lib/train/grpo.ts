@@ -79,7 +79,7 @@ export class GRPOTrainer extends Trainer<StepRecord> {
       if (d.checkEvery > 0 && step % d.checkEvery === 0 && this.ctx.policy.checksum) await checkSameParameters(await this.ctx.policy.checksum(), step)
     }
     const every = this.grpo.sampleEvery
-    const samples = every > 0 && (step % every === 0 || step === 1) ? sampleLines(r) : undefined
+    const samples = every > 0 && (step % every === 0 || step === 1) ? sampleLines(r, this.opts.runDir) : undefined
     return { record: r.record, position: r.record.position, ...(samples ? { samples } : {}) }
   }
 }

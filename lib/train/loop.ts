@@ -11,6 +11,7 @@ import type { Sample } from '../data/types.js'
 import { computeAdvantages } from '../rewards/advantages.js'
 import { scoreCompletions, type NamedReward, type ScoreResult } from '../rewards/scorer.js'
 import type { DataOrder } from './order.js'
+import { promptRecord } from './samples.js'
 import { shard } from './distributed.js'
 import type { Completion, EncodedPrompt, Rollout, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
 
@@ -255,8 +256,12 @@ export async function grpoStep(ctx: StepContext, step: number, position: number,
   return { record, items: batch.items, texts, scores, advantages, completions }
 }
 
-/** samples.jsonl lines of a step: prompt id, completion text, each reward, total and advantage. */
-export function sampleLines(r: StepResult): Array<Record<string, unknown>> {
+/**
+ * samples.jsonl lines of a step: prompt id, completion text, each reward, total and advantage, then the
+ * prompt's image, question and ground truth (samples.ts; in-memory images are saved under `runDir`).
+ */
+export function sampleLines(r: StepResult, runDir?: string): Array<Record<string, unknown>> {
+  const prompts = r.items.map((it) => promptRecord(it.sample, runDir))
   return r.completions.map((c, i) => {
     const rewards: Record<string, number> = {}
     for (const [k, v] of Object.entries(r.scores.components)) rewards[k] = v[i]!
@@ -269,6 +274,7 @@ export function sampleLines(r: StepResult): Array<Record<string, unknown>> {
       total: r.scores.totals[i],
       advantage: r.advantages[i],
       finished: c.finished,
+      ...prompts[c.promptIndex],
     }
   })
 }

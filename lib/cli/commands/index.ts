@@ -9,5 +9,6 @@ import { evalCommand } from './eval.js'
 import { plotCommand } from './plot.js'
 import { initModelCommand } from './init-model.js'
 import { generateCommand } from './generate.js'
+import { viewCommand } from './view.js'
 
-export const commands: CommandModule<object, any>[] = [doctorCommand, inspectCommand, serveCommand, trainCommand, sftCommand, evalCommand, plotCommand, initModelCommand, generateCommand]
+export const commands: CommandModule<object, any>[] = [doctorCommand, inspectCommand, serveCommand, trainCommand, sftCommand, evalCommand, plotCommand, initModelCommand, generateCommand, viewCommand]
