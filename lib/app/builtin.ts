@@ -22,7 +22,7 @@ import { makeSyntheticSet, splitClasses, syntheticTarget } from '../data/synthet
 import type { Sample } from '../sample.js'
 import { VrftError } from '../errors.js'
 import { formatConfig, type TrainConfig } from '../train/config.js'
-import { GRPO_DEFAULTS as D } from '../train/defaults.js'
+import { GRPO_DEFAULTS as D, needsReference } from '../defaults.js'
 import { writeFileAtomic, writeJsonAtomic } from '../train/checkpoint.js'
 import type { CommandResult, RunCommandOptions } from './commands.js'
 import { makeTargetEncoder } from '../train/encode.js'
@@ -40,7 +40,7 @@ import { TINY_PRESET, createTinyModel } from './tiny.js'
 
 /**
  * Settings of the demo (the flags of `train` override the matching ones). Where the demo keeps the paper's
- * value it reads GRPO_DEFAULTS (lib/train/defaults.ts); the other numbers are the demo's own.
+ * value it reads GRPO_DEFAULTS (lib/defaults.ts); the other numbers are the demo's own.
  */
 export const BUILTIN_DEFAULTS = Object.freeze({
   seed: D.seed,
@@ -106,7 +106,7 @@ function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: num
   return {
     modelDir: model.dir, config: model.config, device: 'cpu', dtype: 'float32', learningRate: lr, weightDecay: D.weightDecay, adamBeta1: D.adamBeta1,
     adamBeta2: D.adamBeta2, adamEpsilon: D.adamEpsilon, lrScheduler: D.lrScheduler, warmupSteps: D.warmupSteps, totalSteps: steps, maxGradNorm: D.maxGradNorm,
-    reference: beta > 0, seed,
+    reference: needsReference(beta), seed,
   }
 }
 

@@ -271,7 +271,7 @@ export interface NativeBatch {
   rollouts: NativeRolloutIn[]
 }
 
-/** Options of a GRPO update; all required (resolved from lib/train/defaults.ts). */
+/** Options of a GRPO update; all required (resolved from lib/defaults.ts). */
 export interface NativeGrpoOptions {
   beta: number
   epsilonLow: number

@@ -10,6 +10,7 @@
  *   prompts, with the LM head chunked over token rows (never rows × vocabulary float32 logits at once).
  * Bad arguments throw/reject with ERR_INVALID_ARG.
  */
+import { NATIVE_CALL_DEFAULTS } from '../defaults.js'
 import { InvalidArgumentError, VrftError, expectArg, hasCode } from '../errors.js'
 import {
   native, type EncodedPrompt, type GenerateMode, type GenerateNativeOptions, type GenerateNativeResult, type NativeAbortFlag,
@@ -60,17 +61,17 @@ export function leftPaddedBatch(prompts: readonly EncodedPrompt[], padId = 0): P
 
 /** Sampling and stopping options of {@link generateIds}. */
 export interface GenerateIdsOptions {
-  /** Default 64. */
+  /** Default NATIVE_CALL_DEFAULTS.maxNewTokens. */
   maxNewTokens?: number
-  /** Completions per prompt (G). Default 1 (one-off generation; training passes its resolved G). */
+  /** Completions per prompt (G). Default NATIVE_CALL_DEFAULTS.numGenerations (training passes its resolved G). */
   numGenerations?: number
   /** @deprecated The former name of {@link numGenerations}; used when numGenerations is absent. */
   numSamples?: number
-  /** 0 = greedy. Default 1. */
+  /** 0 = greedy. Default NATIVE_CALL_DEFAULTS.temperature. */
   temperature?: number
-  /** Nucleus mass in (0, 1]. Default 1 (off). */
+  /** Nucleus mass in (0, 1]. Default NATIVE_CALL_DEFAULTS.topP (off). */
   topP?: number
-  /** Keep the k most likely tokens; 0 = off. Default 0. */
+  /** Keep the k most likely tokens; 0 = off. Default NATIVE_CALL_DEFAULTS.topK. */
   topK?: number
   /** Stop ids (generation_config.json eos_token_id). Default none: always max_new_tokens. */
   eosIds?: readonly number[]
@@ -81,7 +82,7 @@ export interface GenerateIdsOptions {
    * samples. Default: random. Ignored when greedy.
    */
   seed?: number
-  /** Default 'cache'. The others are the benchmark baselines. */
+  /** Default NATIVE_CALL_DEFAULTS.mode. The others are the benchmark baselines. */
   mode?: GenerateMode
   /** Cancels the call: it rejects with ERR_ABORTED (checked once per generated token). */
   signal?: AbortSignal
@@ -179,11 +180,12 @@ export async function withAbort<T>(signal: AbortSignal | undefined, run: (flag: 
 /** Validated, defaulted native options of generateIds (exported for tests and the CLI). */
 export function resolveGenerateOptions(o: GenerateIdsOptions): Omit<NativeSampling, 'abortFlag' | 'onTokens'> {
   expectArg(typeof o === 'object' && o !== null, 'an options object', 'options', o)
-  const maxNewTokens = o.maxNewTokens ?? 64
-  const numGenerations = o.numGenerations ?? o.numSamples ?? 1
-  const temperature = o.temperature ?? 1
-  const topP = o.topP ?? 1
-  const topK = o.topK ?? 0
+  const D = NATIVE_CALL_DEFAULTS
+  const maxNewTokens = o.maxNewTokens ?? D.maxNewTokens
+  const numGenerations = o.numGenerations ?? o.numSamples ?? D.numGenerations
+  const temperature = o.temperature ?? D.temperature
+  const topP = o.topP ?? D.topP
+  const topK = o.topK ?? D.topK
   const eosIds = [...(o.eosIds ?? [])]
   expectArg(isInt(maxNewTokens) && maxNewTokens >= 1, 'an integer >= 1', 'maxNewTokens', maxNewTokens)
   expectArg(isInt(numGenerations) && numGenerations >= 1, 'an integer >= 1', 'numGenerations', numGenerations)
@@ -194,7 +196,7 @@ export function resolveGenerateOptions(o: GenerateIdsOptions): Omit<NativeSampli
   const padId = o.padId ?? eosIds[0] ?? 0
   expectArg(isInt(padId) && padId >= 0, 'a token id', 'padId', padId)
   if (o.seed !== undefined) expectArg(isInt(o.seed) && o.seed >= 0 && o.seed <= Number.MAX_SAFE_INTEGER, 'a non-negative safe integer', 'seed', o.seed)
-  const mode = o.mode ?? 'cache'
+  const mode = o.mode ?? D.mode
   expectArg(mode === 'cache' || mode === 'nocache' || mode === 'per_sample_prefill', "'cache', 'nocache' or 'per_sample_prefill'", 'mode', mode)
   return { maxNewTokens, numGenerations, temperature, greedy: temperature === 0, topP, topK, eosIds, padId, ...(o.seed !== undefined ? { seed: o.seed } : {}), mode }
 }
@@ -230,11 +232,11 @@ export async function generateIds(model: NativeModelHandle, prompts: PromptBatch
 
 /** Options of {@link completionLogprobs}. */
 export interface CompletionLogprobsOptions {
-  /** Token rows per LM-head call: logits memory ≈ chunk × vocabulary × 4 bytes. Default 256. */
+  /** Token rows per LM-head call: logits memory ≈ chunk × vocabulary × 4 bytes. Default NATIVE_CALL_DEFAULTS.logprobsChunk. */
   chunk?: number
   /** Also return per-token entropies. Default false. */
   entropy?: boolean
-  /** Divide logits by it before the log-softmax. Default 1. */
+  /** Divide logits by it before the log-softmax. Default NATIVE_CALL_DEFAULTS.temperature. */
   temperature?: number
   /**
    * Run each prompt once and share its keys/values with its G completions (default true). false re-runs
@@ -261,8 +263,8 @@ export async function completionLogprobs(model: NativeModelHandle, prompts: Prom
   if (completions.length % fields.batch !== 0) {
     throw new InvalidArgumentError(`Expected a multiple of ${fields.batch} completions (G per prompt) but received ${completions.length}`)
   }
-  const chunk = opts.chunk ?? 256
-  const temperature = opts.temperature ?? 1
+  const chunk = opts.chunk ?? NATIVE_CALL_DEFAULTS.logprobsChunk
+  const temperature = opts.temperature ?? NATIVE_CALL_DEFAULTS.temperature
   expectArg(isInt(chunk) && chunk >= 1, 'an integer >= 1', 'chunk', chunk)
   expectArg(typeof temperature === 'number' && temperature > 0 && Number.isFinite(temperature), 'a number > 0', 'temperature', temperature)
   const B = completions.length
@@ -275,7 +277,7 @@ export async function completionLogprobs(model: NativeModelHandle, prompts: Prom
   })
   const raw = await generateBinding().logprobs(model, {
     ...fields, completionIds: ids, completionRows: B, completionMask: mask, chunk, entropy: opts.entropy ?? false, temperature,
-    sharePrefix: opts.sharePrefix ?? true,
+    sharePrefix: opts.sharePrefix ?? NATIVE_CALL_DEFAULTS.sharePrefix,
   })
   const lens = Int32Array.from(completions.map((c) => c.length))
   return {

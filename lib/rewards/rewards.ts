@@ -15,6 +15,7 @@
  *   (parse.ts rules) or no `<answer>` → 0, 0.
  * Ranges: format, IoU, confidence, classification, grounding-IoU in [0, 1]; grounding GIoU+1 in [0, 2].
  */
+import { GRPO_DEFAULTS } from '../defaults.js'
 import { VrftError } from '../errors.js'
 import type { Sample } from '../sample.js'
 import { giou, iou, type Box } from './boxes.js'
@@ -40,21 +41,13 @@ export function formatReward(completion: string): number {
   return FORMAT_RE.test(completion) ? 1 : 0
 }
 
-/**
- * Defaults of the reward and advantage options (the reference code's, except where VISUAL-RFT.md says
- * otherwise). Written here, in the room that uses them; lib/train/defaults.ts reads them into GRPO_DEFAULTS.
- */
+/** Defaults of the reward and advantage options: the training defaults' values (lib/defaults.ts). */
 export const REWARD_DEFAULTS = Object.freeze({
-  /** Detection match threshold τ (strict >). */
-  iouThreshold: 0.5,
-  /** Detection R_IoU denominator: max(#pred, #gt) (code) or #pred (paper). */
-  iouNormalize: 'max' as 'max' | 'pred',
-  /** Classification: exact match (paper) or the guarded substring match (code). */
-  classificationMatch: 'exact' as 'exact' | 'substring',
-  /** Grounding: IoU (paper) or GIoU + 1 (code). */
-  groundingReward: 'iou' as 'iou' | 'giou',
-  /** Advantage scaling: group std (+1e-4), batch std, none. */
-  advantageScale: 'group' as 'group' | 'batch' | 'none',
+  iouThreshold: GRPO_DEFAULTS.iouThreshold,
+  iouNormalize: GRPO_DEFAULTS.iouNormalize,
+  classificationMatch: GRPO_DEFAULTS.classificationMatch,
+  groundingReward: GRPO_DEFAULTS.groundingReward,
+  advantageScale: GRPO_DEFAULTS.advantageScale,
 })
 
 // ---------------------------------------------------------------------------------------- detection

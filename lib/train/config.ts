@@ -12,6 +12,7 @@ import { extname } from 'node:path'
 import YAML from 'yaml'
 import { z } from 'zod'
 import { VrftError, describeValue } from '../errors.js'
+import { resolveEpsilonHigh } from '../defaults.js'
 import { GRPO_DEFAULTS as D, SFT_DEFAULTS, flagName } from './defaults.js'
 
 export { SFT_DEFAULTS }
@@ -177,7 +178,7 @@ export function resolveConfig<S extends typeof trainConfigSchema | typeof sftCon
     throw new VrftError('ERR_CONFIG', `Invalid option ${flagName(key)}${sources[key] ? ` (from ${sources[key]})` : ''}: expected ${expected} but received ${received(v)}`)
   }
   if (cfg.minPixels > cfg.maxPixels) fail('minPixels', `a value <= max-pixels (${cfg.maxPixels})`, cfg.minPixels)
-  if ('epsilon' in cfg && cfg.epsilonHigh === undefined) (cfg as Record<string, unknown>).epsilonHigh = cfg.epsilon
+  if ('epsilon' in cfg) (cfg as Record<string, unknown>).epsilonHigh = resolveEpsilonHigh(cfg.epsilon as number, cfg.epsilonHigh as number | undefined)
   return Object.freeze(cfg) as z.output<S>
 }
 

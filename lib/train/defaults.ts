@@ -1,8 +1,8 @@
 /**
- * Every default of `vrft-native train` / `sft`, as data, with where it comes from. The values reproduce
- * the Visual-RFT reference code (see ../shared/VISUAL-RFT.md); `defaultsMarkdown()` renders the table for
- * the README, and the zod schema (config.ts) and `--help` read their defaults from here, so the three
- * can never disagree.
+ * The documented table of `vrft-native train` / `sft` defaults: each value (from lib/defaults.ts, where every
+ * default is written once) with what it means and where it comes from. `defaultsMarkdown()` renders it for the
+ * README, and the zod schema (config.ts) and `--help` read their defaults through here, so the three can never
+ * disagree.
  */
 
 /** One documented default. */
@@ -15,91 +15,11 @@ export interface DefaultEntry {
   source: string
 }
 
-import { REWARD_DEFAULTS as R } from '../rewards/rewards.js'
+import { GRPO_DEFAULTS } from '../defaults.js'
+
+export { GRPO_DEFAULTS, TRAINER_DEFAULTS, SFT_DEFAULTS, GENERATION_DEFAULTS, EVAL_DEFAULTS, NATIVE_CALL_DEFAULTS, needsReference } from '../defaults.js'
 
 const REF = 'reference code'
-
-/** GRPO defaults (the paper's setting). */
-export const GRPO_DEFAULTS = Object.freeze({
-  numGenerations: 8,
-  temperature: 1.0,
-  topP: 1.0,
-  topK: 0,
-  maxCompletionLength: 256,
-  maxPromptLength: 1024,
-  beta: 0.04,
-  epsilon: 0.2,
-  epsilonHigh: 0.2,
-  numIterations: 1,
-  aggregation: 'grpo' as const,
-  advantageScale: R.advantageScale,
-  learningRate: 1e-6,
-  weightDecay: 0,
-  adamBeta1: 0.9,
-  adamBeta2: 0.999,
-  adamEpsilon: 1e-8,
-  lrScheduler: 'linear' as const,
-  warmupSteps: 0,
-  maxGradNorm: 1.0,
-  promptsPerStep: 16,
-  microBatchSize: 8,
-  maxSteps: 200,
-  maxPixels: 401408,
-  minPixels: 3136,
-  seed: 42,
-  saveEvery: 50,
-  evalEvery: 50,
-  sampleEvery: 10,
-  keepCheckpoints: 2,
-  iouNormalize: R.iouNormalize,
-  iouThreshold: R.iouThreshold,
-  classificationMatch: R.classificationMatch,
-  groundingReward: R.groundingReward,
-  dtype: 'auto' as const,
-  device: 'auto' as const,
-  checkEvery: 10,
-  nproc: 1,
-})
-
-/** Trainer settings a library user may leave out (the CLI's flags resolve to these unless given). */
-export const TRAINER_DEFAULTS = Object.freeze({
-  /** LoRA scale = alpha / rank (PEFT's default alpha is 8; the Visual-RFT LoRA scripts use 16). */
-  loraAlpha: 16,
-  /** PEFT target_modules: the decoder's seven projections. */
-  loraTargets: Object.freeze(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
-  gradientCheckpointing: false,
-  freezeVision: false,
-  freezeMerger: false,
-  /** A frozen reference model (needed when β > 0; see needsReference). */
-  reference: true,
-  /** lr decay horizon in optimizer steps; 0 = no decay. */
-  totalSteps: 0,
-  /** Seed of LoRA init and the trainer's generator. */
-  seed: 0,
-})
-
-/** Whether a run needs the frozen reference model: the KL term exists only when β > 0. The one place this is decided. */
-export function needsReference(beta: number): boolean {
-  return beta > 0
-}
-
-/** SFT defaults that differ from GRPO's (no reference value exists for the SFT baseline). */
-export const SFT_DEFAULTS = Object.freeze({ learningRate: 1e-5 })
-
-/**
- * Defaults of inference (the API's chat, `vrft-native generate`): one greedy completion, so answers are
- * reproducible; top-p and top-k off.
- */
-export const GENERATION_DEFAULTS = Object.freeze({
-  numGenerations: 1,
-  maxNewTokens: 256,
-  temperature: 0,
-  topP: 1,
-  topK: 0,
-})
-
-/** Defaults of evaluation (`vrft-native eval`, evaluatePolicy): prompts per generate call. */
-export const EVAL_DEFAULTS = Object.freeze({ batchSize: 8 })
 
 /** The documented table (order = README order). */
 export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([

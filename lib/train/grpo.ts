@@ -9,7 +9,7 @@
  *   for await (const ev of trainer.run()) if (ev.type === 'step') console.log(ev.record.reward.mean)
  */
 import type { NamedReward } from '../rewards/scorer.js'
-import { GRPO_DEFAULTS } from './defaults.js'
+import { GRPO_DEFAULTS, resolveEpsilonHigh } from '../defaults.js'
 import { grpoStep, sampleLines, type GrpoStepSettings, type StepContext, type StepRecord } from './loop.js'
 import { mixSeed } from './order.js'
 import { averageRecord, checkSameParameters } from './distributed.js'
@@ -27,7 +27,7 @@ export function grpoSettings(s: Partial<GrpoSettings> = {}): GrpoSettings {
   const maxCompletionLength = s.maxCompletionLength ?? d.maxCompletionLength
   return {
     promptsPerStep: d.promptsPerStep, numGenerations: d.numGenerations, maxCompletionLength, maxPromptLength: d.maxPromptLength,
-    temperature: d.temperature, topP: d.topP, topK: d.topK, beta: d.beta, epsilon: d.epsilon, epsilonHigh: s.epsilon ?? d.epsilonHigh,
+    temperature: d.temperature, topP: d.topP, topK: d.topK, beta: d.beta, epsilon: d.epsilon, epsilonHigh: resolveEpsilonHigh(s.epsilon, undefined),
     numIterations: d.numIterations, aggregation: d.aggregation, advantageScale: d.advantageScale, microBatchSize: d.microBatchSize,
     maxSteps: d.maxSteps, seed: d.seed, saveEvery: d.saveEvery, evalEvery: d.evalEvery, keepCheckpoints: d.keepCheckpoints,
     sampleEvery: d.sampleEvery, evalMaxNewTokens: maxCompletionLength,

@@ -3,7 +3,7 @@
  * model (the policy, trained in place) and one native trainer (reference model, AdamW, schedule, LoRA,
  * checkpointing); generation samples from the current weights with the generation binding.
  *
- *   const policy = await NativePolicy.create({ modelDir, config, device: 'cpu', dtype: 'float32', train: { lr: 1e-6 } })
+ *   const policy = await NativePolicy.create({ modelDir, config, device: 'cpu', dtype: 'float32', train: { lr: 1e-5 } })
  *   const completions = await policy.generate(prompts, sampling)
  *   const metrics = await policy.grpoStep(rollouts, stepOptions)
  *   await policy.saveModel(dir); await policy.saveState(stateDir)

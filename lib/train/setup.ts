@@ -18,7 +18,7 @@ import type { QwenTokenizer } from '../model/tokenizer.js'
 import { loadUserReward, parseRewardSpec, rewardSet, type NamedReward } from '../rewards/scorer.js'
 import { nativeAvailable, native } from '../native/binding.js'
 import type { SftConfig, TrainConfig } from './config.js'
-import { GRPO_DEFAULTS } from './defaults.js'
+import { GRPO_DEFAULTS, needsReference } from '../defaults.js'
 import { makePromptEncoder } from './encode.js'
 import type { PromptEncoder, SampleSource } from './loop.js'
 import type { TrainablePolicy } from './types.js'
@@ -86,7 +86,7 @@ export function policyOptions(cfg: TrainConfig | SftConfig, model: string | Mode
     modelDir, ...(typeof model === 'string' ? {} : { config: model.config }), device: resolveDevice(cfg.device), ...(cfg.dtype === 'auto' ? {} : { dtype: cfg.dtype }),
     learningRate: cfg.learningRate, weightDecay: cfg.weightDecay, adamBeta1: cfg.adamBeta1, adamBeta2: cfg.adamBeta2,
     adamEpsilon: cfg.adamEpsilon, lrScheduler: cfg.lrScheduler, warmupSteps: cfg.warmupSteps, totalSteps: cfg.maxSteps,
-    maxGradNorm: cfg.maxGradNorm, reference: 'beta' in cfg ? cfg.beta > 0 : false, seed: cfg.seed,
+    maxGradNorm: cfg.maxGradNorm, reference: 'beta' in cfg ? needsReference(cfg.beta) : false, seed: cfg.seed,
   }
 }
 

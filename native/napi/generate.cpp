@@ -63,7 +63,7 @@ static PromptInputs read_prompt(const Napi::Object& o, const m::ModelConfig& cfg
 }
 
 // The sampling and stopping fields of a generate call (GenerateNativeOptions in lib/native/binding.ts), all
-// required: the defaults live in lib/train/defaults.ts and lib/native/generate.ts, never here. JS objects the
+// required: the defaults live in lib/defaults.ts, never here. JS objects the
 // call needs alive (abort flag) are added to `keep`.
 rl::GenerateOptions read_generate_options(Napi::Env env, const Napi::Object& o, std::vector<Napi::Value>& keep) {
   rl::GenerateOptions g;

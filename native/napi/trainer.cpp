@@ -124,7 +124,7 @@ static Napi::Object report_js(Napi::Env env, const rl::StepReport& r) {
 }
 
 // The GRPO step options (NativeGrpoOptions in lib/native/binding.ts), all required: their defaults live in
-// lib/train/defaults.ts only.
+// lib/defaults.ts only.
 static rl::GrpoStepOptions read_step_options(const Napi::Object& o) {
   rl::GrpoStepOptions so;
   auto num = [&](const char* k, double lo, double hi) {
@@ -151,7 +151,7 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     if (!model) throw_coded("ERR_MODEL_DISPOSED", "Expected a loaded model but this one was disposed");
     auto o = get_object(info[1], "options");
     rl::TrainerOptions t;
-    // Every field is required: lib/native/trainer.ts resolveTrainerSettings fills them from lib/train/defaults.ts.
+    // Every field is required: lib/train/trainer-settings.ts resolveTrainerSettings fills them from lib/defaults.ts.
     auto num = [&](const char* k, double lo, double hi) {
       double v = get_number(o.Get(k), k);
       if (v < lo || v > hi) throw_range(fmt("Expected a number between ", lo, " and ", hi, " for ", k, " but received ", v));

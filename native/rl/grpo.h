@@ -19,7 +19,7 @@ enum class Aggregation { Grpo, Token, DrGrpo };
 // "grpo" | "token" | "dr_grpo" (ArgError otherwise).
 Aggregation parse_aggregation(const std::string& s);
 
-// No defaults here: the binding (native/napi/trainer.cpp) requires every field, resolved from lib/train/defaults.ts.
+// No defaults here: the binding (native/napi/trainer.cpp) requires every field, resolved from lib/defaults.ts.
 struct LossOptions {
   double beta = 0;
   double eps_low = 0, eps_high = 0;

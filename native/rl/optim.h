@@ -25,7 +25,7 @@ struct Schedule {
 };
 
 struct AdamWOptions {
-  // No defaults here: set by the binding from the resolved settings (lib/train/defaults.ts).
+  // No defaults here: set by the binding from the resolved settings (lib/defaults.ts).
   double lr = 0;
   double beta1 = 0, beta2 = 0;
   double eps = 0;

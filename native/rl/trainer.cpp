@@ -330,7 +330,7 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   // The reference log-probs of every row first, in prompt groups (group_end): no graph is kept, so each
   // prompt runs once per step rather than once per training micro-batch.
   torch::Tensor ref_all;  // (n, Lmax) float32 CPU
-  if (o.loss.beta > 0) {  // the same predicate as needsReference (lib/train/defaults.ts)
+  if (o.loss.beta > 0) {  // the same predicate as needsReference (lib/defaults.ts)
     const double t = now_s();
     ref_all = torch::zeros({int64_t(n), Lmax}, torch::kFloat32);
     for (size_t b = 0, e; b < n; b = e) {

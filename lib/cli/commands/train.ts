@@ -2,7 +2,7 @@
  * `vrft-native train`: GRPO (Visual-RFT) training. With `--model` and `--data` it trains that model on that
  * data; with neither it runs the built-in demo (synthetic shapes, a tiny Qwen2-VL, warm start, few-shot GRPO
  * on held-out classes, before/after evaluation and an SFT comparison) on a CPU in minutes.
- * Every option has a documented default (lib/train/defaults.ts); `--config file.yaml` sets many at once.
+ * Every option has a documented default (lib/defaults.ts); `--config file.yaml` sets many at once.
  */
 import type { CommandModule } from 'yargs'
 import { resolveTrainConfig } from '../../train/config.js'
