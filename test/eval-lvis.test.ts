@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path'
 import { evaluateCoco, linspace, type CocoDataset, type CocoDetection } from '../lib/eval/cocoeval.js'
 import { LVIS_MAX_DETS, evaluateLvis, isLvisDataset } from '../lib/eval/lvis.js'
 import { evaluateCompletions, resolveCategories, scoreResultsFile } from '../lib/eval/evaluate.js'
-import { LVIS_FEWSHOT_6, LVIS_RARE_13 } from '../lib/data/classes.js'
+import { LVIS_FEWSHOT_6, LVIS_RARE_13 } from '../lib/classes.js'
 import type { Sample } from '../lib/data/types.js'
 import { tempDir } from './tmp.js'
 

@@ -147,7 +147,7 @@ t.test('train, sft and eval pass the loader\'s ids (and train its config) to the
 })
 
 const { nativeAvailable, native } = await import('../lib/native/binding.js')
-const real = nativeAvailable() && typeof (native() as Record<string, unknown>).generate === 'function'
+const real = nativeAvailable() && typeof (native() as unknown as Record<string, unknown>).generate === 'function'
 t.test('every entry point stops on the same token (real tiny model)', { skip: real ? false : 'the native addon with generate is not built' }, async (t) => {
   const { loadModel } = await import('../lib/api.js')
   const { generate, loadGenerationModel } = await import('../lib/generate.js')
@@ -180,14 +180,14 @@ t.test('every entry point stops on the same token (real tiny model)', { skip: re
   const io = await modelIO(dir, PIXELS)
   const inputs = await prepareInputs(io.tokenizer, [conv], { preprocessor: io.preprocessor, padId: io.folder.padId })
   const prompt = { inputIds: inputs.inputIds, pixelValues: [], imageGridThw: [] }
-  const sampling = { numSamples: 1, maxNewTokens: 5, temperature: 0, topP: 1, topK: 0, eosTokenIds: io.eosTokenIds, seed: 0 }
+  const sampling = { numGenerations: 1, maxNewTokens: 5, temperature: 0, topP: 1, topK: 0, eosTokenIds: io.eosTokenIds, seed: 0 }
   const evalPolicy = await loadEvalPolicy(io.folder, { device: 'cpu' })
   t.teardown(() => evalPolicy.dispose())
-  const e = (await evalPolicy.generate([prompt], sampling))[0]!
+  const e = (await evalPolicy.generate([prompt], sampling)).completions[0]!
   t.same([Array.from(e.tokens), e.finished], [[first], true], 'eval policy')
   const cfg = resolveTrainConfig({ model: dir, device: 'cpu', dtype: 'float32', beta: 0 })
   const policy = await createPolicy(policyOptions(cfg, io.folder))
   t.teardown(() => policy.dispose())
-  const tr = (await policy.generate([prompt], sampling))[0]!
+  const tr = (await policy.generate([prompt], sampling)).completions[0]!
   t.same([Array.from(tr.tokens), tr.finished], [[first], true], 'training policy')
 })

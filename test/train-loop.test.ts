@@ -15,6 +15,7 @@ import { GRPOTrainer, type GrpoSettings } from '../lib/train/grpo.js'
 import { arraySource, type StepRecord } from '../lib/train/loop.js'
 import { SFTTrainer } from '../lib/train/sft.js'
 import { FakePolicy, fakeDecoder, fakeEncode, fakeSamples } from './train-fake.js'
+import { plotRun } from '../lib/app/plot.js'
 
 const tmp = () => tempDir('vrft-train-')
 const data = arraySource(fakeSamples(10))
@@ -24,7 +25,7 @@ const base: Partial<GrpoSettings> = { promptsPerStep: 3, numGenerations: 4, maxS
 function trainer(policy: FakePolicy, runDir: string | undefined, settings: Partial<GrpoSettings> = {}, extra: Record<string, unknown> = {}) {
   return new GRPOTrainer({
     policy, decoder: fakeDecoder, encode: fakeEncode, train: data, rewards: rewardSet('classification'), eosTokenIds: [0],
-    settings: { ...base, ...settings }, ...(runDir ? { runDir } : {}), progress: false, config: { test: true }, ...extra,
+    settings: { ...base, ...settings }, ...(runDir ? { runDir } : {}), progress: false, config: { test: true }, plot: plotRun, ...extra,
   })
 }
 
@@ -193,7 +194,7 @@ t.test('SFT trainer: same data order, sftStep per batch, checkpoints, resume', a
   const dir = tmp()
   const policy = new FakePolicy()
   const mk = (p: FakePolicy, maxSteps: number) => new SFTTrainer({
-    policy: p, decoder: fakeDecoder, encode: fakeEncode, train: data, eosTokenIds: [0], runDir: dir, progress: false,
+    policy: p, decoder: fakeDecoder, encode: fakeEncode, train: data, eosTokenIds: [0], runDir: dir, progress: false, plot: plotRun,
     encodeTarget: async () => Int32Array.from([1, 2, 3]), settings: { promptsPerStep: 3, maxSteps, saveEvery: 2, evalEvery: 0 },
   })
   await mk(policy, 2).train()

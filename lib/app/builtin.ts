@@ -29,7 +29,7 @@ import { makeTargetEncoder } from '../train/encode.js'
 import { evaluatePolicy, type PolicyEvaluation } from '../train/evaluate.js'
 import { GRPOTrainer } from '../train/grpo.js'
 import { arraySource } from '../train/loop.js'
-import { barChartSvg, svgToPng } from './plot.js'
+import { barChartSvg, plotRun, svgToPng } from './plot.js'
 import { Progress } from '../train/progress.js'
 import { rewardSet } from '../rewards/scorer.js'
 import { createPolicy, defaultRunDir, modelIO, type PolicyFactoryOptions } from '../train/setup.js'
@@ -198,7 +198,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     try {
       const tr = new GRPOTrainer({
         policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), eval: arraySource(data.test), rewards, eosTokenIds: io.eosTokenIds,
-        runDir: join(runDir, 'grpo'), config: { demo: true, ...s }, task: 'classification', progress: s.quiet ? false : new Progress(),
+        runDir: join(runDir, 'grpo'), config: { demo: true, ...s }, task: 'classification', progress: s.quiet ? false : new Progress(), plot: plotRun,
         ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
         settings: {
           promptsPerStep: s.promptsPerStep, numGenerations: s.numGenerations, maxCompletionLength: s.maxCompletionLength, temperature: s.temperature,
@@ -221,7 +221,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
       try {
         const st = new SFTTrainer({
           policy: sp, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), eosTokenIds: io.eosTokenIds,
-          encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: join(runDir, 'sft'), config: { demo: true, baseline: 'sft', ...s },
+          encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: join(runDir, 'sft'), config: { demo: true, baseline: 'sft', ...s }, plot: plotRun,
           progress: s.quiet ? false : new Progress(), ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
           settings: { promptsPerStep: s.promptsPerStep, microBatchSize: s.microBatchSize, maxSteps: s.maxSteps, seed: s.seed, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, evalMaxNewTokens: s.maxCompletionLength },
         })

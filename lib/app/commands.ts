@@ -17,6 +17,7 @@ import { checkSameConfig, distBackend, distEnv, initDistributed, launchLocal, sh
 import { findCheckpoint } from '../train/checkpoint.js'
 import { native } from '../native/binding.js'
 import { createHash } from 'node:crypto'
+import { plotRun } from './plot.js'
 
 /** argv without --nproc (the launcher's own option), with --output fixed so every rank shares it. */
 function rankArgv(argv: string[], runDir: string): string[] {
@@ -97,7 +98,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   try {
     const trainer = new GRPOTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train, ...(evalData ? { eval: evalData } : {}), rewards, eosTokenIds: io.eosTokenIds,
-      ...(lead ? { runDir } : {}), config: resolved, task, progress: cfg.quiet || !lead ? false : new Progress(),
+      ...(lead ? { runDir } : {}), config: resolved, task, progress: cfg.quiet || !lead ? false : new Progress(), plot: plotRun,
       ...(parallel ? { dist: { rank: denv.rank, worldSize: denv.worldSize, checkEvery: cfg.checkEvery } } : {}),
       ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
       settings: {
@@ -144,7 +145,7 @@ export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: '
     const trainer = new SFTTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train, ...(evalData ? { eval: evalData } : {}), eosTokenIds: io.eosTokenIds,
       encodeTarget: makeTargetEncoder(io.tokenizer, o.target === 'synthetic' ? syntheticTarget : undefined),
-      runDir, config: resolved, task, progress: cfg.quiet ? false : new Progress(),
+      runDir, config: resolved, task, progress: cfg.quiet ? false : new Progress(), plot: plotRun,
       ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
       settings: {
         promptsPerStep: cfg.promptsPerStep, microBatchSize: cfg.microBatchSize, maxSteps: cfg.maxSteps, seed: cfg.seed,

@@ -17,7 +17,7 @@ import { detectionPrompt, detectionSolution, type ModelFamily } from '../prompts
 import { imageToModel, xywhToCorners, type Box, type CoordSpace } from '../rewards/boxes.js'
 import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage } from '../eval/cocoeval.js'
 import { readCocoAnnotations } from '../eval/evaluate.js'
-import { displayClassName } from './classes.js'
+import { displayClassName } from '../classes.js'
 import { shuffled } from './random.js'
 import { ErrorPolicy, checkImage } from './records.js'
 import type { Dataset, OnDataError, Sample, SkippedRecord } from './types.js'

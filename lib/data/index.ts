@@ -6,7 +6,7 @@ import type { Dataset, Sample } from './types.js'
 
 export * from './types.js'
 export * from './random.js'
-export * from './classes.js'
+export * from '../classes.js'
 export { openRecords, writeRecords, recordToSample, checkImage, ErrorPolicy, type RecordsOptions } from './records.js'
 export { openParquet, type ParquetOptions } from './parquet.js'
 export { buildDetectionKShot, openCocoDetection, type CocoDetectionOptions, type KShotDetectionOptions, type CocoPairsOptions, type ResizeFn } from './coco.js'

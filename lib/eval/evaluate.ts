@@ -14,7 +14,7 @@ import { cornersToXywh, iou, modelToImage, type Box, type CoordSpace } from '../
 import { parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion } from '../rewards/parse.js'
 import { classificationScore, coordLimitsOf, detectionTruth, groundingTruth, type ClassificationRewardOptions } from '../rewards/rewards.js'
 import type { ModelFamily } from '../prompts/index.js'
-import { CLASS_LISTS, sameClassName } from '../data/classes.js'
+import { CLASS_LISTS, sameClassName } from '../classes.js'
 import { evaluateCoco, type CocoClassResult, type CocoDataset, type CocoDetection, type CocoEvalParams } from './cocoeval.js'
 import { LVIS_MAX_DETS, evaluateLvis, isLvisDataset, type LvisClassResult } from './lvis.js'
 
@@ -243,7 +243,7 @@ export function scoreDetections(gt: CocoDataset, detections: readonly CocoDetect
 
 /**
  * Category ids of a selection: ids, names (LVIS underscores and case do not matter), or the name of a
- * class list of the paper (`lvis-rare-13`, `lvis-fewshot-6`, `coco-fewshot-8`, … see data/classes.ts).
+ * class list of the paper (`lvis-rare-13`, `lvis-fewshot-6`, `coco-fewshot-8`, … see lib/classes.ts).
  * ERR_EVAL_INPUT for a name or id the annotations do not have.
  */
 export function resolveCategories(gt: CocoDataset, classes: ReadonlyArray<number | string>, where = 'classes', lists = true): number[] {

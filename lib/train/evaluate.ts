@@ -8,7 +8,7 @@ import { evaluateCompletions, sampleCategory, type EvalReport, type EvaluateOpti
 import { presencePrompt, type ModelFamily } from '../prompts/index.js'
 import { parsePresenceAnswer } from '../rewards/parse.js'
 import { detectionTruth } from '../rewards/rewards.js'
-import { sameClassName } from '../data/classes.js'
+import { sameClassName } from '../classes.js'
 import { VrftError } from '../errors.js'
 import { EVAL_DEFAULTS } from './defaults.js'
 import { scoreCompletions, type NamedReward } from '../rewards/scorer.js'

@@ -15,7 +15,6 @@ import { findCheckpoint, readTrainerState, saveCheckpoint, truncateJsonl, writeJ
 import { evaluatePolicy, type PolicyEvaluation } from './evaluate.js'
 import type { PromptEncoder, SampleSource, TextDecoder } from './loop.js'
 import { DataOrder } from './order.js'
-import { plotRun } from './plot.js'
 import { Progress } from './progress.js'
 import type { TrainablePolicy } from './types.js'
 
@@ -55,7 +54,12 @@ export interface TrainerOptions {
   progress?: Progress | false
   /** Evaluate before the first step when eval data is given (default true). */
   evalAtStart?: boolean
-  /** Write PNG charts at the end (default true with a runDir). */
+  /**
+   * Draws a run directory's charts at the end of the run (the application's: `plotRun` from the package root
+   * writes plots/*.png). Without it no charts are drawn.
+   */
+  plot?: (runDir: string) => Promise<string[]>
+  /** false: skip the charts even with `plot` (default true). */
   plots?: boolean
 }
 
@@ -219,7 +223,7 @@ export abstract class Trainer<R extends { step: number }> {
       if (dir) yield { type: 'checkpoint', step: this.step, dir }
     }
     if (early) yield { type: 'stopped', step: this.step, abandoned }
-    const plots = o.runDir && (o.plots ?? true) && existsSync(join(o.runDir, 'metrics.jsonl')) ? await plotRun(o.runDir) : []
+    const plots = o.runDir && o.plot && (o.plots ?? true) && existsSync(join(o.runDir, 'metrics.jsonl')) ? await o.plot(o.runDir) : []
     yield { type: 'done', step: this.step, plots }
   }
 
