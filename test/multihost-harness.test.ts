@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { Hosts, createHosts, skipReason } from './multihost/hosts.js'
 
 const why = skipReason()
-if (why) t.skip(why)
+if (why) t.plan(0, why)
 else {
   const node = process.execPath
   // a TCP echo of one line: server on host 0, client on host 1 (by host name, resolved through /etc/hosts)

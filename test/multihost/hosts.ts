@@ -77,6 +77,10 @@ export interface HostProc {
 let counter = 0
 const live = new Set<Hosts>()
 process.on('exit', () => { for (const h of live) h.destroySync() })
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  // tap ends a test file that ran past its timeout with SIGTERM: clean up, then die of the signal as before
+  process.once(sig, () => { for (const h of live) h.destroySync(); process.kill(process.pid, sig) })
+}
 
 export class Hosts {
   readonly id: string
