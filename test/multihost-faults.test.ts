@@ -118,6 +118,7 @@ else {
     const e2 = await endsWithin(t, tr, readTimeout * 1000 + BOUND, 'torchrun on host 1')
     t.not(e2.code, 0, 'torchrun fails')
     t.match(tr.output(), /RendezvousConnectionError/, 'with a rendezvous connection error') || t.comment(tr.output().slice(-1500))
+    t.match(tr.output(), /failed to connect to any network address of \(10\.231\.0\.200, 29400\)/, 'naming the endpoint')
     t.same([h.pids(0), h.pids(1)], [[], []], 'nothing left running')
   })
 }
