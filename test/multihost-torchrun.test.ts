@@ -1,6 +1,6 @@
 // The real torchrun across two network namespaces ("hosts" vrft-h0 10.231.0.1 and vrft-h1 10.231.0.2, see
 // test/multihost/hosts.ts), with the flags the README's multi-node section gives:
-// - 3 GRPO steps on 2 hosts x 1 rank give the parameters of 1 process with the same global batch (float32
+// - 3 GRPO steps on 2 hosts x 2 ranks give the parameters of 1 process with the same global batch (float32
 //   tolerance), as test/dist-train.test.ts checks on loopback; Gloo binds to eth0, the interface that
 //   reaches MASTER_ADDR (torchrun sets it to rank 0's host name), without GLOO_SOCKET_IFNAME;
 // - `--max_restarts 1`: rank 1's process is SIGKILLed once checkpoint-2 exists (of 6 steps), torchrun restarts
@@ -23,37 +23,39 @@ const env: NodeJS.ProcessEnv = { ...process.env, VRFT_NUM_THREADS: '1', VRFT_DIS
 delete env.GLOO_SOCKET_IFNAME
 const worker = join(import.meta.dirname, 'helpers', 'dist-train-worker.ts')
 
-type Sums = { sums: Record<string, [number, number]>; allreduce: number; host: string; gloo: string | null }
-const lastJson = (out: string) => JSON.parse(out.split('\n').filter((l) => l.includes('{"rank"')).pop()!.replace(/^.*?(?=\{"rank")/, '')) as Sums
+type Sums = { rank: number; sums: Record<string, [number, number]>; allreduce: number; host: string; gloo: string | null; master: string }
+/** The JSON line of each rank in `out` (torchrun prefixes worker lines with `[default<local rank>]:`). */
+const results = (out: string) => out.split('\n').filter((l) => l.includes('{"rank"')).map((l) => JSON.parse(l.replace(/^.*?(?=\{"rank")/, '')) as Sums)
 
 if (why) t.plan(0, why)
 else {
-  t.test('torchrun, 2 hosts x 1 rank: 3 steps equal 1 process with the same global batch', async (t) => {
+  t.test('torchrun, 2 hosts x 2 ranks: 3 steps equal 1 process with the same global batch', async (t) => {
     const dir = tempDir('vrft-mh-')
     const model = join(dir, 'tiny')
     await initModel({ arch: 'qwen2-vl', size: 'tiny', out: model, seed: 3 })
     const one = spawnSync(process.execPath, [...process.execArgv, worker, model], { encoding: 'utf8', env: { ...env, WORLD_SIZE: '1', RANK: '0' }, timeout: 120000 })
     t.equal(one.status, 0, '1 process, whole batch') || t.comment(one.stderr.slice(-2000))
     const h = createHosts(t, 2)
-    const o = { nnodes: 2, nprocPerNode: 1, endpoint: `${h.addr(0)}:29400`, runId: 'parity' }
+    const o = { nnodes: 2, nprocPerNode: 2, endpoint: `${h.addr(0)}:29400`, runId: 'parity' }
     const runs = [0, 1].map((i) => h.spawn(i, TORCHRUN, torchrunArgs(o, process.execPath, [...process.execArgv, worker, model]), env))
     const ends = await Promise.all(runs.map((r) => r.exited))
     ends.forEach((e, i) => t.equal(e.code, 0, `host ${i}: torchrun exits 0`) || t.comment(runs[i]!.output().slice(-3000)))
-    const ref = lastJson(one.stdout), r0 = lastJson(runs[0]!.output()), r1 = lastJson(runs[1]!.output())
-    t.ok(r0.allreduce > 0, `all-reduce over the veth link measured: ${r0.allreduce.toFixed(4)} s`)
+    const ref = results(one.stdout)[0]!
+    const ranks = [...results(runs[0]!.output()), ...results(runs[1]!.output())].sort((a, b) => a.rank - b.rank)
+    t.same(ranks.map((r) => [r.rank, r.host]), [[0, 'vrft-h0'], [1, 'vrft-h0'], [2, 'vrft-h1'], [3, 'vrft-h1']], 'two ranks per host')
+    t.ok(ranks.every((r) => r.allreduce > 0), `all-reduce measured: ${ranks.map((r) => r.allreduce.toFixed(3)).join(', ')} s`)
     let worst = 0
     for (const [name, [s, q]] of Object.entries(ref.sums)) {
-      for (const other of [r0, r1]) {
+      for (const other of ranks) {
         const [s2, q2] = other.sums[name]!
         worst = Math.max(worst, Math.abs(q2 - q) / Math.max(1e-6, Math.abs(q)), Math.abs(s2 - s) / Math.max(1, Math.abs(s)))
       }
     }
     t.ok(Object.keys(ref.sums).length > 10, 'compared every trainable tensor')
     t.ok(worst < 1e-4, `max relative difference of parameter sums ${worst.toExponential(2)}`)
-    t.same(r0.sums, r1.sums, 'the two hosts hold bit-identical parameters')
-    t.same([r0.host, r1.host], ['vrft-h0', 'vrft-h1'], 'one rank per host')
-    t.same([r0.gloo, r1.gloo], ['eth0', 'eth0'], 'Gloo bound to eth0, the interface that reaches MASTER_ADDR (GLOO_SOCKET_IFNAME unset)')
-    t.match(runs[0]!.output(), /master_addr=vrft-h0/, 'torchrun gave MASTER_ADDR as rank 0\'s host name')
+    for (const r of ranks.slice(1)) t.same(r.sums, ranks[0]!.sums, `rank ${r.rank} holds the parameters of rank 0 bit for bit`)
+    t.same(ranks.map((r) => r.master), ['vrft-h0', 'vrft-h0', 'vrft-h0', 'vrft-h0'], 'torchrun set MASTER_ADDR to rank 0\'s host name')
+    t.same(ranks.map((r) => r.gloo), ['eth0', 'eth0', 'eth0', 'eth0'], 'Gloo bound to eth0, the interface that reaches MASTER_ADDR (GLOO_SOCKET_IFNAME unset)')
     t.same([h.pids(0), h.pids(1)], [[], []], 'nothing left running on either host')
   })
 

@@ -44,6 +44,6 @@ for (const p of tb.trainerParameters(policy.trainer)) {
   checksum += q
 }
 await checkSameParameters(checksum, 3)
-process.stdout.write(JSON.stringify({ rank: env.rank, sums, allreduce, host: hostname(), gloo: process.env.GLOO_SOCKET_IFNAME ?? null }) + '\n')
+process.stdout.write(JSON.stringify({ rank: env.rank, sums, allreduce, host: hostname(), gloo: process.env.GLOO_SOCKET_IFNAME ?? null, master: env.masterAddr }) + '\n')
 policy.dispose()
 if (env.worldSize > 1) shutdownDistributed()
