@@ -6,8 +6,8 @@
  * and ends them all when one fails, and the sharding rule: each rank takes an equal, contiguous share of
  * every step's prompts (a group of G completions never spans ranks).
  *
- * Multi-node: torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint HOST:29500 --no-python
- * vrft-native train … (torchrun sets the variables; MASTER_ADDR is rank 0's host name, which every node must
+ * Multi-node: torchrun --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint HOST:29400 --no_python
+ * vrft-native train … (see the README; torchrun sets the variables; MASTER_ADDR is rank 0's host name, which every node must
  * resolve); with Slurm, set MASTER_ADDR to the first node and map SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID
  * (read here as fallbacks). Gloo uses GLOO_SOCKET_IFNAME, else the interface that reaches MASTER_ADDR.
  * Tested across network namespaces by test/multihost/.
@@ -123,14 +123,14 @@ export async function glooInterface(masterAddr: string): Promise<{ name: string;
  * Gloo ranks whose MASTER_ADDR is not loopback and that have no GLOO_SOCKET_IFNAME get it set to
  * `glooInterface(MASTER_ADDR)` (read by the native group when it creates its Gloo device).
  */
-export async function initDistributed(env: DistEnv, timeoutMs = 120000, backend: DistBackend = 'gloo', vars: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+export async function initDistributed(env: DistEnv, timeoutMs = 120000, backend: DistBackend = 'gloo'): Promise<boolean> {
   if (env.worldSize === 1) return false
   if (env.rank === 0 && isLoopback(env.masterAddr)) await checkPortFree(env.masterAddr, env.masterPort)
-  if (backend === 'gloo' && !vars.GLOO_SOCKET_IFNAME && !isLoopback(env.masterAddr)) {
+  if (backend === 'gloo' && !process.env.GLOO_SOCKET_IFNAME && !isLoopback(env.masterAddr)) {
     // a loopback answer (MASTER_ADDR resolving to 127.0.1.1 on rank 0's own machine) says nothing about
     // where the other ranks are: then the native default (the address of this machine's host name) stays
     const nic = await glooInterface(env.masterAddr)
-    if (!isLoopback(nic.address)) vars.GLOO_SOCKET_IFNAME = nic.name
+    if (!isLoopback(nic.address)) process.env.GLOO_SOCKET_IFNAME = nic.name  // the process environment the addon reads
   }
   await dist().distInit({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, timeoutMs, backend, deviceIndex: env.localRank })
   return true
