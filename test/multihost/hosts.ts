@@ -105,8 +105,9 @@ export class Hosts {
       for (let i = 0; i < count; i++) {
         const ns = h.ns(i)
         ip(['netns', 'add', ns])
-        mkdirSync(`${NETNS_ETC}/${ns}`, { recursive: true })
-        writeFileSync(`${NETNS_ETC}/${ns}/hosts`, `127.0.0.1 localhost\n${hosts}\n`)
+        for (let k = 0; ; k++) {  // another harness may rmdir an empty /etc/netns between our mkdirs: retry
+          try { mkdirSync(`${NETNS_ETC}/${ns}`, { recursive: true }); writeFileSync(`${NETNS_ETC}/${ns}/hosts`, `127.0.0.1 localhost\n${hosts}\n`); break } catch (e) { if (k >= 4) throw e }
+        }
         ip(['-n', sw, 'link', 'add', `h${i}`, 'type', 'veth', 'peer', 'name', IFACE, 'netns', ns])
         ip(['-n', sw, 'link', 'set', `h${i}`, 'master', 'br0'])
         ip(['-n', sw, 'link', 'set', `h${i}`, 'up'])
