@@ -18,6 +18,7 @@ import { findCheckpoint } from '../train/checkpoint.js'
 import { native } from '../native/binding.js'
 import { createHash } from 'node:crypto'
 import { plotRun } from './plot.js'
+import { hostname } from 'node:os'
 
 /** argv without --nproc (the launcher's own option), with --output fixed so every rank shares it. */
 function rankArgv(argv: string[], runDir: string): string[] {
@@ -83,7 +84,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
     const backend = distBackend(cuda)
     await initDistributed(denv, Number(process.env.VRFT_DIST_TIMEOUT_MS ?? 600000), backend)
     await checkSameConfig(configFingerprint(cfg))
-    log(`rank ${denv.rank} of ${denv.worldSize} joined (${denv.masterAddr}:${denv.masterPort}, c10d ${backend})${denv.rank === 0 ? '' : '; rank 0 logs and checkpoints'}`)
+    log(`rank ${denv.rank} of ${denv.worldSize} joined from ${hostname()} (${denv.masterAddr}:${denv.masterPort}, c10d ${backend}${process.env.GLOO_SOCKET_IFNAME && backend === 'gloo' ? ` on ${process.env.GLOO_SOCKET_IFNAME}` : ''})${denv.rank === 0 ? '' : '; rank 0 logs and checkpoints'}`)
   }
   const lead = denv.rank === 0
   const io = await modelIO(modelDir, cfg)

@@ -6,9 +6,11 @@
  * and ends them all when one fails, and the sharding rule: each rank takes an equal, contiguous share of
  * every step's prompts (a group of G completions never spans ranks).
  *
- * Multi-node: torchrun --nnodes 2 --nproc-per-node 1 --rdzv-endpoint HOST:29500 --no-python vrft-native train …
- * (torchrun sets the variables); with Slurm, set MASTER_ADDR to the first node and map
- * SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID (read here as fallbacks).
+ * Multi-node: torchrun --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint HOST:29400 --no_python
+ * vrft-native train … (see the README; torchrun sets the variables; MASTER_ADDR is rank 0's host name, which every node must
+ * resolve); with Slurm, set MASTER_ADDR to the first node and map SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID
+ * (read here as fallbacks). Gloo uses GLOO_SOCKET_IFNAME, else the interface that reaches MASTER_ADDR.
+ * Tested across network namespaces by test/multihost/.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { VrftError } from '../errors.js'
@@ -82,10 +84,47 @@ export function distBackend(cuda: boolean, env: NodeJS.ProcessEnv = process.env)
   return cuda && dist().distInfo().ncclAvailable ? 'nccl' : 'gloo'
 }
 
-/** Joins the process group when WORLD_SIZE > 1 (no-op otherwise); NCCL ranks use CUDA device LOCAL_RANK. */
+/**
+ * The network interface that carries this rank's traffic to `masterAddr`: the one holding the local address
+ * the kernel picks to reach it (a UDP socket connected to it; no packet is sent). Gloo binds its sockets to
+ * this interface, which is the one the rendezvous already works over, rather than to whatever address the
+ * machine's hostname resolves to (often 127.0.1.1 or a management network). ERR_DIST_RENDEZVOUS when there
+ * is no route at all.
+ */
+export async function glooInterface(masterAddr: string): Promise<{ name: string; address: string }> {
+  const { createSocket } = await import('node:dgram')
+  const { lookup } = await import('node:dns/promises')
+  const { networkInterfaces } = await import('node:os')
+  const target = await lookup(masterAddr).catch((e: Error) => {
+    throw new VrftError('ERR_DIST_RENDEZVOUS', `cannot resolve MASTER_ADDR ${JSON.stringify(masterAddr)}: ${e.message}; expected a host name or address of the machine running rank 0`)
+  })
+  const sock = createSocket(target.family === 6 ? 'udp6' : 'udp4')
+  const local = await new Promise<string>((resolve, reject) => {
+    sock.once('error', reject)
+    sock.connect(9, target.address, () => resolve(sock.address().address))
+  }).catch((e: Error) => {
+    throw new VrftError('ERR_DIST_RENDEZVOUS', `no route from this machine to MASTER_ADDR ${masterAddr} (${target.address}): ${e.message}`)
+  }).finally(() => sock.close())
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.address === local)) return { name, address: local }
+  }
+  throw new VrftError('ERR_DIST_RENDEZVOUS', `the local address ${local} that reaches MASTER_ADDR ${masterAddr} belongs to no interface; set GLOO_SOCKET_IFNAME`)
+}
+
+/**
+ * Joins the process group when WORLD_SIZE > 1 (no-op otherwise); NCCL ranks use CUDA device LOCAL_RANK.
+ * Gloo ranks whose MASTER_ADDR is not loopback and that have no GLOO_SOCKET_IFNAME get it set to
+ * `glooInterface(MASTER_ADDR)` (read by the native group when it creates its Gloo device).
+ */
 export async function initDistributed(env: DistEnv, timeoutMs = 120000, backend: DistBackend = 'gloo'): Promise<boolean> {
   if (env.worldSize === 1) return false
   if (env.rank === 0 && isLoopback(env.masterAddr)) await checkPortFree(env.masterAddr, env.masterPort)
+  if (backend === 'gloo' && !process.env.GLOO_SOCKET_IFNAME && !isLoopback(env.masterAddr)) {
+    // a loopback answer (MASTER_ADDR resolving to 127.0.1.1 on rank 0's own machine) says nothing about
+    // where the other ranks are: then the native default (the address of this machine's host name) stays
+    const nic = await glooInterface(env.masterAddr)
+    if (!isLoopback(nic.address)) process.env.GLOO_SOCKET_IFNAME = nic.name  // the process environment the addon reads
+  }
   await dist().distInit({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, timeoutMs, backend, deviceIndex: env.localRank })
   return true
 }

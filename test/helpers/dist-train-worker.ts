@@ -5,6 +5,7 @@ import { distEnv, initDistributed, shard, shutdownDistributed, checkSameParamete
 import { NativePolicy } from '../../lib/train/native-policy.js'
 import { trainerBinding } from '../../lib/train/trainer-settings.js'
 import type { EncodedPrompt, Rollout } from '../../lib/train/types.js'
+import { hostname } from 'node:os'
 
 const env = distEnv()
 await initDistributed(env, 30000)
@@ -43,6 +44,6 @@ for (const p of tb.trainerParameters(policy.trainer)) {
   checksum += q
 }
 await checkSameParameters(checksum, 3)
-process.stdout.write(JSON.stringify({ rank: env.rank, sums, allreduce }) + '\n')
+process.stdout.write(JSON.stringify({ rank: env.rank, sums, allreduce, host: hostname(), gloo: process.env.GLOO_SOCKET_IFNAME ?? null, master: env.masterAddr }) + '\n')
 policy.dispose()
 if (env.worldSize > 1) shutdownDistributed()
