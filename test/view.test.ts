@@ -279,7 +279,7 @@ if (!haveChromium()) {
   })
 }
 
-const canNative = nativeAvailable() && typeof (native() as Record<string, unknown>).modelWriteRandom === 'function'
+const canNative = nativeAvailable() && typeof (native() as unknown as Record<string, unknown>).modelWriteRandom === 'function'
 if (!haveChromium() || !canNative) {
   t.test('a real tiny demo run in the browser', { skip: 'needs the native addon (with modelWriteRandom) and Chromium' }, async () => {})
 } else {
