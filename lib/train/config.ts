@@ -11,6 +11,7 @@ import YAML from 'yaml'
 import { z } from 'zod'
 import { VrftError, describeValue } from '../errors.js'
 import { GRPO_DEFAULTS as D, flagName } from './defaults.js'
+import { DATA_DEFAULTS } from '../data/sources.js'
 
 const int = (min: number) => z.number().int().min(min)
 const task = z.enum(['detection', 'classification', 'grounding'])
@@ -20,6 +21,8 @@ const common = {
   model: z.string().min(1).optional(),
   data: z.string().min(1).optional(),
   evalData: z.string().min(1).optional(),
+  split: z.string().min(1).default(DATA_DEFAULTS.split),
+  evalSplit: z.string().min(1).default(DATA_DEFAULTS.evalSplit),
   task: task.optional(),
   output: z.string().min(1).optional(),
   resume: z.union([z.boolean(), z.string().min(1)]).default(false),

@@ -12,9 +12,10 @@ import { writeFileAtomic, writeJsonAtomic } from '../../train/checkpoint.js'
 import { evaluatePolicy } from '../../train/evaluate.js'
 import { loadEvalPolicy, modelDirOf, modelIO, openData, resolveDevice, resolveTask } from '../../train/setup.js'
 import { GRPO_DEFAULTS } from '../../train/defaults.js'
+import { DATA_DEFAULTS } from '../../data/sources.js'
 
 interface EvalArgs {
-  model?: string; data?: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
+  model?: string; data?: string; split: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
   batchSize: number; maxPixels: number; minPixels: number; device: string; output?: string; json: boolean
   annotations?: string; results?: string; classes?: string[]; askPresence: boolean; presenceMap?: string
 }
@@ -24,7 +25,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   describe: 'Evaluate a model on data (greedy; mAP / accuracy / mIoU), or score a results file against COCO annotations',
   builder: (y) => y
     .option('model', { type: 'string', describe: 'model directory or hub id (local Hugging Face cache)' })
-    .option('data', { type: 'string', describe: 'evaluation data (.jsonl/.json/.parquet)' })
+    .option('data', { type: 'string', describe: 'evaluation data: a .parquet/.jsonl/.json file, a folder of shards or a Hugging Face data set id from the local cache (e.g. Org/Name)' })
+    .option('split', { type: 'string', default: DATA_DEFAULTS.evalSplit, describe: 'split of a --data folder or hub data set' })
     .option('task', { type: 'string', choices: ['detection', 'classification', 'grounding'] as const, describe: 'task [default: from the samples]' })
     .option('limit', { type: 'number', describe: 'evaluate only the first N samples [default: all]' })
     .option('max-new-tokens', { type: 'number', default: GRPO_DEFAULTS.maxCompletionLength, describe: 'max completion tokens' })
@@ -48,10 +50,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       if (!argv.annotations || !argv.results) throw new VrftError('ERR_CONFIG', `Invalid option ${argv.annotations ? '--results' : '--annotations'}: expected a file path (results-file mode needs both) but received undefined`)
       report = await scoreResultsFile(argv.annotations, argv.results, argv.classes ? { classes: argv.classes.map((c) => (/^\d+$/.test(c) ? Number(c) : c)) } : {})
     } else {
-      if (!argv.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected an evaluation data file but received undefined')
+      if (!argv.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected evaluation data (a file, a folder of shards or a hub data set id) but received undefined')
       const modelDir = modelDirOf(argv.model)
       const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels })
-      const data = await openData(argv.data, argv.task)
+      const data = await openData(argv.data, argv.task, argv.split)
       const task = await resolveTask(argv.task, data)
       const policy = await loadEvalPolicy(modelDir, { device: resolveDevice(argv.device) })
       try {
