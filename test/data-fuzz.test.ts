@@ -4,7 +4,7 @@
  * replaced by an arbitrary JSON value) are opened and read through (iteration and random access). Every
  * failure must be a coded VrftError (never a raw Error, TypeError, RangeError or a crash); what still
  * reads must yield well-formed samples. Seeded (fast-check), so a failure replays.
- * Run: npx tap test/data-fuzz.test.ts   (VRFT_FUZZ_RUNS=N changes the 1,000)
+ * Run: npx tap test/data-fuzz.test.ts   (VRFT_FUZZ_RUNS=N changes the 1,000, VRFT_FUZZ_SEED the seed)
  */
 import { tempDir } from './tmp.js'
 import t, { type Test } from 'tap'
@@ -96,7 +96,7 @@ async function fuzz(t: Test, name: string, goods: Buffer[], file: string, read: 
         codes.set(e.code, (codes.get(e.code) ?? 0) + 1)
       }
     }),
-    { numRuns: RUNS, seed: 26, endOnFailure: true },
+    { numRuns: RUNS, seed: Number(process.env.VRFT_FUZZ_SEED ?? 26), endOnFailure: true },
   )
   t.pass(`${name}: ${RUNS} mutated files, ${ok} still read, coded errors ${JSON.stringify(Object.fromEntries(codes))}`)
   t.ok(codes.size > 0, `${name}: the mutations do break files`)

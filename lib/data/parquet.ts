@@ -82,7 +82,7 @@ function describeSchema(node: SchemaTree): string {
 const isBinaryLeaf = (n: SchemaTree | undefined): boolean => !!n && n.children.length === 0 && n.element.type === 'BYTE_ARRAY' && n.element.repetition_type !== 'REPEATED'
 
 /** Check the columns exist with usable types; throws ERR_DATA_PARQUET naming the column and what it found. */
-function checkSchema(file: string, metadata: FileMetaData): void {
+function checkSchema(file: string, metadata: FileMetaData, size: number): void {
   const top = parquetSchema(metadata).children
   const byName = new Map(top.map((c) => [c.element.name, c]))
   const missing = COLUMNS.filter((c) => !byName.has(c))
@@ -102,14 +102,36 @@ function checkSchema(file: string, metadata: FileMetaData): void {
     const n = byName.get(c)!
     if (!isBinaryLeaf(n)) throw parquetError(file, `column ${c}: expected a string (or large string) column but found ${describeSchema(n)}`, { column: c })
   }
+  // Every chunk must name a leaf of the schema and lie inside the file: hyparquet resolves chunk paths
+  // while it starts the reads of a row group, and a path it cannot resolve leaves the reads already
+  // started with no one awaiting them (an unhandled rejection, fatal in Node) instead of an error.
+  const leaves = new Set<string>()
+  const walk = (n: SchemaTree): void => {
+    if (n.children.length === 0) leaves.add(n.path.join('.'))
+    else n.children.forEach(walk)
+  }
+  for (const c of COLUMNS) walk(byName.get(c)!)
   for (const [g, rg] of metadata.row_groups.entries()) {
+    const seen = new Set<string>()
     for (const chunk of rg.columns) {
       const meta = chunk.meta_data
-      if (!meta || !COLUMNS.includes(meta.path_in_schema[0] as Column)) continue
+      if (!meta) throw parquetError(file, `row group ${g}: expected column chunk metadata but found none`)
+      const path = meta.path_in_schema.join('.')
+      if (!COLUMNS.includes(meta.path_in_schema[0] as Column)) continue
+      if (!leaves.has(path)) throw parquetError(file, `column ${meta.path_in_schema[0]}: row group ${g}: expected a chunk of a column of the schema but found one of ${JSON.stringify(path)}`, { column: meta.path_in_schema[0] })
+      if (chunk.file_path) throw parquetError(file, `column ${path}: row group ${g}: expected the data in this file but found it in ${JSON.stringify(chunk.file_path)}`, { column: path })
+      const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
+      const end = start + Number(meta.total_compressed_size)
+      if (!(Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(end) && end <= size)) {
+        throw parquetError(file, `column ${path}: row group ${g}: expected the column chunk inside the file (${size} bytes) but found bytes ${start}–${end} (truncated file?)`, { column: path })
+      }
+      seen.add(path)
       if (!PARQUET_CODECS.includes(meta.codec)) {
         throw parquetError(file, `column ${meta.path_in_schema.join('.')}: row group ${g}: expected a codec among ${PARQUET_CODECS.join(', ')} but found ${meta.codec}`, { column: meta.path_in_schema.join('.') })
       }
     }
+    const absent = [...leaves].filter((l) => !seen.has(l))
+    if (absent.length) throw parquetError(file, `column ${absent[0]}: row group ${g}: expected a chunk of every column but found none of ${absent.join(', ')}`, { column: absent[0] })
   }
 }
 
@@ -290,7 +312,7 @@ export async function openParquet(path: string, opts: ParquetOptions = {}): Prom
   try {
     buf = await asyncBufferFromFile(file)
     metadata = await parquetMetadataAsync(buf)
-    checkSchema(file, metadata)
+    checkSchema(file, metadata, buf.byteLength)
   } catch (e) {
     if (e instanceof VrftError) throw e
     throw parquetError(file, `could not read the parquet footer (${e instanceof Error ? e.message : String(e)})`, {}, e)
