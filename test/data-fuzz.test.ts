@@ -106,8 +106,8 @@ t.test('parquet: every codec, truncated and bit-flipped', async (t) => {
   const files = ['datasets-to_parquet', 'snappy', 'zstd', 'gzip', 'brotli', 'lz4'].map((c) => join(FIX, `${c}.parquet`)).concat(join(FIX, 'extra', 'large-string.parquet'))
   const file = join(dir, 'fuzz.parquet')
   await fuzz(t, 'parquet', files.map((f) => readFileSync(f)), file, async () => {
-    await drain(await openDataset(file, { onError: 'skip' }))
-    await drain(await openDataset(file))
+    await drain(await openDataset(file, { onError: 'skip', decodeTimeoutMs: 5000 }))
+    await drain(await openDataset(file, { decodeTimeoutMs: 5000 }))
   })
 })
 

@@ -21,9 +21,10 @@
  * that cannot be decoded) in `skipped` instead; `get(i)` always throws.
  */
 import { realpathSync } from 'node:fs'
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet'
-import type { AsyncBuffer, Compressors, FileMetaData, SchemaTree } from 'hyparquet'
-import { compressors as upstream } from 'hyparquet-compressors'
+import { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } from 'hyparquet'
+import type { AsyncBuffer, FileMetaData, SchemaTree } from 'hyparquet'
+import { PARQUET_CODECS } from './parquet-codecs.js'
+import { decodeColumn } from './parquet-decode.js'
 import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { VrftError, describeValue } from '../errors.js'
 import { ErrorPolicy, checkImage } from './records.js'
@@ -37,21 +38,11 @@ export interface ParquetOptions {
   root?: string
   /** Folder symlinked image paths must resolve into (default `root`; a hub repository folder for its snapshots). */
   trustRoot?: string
+  /** Longest the decoding of one column of one batch may take (default PARQUET_DECODE_TIMEOUT_MS). */
+  decodeTimeoutMs?: number
 }
 
-/**
- * hyparquet-compressors' decoders, except that an LZ4 block of an empty page (pyarrow writes one for the
- * dictionary of an all-null column, e.g. `image.path`: the single token 0x00) decodes to zero bytes; the
- * library's LZ4 reads past it and throws "lz4 offset out of range 0".
- */
-const compressors: Compressors = {
-  ...upstream,
-  LZ4: (input, n) => (n === 0 ? new Uint8Array(0) : upstream.LZ4!(input, n)),
-  LZ4_RAW: (input, n) => (n === 0 ? new Uint8Array(0) : upstream.LZ4_RAW!(input, n)),
-}
-
-/** Codecs this reader decodes (hyparquet reads UNCOMPRESSED itself). */
-export const PARQUET_CODECS: readonly string[] = ['UNCOMPRESSED', ...Object.keys(compressors)]
+export { PARQUET_CODECS }
 
 /** Largest compressed size of a batch of rows read at once (a bigger row group is read in row slices). */
 export const BATCH_BYTES = 64 * 1024 * 1024
@@ -166,7 +157,6 @@ class ParquetDataset implements Dataset<Sample> {
   private cached: { batch: number; rows: RawRow[] } | undefined
   constructor(
     readonly source: string,
-    private readonly file: AsyncBuffer,
     private readonly metadata: FileMetaData,
     readonly length: number,
     private readonly opts: ParquetOptions & { root: string; trustRoot: string },
@@ -183,21 +173,20 @@ class ParquetDataset implements Dataset<Sample> {
   }
   /** Rows [b.start, b.end), each column read on its own so an error names it. */
   private async readBatch(b: Batch): Promise<RawRow[]> {
-    const rows: RawRow[] = Array.from({ length: b.end - b.start }, () => ({ image: undefined, problem: undefined, solution: undefined }))
+    const n = b.end - b.start
+    const rows: RawRow[] = []
     for (const column of COLUMNS) {
-      let got: Record<string, unknown>[]
+      let got: unknown[]
       try {
-        got = (await parquetReadObjects({
-          file: this.file, metadata: this.metadata, columns: [column], rowStart: b.start, rowEnd: b.end, utf8: false, compressors,
-        })) as Record<string, unknown>[]
+        got = await decodeColumn(this.source, this.metadata, column, b.start, b.end, this.opts.decodeTimeoutMs)
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e)
         throw parquetError(this.source, `column ${column}: could not decode rows ${b.start}–${b.end - 1} (${msg})`, { column, rows: [b.start, b.end] }, e)
       }
-      if (got.length !== rows.length) {
-        throw parquetError(this.source, `column ${column}: expected ${rows.length} values for rows ${b.start}–${b.end - 1} but found ${got.length}`, { column, rows: [b.start, b.end] })
+      if (got.length !== n) {
+        throw parquetError(this.source, `column ${column}: expected ${n} values for rows ${b.start}–${b.end - 1} but found ${got.length}`, { column, rows: [b.start, b.end] })
       }
-      for (let k = 0; k < got.length; k++) rows[k]![column] = got[k]?.[column]
+      for (let k = 0; k < n; k++) (rows[k] ??= { image: undefined, problem: undefined, solution: undefined })[column] = got[k]
     }
     return rows
   }
@@ -323,5 +312,5 @@ export async function openParquet(path: string, opts: ParquetOptions = {}): Prom
     throw parquetError(file, `expected the footer's row count to equal the sum over its row groups but found ${n} and ${sum}`)
   }
   const root = resolve(opts.root ?? dirname(file))
-  return new ParquetDataset(file, buf, metadata, n, { ...opts, root, trustRoot: resolve(opts.trustRoot ?? root) })
+  return new ParquetDataset(file, metadata, n, { ...opts, root, trustRoot: resolve(opts.trustRoot ?? root) })
 }

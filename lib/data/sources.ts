@@ -13,7 +13,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { VrftError, describeValue } from '../errors.js'
 import { HUB_ID, findSnapshot, isDir } from '../hub.js'
-import { openParquet } from './parquet.js'
+import { openParquet, type ParquetOptions } from './parquet.js'
 import { openRecords, type RecordsOptions } from './records.js'
 import type { Dataset, Sample, SkippedRecord } from './types.js'
 
@@ -26,6 +26,8 @@ export interface DataSourceOptions extends RecordsOptions {
   split?: string
   /** Environment the hub cache is found from (default process.env). */
   env?: NodeJS.ProcessEnv
+  /** Parquet: longest the decoding of one column of one batch may take (default PARQUET_DECODE_TIMEOUT_MS). */
+  decodeTimeoutMs?: number
 }
 
 /** What a `--data` value names. */
@@ -124,9 +126,10 @@ export function resolveData(spec: string, opts: { split?: string; env?: NodeJS.P
 }
 
 /** Open one data file by extension. */
-export async function openFile(path: string, opts: RecordsOptions & { root?: string; trustRoot?: string } = {}): Promise<Dataset<Sample> & { release?(): void }> {
+export async function openFile(path: string, opts: RecordsOptions & ParquetOptions = {}): Promise<Dataset<Sample> & { release?(): void }> {
   if (path.endsWith('.parquet')) {
-    return openParquet(path, { ...(opts.onError ? { onError: opts.onError } : {}), ...(opts.task ? { task: opts.task } : {}), ...(opts.root ? { root: opts.root } : {}), ...(opts.trustRoot ? { trustRoot: opts.trustRoot } : {}) })
+    const { onError, task, root, trustRoot, decodeTimeoutMs } = opts
+    return openParquet(path, { ...(onError ? { onError } : {}), ...(task ? { task } : {}), ...(root ? { root } : {}), ...(trustRoot ? { trustRoot } : {}), ...(decodeTimeoutMs ? { decodeTimeoutMs } : {}) })
   }
   if (path.endsWith('.jsonl') || path.endsWith('.json')) return openRecords(path, opts)
   throw new VrftError('ERR_DATA_OPEN', `Expected a .jsonl, .json or .parquet data file but received ${path}`)
