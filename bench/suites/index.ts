@@ -14,5 +14,6 @@ import { grpoSuite } from './grpo.js'
 import { e2eSuite } from './e2e.js'
 import { serveSuite } from './serve.js'
 import { distSuite } from './dist.js'
+import { dataSuite } from './data.js'
 
-export const suites: Suite[] = [limitsSuite, rewardsSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite]
+export const suites: Suite[] = [limitsSuite, rewardsSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite, dataSuite]
