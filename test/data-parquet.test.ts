@@ -123,6 +123,25 @@ t.test('image paths: relative to the data set folder, refused outside it', async
   t.same(skip.skipped.map((s) => [s.where, s.code]), [['row 1', 'ERR_DATA_PARQUET'], ['row 2', 'ERR_DATA_IMAGE']])
 })
 
+t.test('a hub snapshot of symlinks into blobs/: shards and image paths resolve, relative to the snapshot', async (t) => {
+  const rev = 'a'.repeat(40)
+  const repo = join(root, 'hf', 'hub', 'datasets--t--paths')
+  const snap = join(repo, 'snapshots', rev)
+  mkdirSync(join(repo, 'blobs'), { recursive: true })
+  mkdirSync(join(repo, 'refs'))
+  mkdirSync(join(snap, 'data'), { recursive: true })
+  mkdirSync(join(snap, 'imgs'))
+  writeFileSync(join(repo, 'refs', 'main'), rev)
+  cpSync(join(EXTRA, 'image-path.parquet'), join(repo, 'blobs', 'p0'))
+  symlinkSync('../../../blobs/p0', join(snap, 'data', 'train-00000-of-00001.parquet'))
+  for (let i = 0; i < 3; i++) {
+    cpSync(join(EXTRA, 'imgs', `${i}.png`), join(repo, 'blobs', `i${i}`))
+    symlinkSync(`../../../blobs/i${i}`, join(snap, 'imgs', `${i}.png`))
+  }
+  const rows = await collect(await openDataset('t/paths', { env: { HF_HOME: join(root, 'hf'), HOME: '/nonexistent-home' } }))
+  t.same(rows.map((s) => s.image), [0, 1, 2].map((i) => ({ path: join(snap, 'imgs', `${i}.png`) })), 'image paths relative to the snapshot, links into blobs/ allowed')
+})
+
 // hyparquet-writer runs in a plain node child process (the TS loader tap uses cannot resolve its subpath imports).
 function writeParquet(file: string, spec: string): void {
   const code = `import { parquetWriteBuffer } from 'hyparquet-writer'; import { writeFileSync } from 'node:fs';

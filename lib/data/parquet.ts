@@ -2,14 +2,15 @@
  * Reader of parquet data sets in the layout of the Visual-RFT releases and of Hugging Face `datasets`
  * (columns `image` = struct {bytes: binary, path: string} or plain binary, `problem`, `solution` =
  * string or large string), read with hyparquet. Every codec pyarrow writes is decoded (UNCOMPRESSED,
- * SNAPPY, GZIP, BROTLI, ZSTD, LZ4, LZ4_RAW: hyparquet-compressors), and every encoding hyparquet reads
- * (plain, dictionary, RLE/bit-packed, delta, byte-stream-split).
+ * SNAPPY, GZIP, BROTLI, ZSTD, LZ4, LZ4_RAW: parquet-codecs.ts), and every encoding hyparquet reads
+ * (plain, dictionary, RLE/bit-packed, delta, byte-stream-split), data pages v1 and v2.
  *
- * Lazy: opening reads only the footer and checks the schema and codecs. Rows are read in batches of one
- * row group (a group larger than BATCH_BYTES is read in row slices; with the page index pyarrow can write,
- * only the pages of the slice are fetched, without it the group's column chunk is), each column separately
- * so a failure names its column. `get(i)` keeps the last batch it read, iteration keeps none, so memory is
- * one batch whatever the file size.
+ * Lazy: opening reads only the footer and checks the schema, every column chunk and the codecs. Rows are
+ * read in batches of one row group (a group larger than BATCH_BYTES is read in row slices; with the page
+ * index pyarrow can write, only the pages of the slice are fetched, without it the group's column chunk
+ * is), each column separately so a failure names its column, in a worker thread (parquet-decode.ts) so a
+ * damaged page that sends a decoder into a runaway loop is a timeout, not a hung process. `get(i)` keeps
+ * the last batch it read, iteration keeps none, so memory is one batch whatever the file size.
  *
  * An image with no bytes but a `path` is read from that path relative to the data set's folder (`root`:
  * the file's folder unless the caller says, e.g. a hub snapshot); a path leading outside it (`..`, an
