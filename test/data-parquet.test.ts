@@ -73,6 +73,7 @@ t.test('a data set by name: not found says where it looked; a missing split name
   await t.rejects(openDataset('vrft-fixtures/shapes-det', { split: 'validation', env }), { code: 'ERR_DATA_OPEN', message: /split "validation".*found only the split\(s\) test, train/ })
   await t.rejects(openDataset(join(root, 'nope.parquet')), { code: 'ERR_DATA_NOT_FOUND' })
   await t.rejects(openDataset(SNAP, { split: '../x' }), { code: 'ERR_INVALID_ARG' })
+  await t.rejects(openDataset(SNAP, { split: '..' }), { code: 'ERR_INVALID_ARG' }, 'a split is a name, never a folder up')
 })
 
 t.test('a folder of shards: data/<split>-*, <split>/*, and a copied cache without refs/main', async (t) => {

@@ -104,7 +104,7 @@ function folderData(dir: string, split: string, trustRoot: string, extra: Partia
 export function resolveData(spec: string, opts: { split?: string; env?: NodeJS.ProcessEnv } = {}): ResolvedData {
   const split = opts.split ?? DATA_DEFAULTS.split
   if (typeof spec !== 'string' || spec.length === 0) throw new VrftError('ERR_INVALID_ARG', `Expected a data file, folder or hub id but received ${describeValue(spec)}`)
-  if (!/^[\w.-]+$/.test(split)) throw new VrftError('ERR_INVALID_ARG', `Expected a split name (letters, digits, _ . -) but received ${describeValue(split)}`)
+  if (!/^[\w.-]+$/.test(split) || /^\.+$/.test(split)) throw new VrftError('ERR_INVALID_ARG', `Expected a split name (letters, digits, _ . -) but received ${describeValue(split)}`)
   if (isFile(spec)) {
     const file = resolve(spec)
     return { files: [file], root: dirname(file), trustRoot: dirname(file) }
