@@ -153,7 +153,12 @@ class ShardedDataset implements Dataset<Sample> {
       throw new VrftError('ERR_INVALID_ARG', `Expected an index in [0, ${this.length}) for ${this.source} but received ${describeValue(i)}`)
     }
     let k = 0
-    while (this.offsets[k + 1]! <= i) k++
+    let hi = this.shards.length - 1
+    while (k < hi) {
+      const mid = (k + hi + 1) >> 1
+      if (this.offsets[mid]! <= i) k = mid
+      else hi = mid - 1
+    }
     if (this.current !== undefined && this.current !== k) this.shards[this.current]!.release?.()
     this.current = k
     return this.shards[k]!.get(i - this.offsets[k]!)
