@@ -93,6 +93,9 @@ export const GENERATION_DEFAULTS = Object.freeze({
 /** Defaults of evaluation (`vrft-native eval`, evaluatePolicy): prompts per generate call. */
 export const EVAL_DEFAULTS = Object.freeze({ batchSize: 8 })
 
+/** Splits of a data folder or hub data set: `--split` (train, sft) and `--eval-split` / eval's `--split`. */
+export const DATA_DEFAULTS = Object.freeze({ split: 'train', evalSplit: 'test' })
+
 /** ε_high when only ε is given follows ε (TRL's rule); the one place that rule is written. */
 export function resolveEpsilonHigh(epsilon: number | undefined, epsilonHigh: number | undefined): number {
   return epsilonHigh ?? epsilon ?? GRPO_DEFAULTS.epsilonHigh

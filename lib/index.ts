@@ -7,7 +7,8 @@
  *  - generation: `generate` / `logprobs` over chat messages;
  *  - rewards and parsers (format, detection IoU + confidence, classification, grounding, user rewards),
  *    prompts, advantages;
- *  - data readers (JSON/JSONL, parquet, COCO/LVIS k-shot, image folders, LISA) and evaluation (COCO AP);
+ *  - data readers (JSON/JSONL, parquet in every codec, folders of shards, Hugging Face data sets from the
+ *    local cache, COCO/LVIS k-shot, image folders, LISA) and evaluation (COCO AP);
  *  - training: `GRPOTrainer`, `SFTTrainer` (async iterators of step metrics, AbortSignal, checkpoints);
  *  - serving: `createServer` (OpenAI-compatible chat completions with dynamic batching);
  *  - looking at runs: `createViewServer` (the `view` page), `exportTensorboard`;

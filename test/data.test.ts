@@ -55,7 +55,9 @@ t.test('JSONL errors name file and line; skip mode counts', async (t) => {
   t.same((await ds.get(1)).image, { path: join(root, 'imgs', 'b.jpg') })
   t.equal((await openRecords(join(root, 'bad3.jsonl'), { checkImages: false })).length, 1, 'image check can be turned off')
   await t.rejects(openRecords(join(root, 'nope.jsonl')), { code: 'ERR_DATA_OPEN' })
+  writeFileSync(join(root, 'x.csv'), 'a,b\n')
   await t.rejects(openDataset(join(root, 'x.csv')), { code: 'ERR_DATA_OPEN' })
+  await t.rejects(openDataset(join(root, 'nope.csv')), { code: 'ERR_DATA_NOT_FOUND' })
 })
 
 t.test('JSON array records (reference format), streamed', async (t) => {
@@ -97,7 +99,7 @@ t.test('parquet (ViRFT layout): image {bytes, path}, lazy rows, bad rows', async
     ],
     rowGroupSize: 2,
     columnData: [
-      { name: 'image', data: [0, 1, 2, 3, 4].map((i) => (i === 3 ? { bytes: null, path: 'x.jpg' } : { bytes: new Uint8Array([0xff, 0xd8, i]), path: i + '.jpg' })) },
+      { name: 'image', data: [0, 1, 2, 3, 4].map((i) => (i === 3 ? { bytes: null, path: null } : { bytes: new Uint8Array([0xff, 0xd8, i]), path: i + '.jpg' })) },
       { name: 'problem', data: [0, 1, 2, 3, 4].map((i) => 'problem ' + i) },
       { name: 'solution', data: [0, 1, 2, 3, 4].map((i) => '<answer>c' + i + '</answer>') },
     ],
@@ -108,7 +110,7 @@ t.test('parquet (ViRFT layout): image {bytes, path}, lazy rows, bad rows', async
   t.same([...(s4.image as { bytes: Uint8Array }).bytes], [0xff, 0xd8, 4])
   t.equal((s4.image as { path: string }).path, '4.jpg')
   t.equal(s4.solution, '<answer>c4</answer>')
-  await t.rejects(ds.get(3), { code: 'ERR_DATA_PARQUET', message: /train\.parquet: row 3: expected image\.bytes/ })
+  await t.rejects(ds.get(3), { code: 'ERR_DATA_PARQUET', message: /train\.parquet: row 3: column image: expected image\.bytes/ })
   await t.rejects(collect(ds), { code: 'ERR_DATA_PARQUET' })
   const skip = await openParquet(f, { onError: 'skip' })
   t.same((await collect(skip)).map((s) => s.problem), ['problem 0', 'problem 1', 'problem 2', 'problem 4'])

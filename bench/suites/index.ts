@@ -16,5 +16,6 @@ import { e2eSuite } from './e2e.js'
 import { serveSuite } from './serve.js'
 import { distSuite } from './dist.js'
 import { multihostSuite } from './multihost.js'
+import { dataSuite } from './data.js'
 
-export const suites: Suite[] = [limitsSuite, rewardsSuite, evalSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite, multihostSuite]
+export const suites: Suite[] = [limitsSuite, rewardsSuite, evalSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite, dataSuite, multihostSuite]

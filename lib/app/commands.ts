@@ -65,7 +65,7 @@ function printConfig(log: (m: string) => void, title: string, cfg: Record<string
 /** `vrft-native train` with a model and data. */
 export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Promise<CommandResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
-  if (!cfg.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected a training data file (.jsonl/.json/.parquet) but received undefined (run with neither --model nor --data for the built-in demo)')
+  if (!cfg.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected training data (a .parquet/.jsonl/.json file, a folder of shards or a hub data set id) but received undefined (run with neither --model nor --data for the built-in demo)')
   const modelDir = modelDirOf(cfg.model)
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('grpo'))
@@ -88,9 +88,9 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   }
   const lead = denv.rank === 0
   const io = await modelIO(modelDir, cfg)
-  const train = await openData(cfg.data!, cfg.task)
+  const train = await openData(cfg.data!, cfg.task, cfg.split)
   const task = await resolveTask(cfg.task, train)
-  const evalData = cfg.evalData ? await openData(cfg.evalData, task) : undefined
+  const evalData = cfg.evalData ? await openData(cfg.evalData, task, cfg.evalSplit) : undefined
   const rewards = await rewardsOf(cfg, task)
   const resolved = { ...cfg, model: cfg.model, modelDir, task, output: runDir, rewards: rewards.map((r) => `${r.name}×${r.weight}`) }
   if (lead) printConfig(log, 'vrft-native train (GRPO)', resolved, runDir)
@@ -130,14 +130,14 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
 /** `vrft-native sft`: the supervised baseline on the same data (targets: each sample's solution). */
 export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: 'solution' | 'synthetic' } = {}): Promise<CommandResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
-  if (!cfg.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected a training data file (.jsonl/.json/.parquet) but received undefined')
+  if (!cfg.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected training data (a .parquet/.jsonl/.json file, a folder of shards or a hub data set id) but received undefined')
   const modelDir = modelDirOf(cfg.model)
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('sft'))
   const io = await modelIO(modelDir, cfg)
-  const train = await openData(cfg.data, cfg.task)
+  const train = await openData(cfg.data, cfg.task, cfg.split)
   const task = await resolveTask(cfg.task, train)
-  const evalData = cfg.evalData ? await openData(cfg.evalData, task) : undefined
+  const evalData = cfg.evalData ? await openData(cfg.evalData, task, cfg.evalSplit) : undefined
   const resolved = { ...cfg, modelDir, task, output: runDir }
   printConfig(log, 'vrft-native sft', resolved, runDir)
   const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))

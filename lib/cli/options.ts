@@ -6,6 +6,7 @@
 import type { Argv, Options } from 'yargs'
 import { DEFAULTS_TABLE, GRPO_DEFAULTS as D, flagName } from '../train/defaults.js'
 import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from '../train/config.js'
+import { DATA_DEFAULTS } from '../defaults.js'
 
 interface Opt { key: string; type: 'number' | 'string' | 'boolean' | 'array'; describe: string; choices?: readonly string[]; group?: string }
 
@@ -14,8 +15,10 @@ const described = new Map(DEFAULTS_TABLE.map((d) => [d.key, d]))
 /** Options with no entry in the defaults table. */
 const EXTRA: Record<string, { describe: string; group?: string }> = {
   model: { describe: 'model directory or Hugging Face hub id resolved from the local cache (e.g. Qwen/Qwen2-VL-2B-Instruct); with no --model and no --data the built-in demo runs', group: 'Data and model:' },
-  data: { describe: 'training data: .jsonl/.json records or .parquet (columns image, problem, solution)', group: 'Data and model:' },
-  evalData: { describe: 'evaluation data (same formats); evaluated every --eval-every steps and at the end', group: 'Data and model:' },
+  data: { describe: 'training data: a .parquet (columns image, problem, solution) or .jsonl/.json records file, a folder of shards (data/<split>-*.parquet, <split>/*.parquet), or a Hugging Face data set id resolved from the local cache (e.g. Org/Name)', group: 'Data and model:' },
+  evalData: { describe: 'evaluation data (same forms); evaluated every --eval-every steps and at the end', group: 'Data and model:' },
+  split: { describe: `split of a --data folder or hub data set [default: ${JSON.stringify(DATA_DEFAULTS.split)}]`, group: 'Data and model:' },
+  evalSplit: { describe: `split of an --eval-data folder or hub data set [default: ${JSON.stringify(DATA_DEFAULTS.evalSplit)}]`, group: 'Data and model:' },
   evalLimit: { describe: 'evaluate only the first N eval samples [default: all]', group: 'Data and model:' },
   task: { describe: 'task of the data: detection, classification, grounding [default: from the samples]', group: 'Data and model:' },
   output: { describe: 'run directory (config.json, metrics.jsonl, samples.jsonl, plots/, checkpoint-N/) [default: runs/<command>-<time>]', group: 'Run:' },

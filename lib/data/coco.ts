@@ -51,9 +51,42 @@ interface Index {
   byImage: Map<number, Map<number, CocoAnnotation[]>>
 }
 
+/**
+ * Check the fields the readers use (ids, sizes, file names, boxes, class names) before any is used, so a
+ * damaged file is ERR_DATA_COCO naming the array, the index, the field and what it holds.
+ */
+function checkCoco(gt: CocoDataset, file: string): void {
+  const num = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v)
+  const check = (ok: boolean, where: string, field: string, what: string, got: unknown): void => {
+    if (!ok) throw new VrftError('ERR_DATA_COCO', `${file}: ${where}: expected ${what} for ${field} but received ${describeValue(got)}`, { file, where, field })
+  }
+  const obj = (v: unknown, where: string): Record<string, unknown> => {
+    check(v !== null && typeof v === 'object' && !Array.isArray(v), where, 'the entry', 'an object', v)
+    return v as Record<string, unknown>
+  }
+  for (const [i, v] of gt.images.entries()) {
+    const im = obj(v, `images[${i}]`)
+    check(num(im.id), `images[${i}]`, 'id', 'a number', im.id)
+    for (const k of ['width', 'height']) check(im[k] === undefined || (num(im[k]) && (im[k] as number) > 0), `images[${i}]`, k, 'a positive number', im[k])
+    for (const k of ['file_name', 'coco_url']) check(im[k] === undefined || typeof im[k] === 'string', `images[${i}]`, k, 'a string', im[k])
+    check(im.neg_category_ids === undefined || (Array.isArray(im.neg_category_ids) && im.neg_category_ids.every(num)), `images[${i}]`, 'neg_category_ids', 'an array of category ids', im.neg_category_ids)
+  }
+  for (const [i, v] of gt.annotations.entries()) {
+    const a = obj(v, `annotations[${i}]`)
+    for (const k of ['image_id', 'category_id']) check(num(a[k]), `annotations[${i}]`, k, 'a number', a[k])
+    check(Array.isArray(a.bbox) && a.bbox.length === 4 && a.bbox.every(num), `annotations[${i}]`, 'bbox', 'an array [x, y, w, h] of 4 numbers', a.bbox)
+  }
+  for (const [i, v] of gt.categories.entries()) {
+    const c = obj(v, `categories[${i}]`)
+    check(num(c.id), `categories[${i}]`, 'id', 'a number', c.id)
+    check(typeof c.name === 'string', `categories[${i}]`, 'name', 'a string', c.name)
+  }
+}
+
 async function indexCoco(opts: CocoDetectionOptions): Promise<Index> {
   const file = typeof opts.annotations === 'string' ? resolve(opts.annotations) : '<annotations>'
   const gt = typeof opts.annotations === 'string' ? await readCocoAnnotations(file) : opts.annotations
+  checkCoco(gt, file)
   const byName = new Map(gt.categories.map((c) => [displayClassName(c.name), c]))
   const cats = opts.classes
     ? opts.classes.map((n) => {

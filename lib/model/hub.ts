@@ -6,36 +6,12 @@
  * `refs/<revision>` (default `refs/main`). Nothing is downloaded; a missing model is ERR_MODEL_NOT_FOUND
  * and says every place it looked.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { VrftError } from '../errors.js'
+import { HUB_ID, findSnapshot, isDir } from '../hub.js'
 
-/** Hugging Face hub cache directories to search, in order (deduplicated). */
-export function hubCacheDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const dirs: string[] = []
-  if (env.HF_HUB_CACHE) dirs.push(env.HF_HUB_CACHE)
-  if (env.HUGGINGFACE_HUB_CACHE) dirs.push(env.HUGGINGFACE_HUB_CACHE)
-  if (env.HF_HOME) dirs.push(join(env.HF_HOME, 'hub'))
-  if (env.XDG_CACHE_HOME) dirs.push(join(env.XDG_CACHE_HOME, 'huggingface', 'hub'))
-  dirs.push(join(env.HOME || homedir(), '.cache', 'huggingface', 'hub'))
-  return [...new Set(dirs.map((d) => resolve(d)))]
-}
-
-const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(@[\w./-]+)?$/
-
-/** True when `s` looks like `org/name[@revision]` (and is not a relative path that exists). */
-export function isHubId(s: string): boolean {
-  return HUB_ID.test(s) && !s.startsWith('.') && !existsSync(s)
-}
-
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory()
-  } catch {
-    return false
-  }
-}
+export { hubCacheDirs, isHubId } from '../hub.js'
 
 /** Result of {@link resolveModel}. */
 export interface ResolvedModel {
@@ -61,30 +37,8 @@ export function resolveModel(spec: string, env: NodeJS.ProcessEnv = process.env)
   }
   const looked: string[] = []
   if (HUB_ID.test(spec) && !spec.startsWith('.')) {
-    const [id, revision = 'main'] = spec.split('@') as [string, string?]
-    const folder = `models--${id.replace('/', '--')}`
-    for (const cache of hubCacheDirs(env)) {
-      const repo = join(cache, folder)
-      looked.push(repo)
-      if (!isDir(repo)) continue
-      const snaps = join(repo, 'snapshots')
-      let commit: string | undefined
-      const ref = join(repo, 'refs', revision)
-      if (existsSync(ref)) commit = readFileSync(ref, 'utf8').trim()
-      else if (/^[0-9a-f]{40}$/.test(revision) && isDir(join(snaps, revision))) commit = revision
-      else if (revision === 'main' && isDir(snaps)) {
-        // No refs/main (e.g. copied caches): take the newest snapshot that has a config.json.
-        const cands = readdirSync(snaps)
-          .map((c) => join(snaps, c))
-          .filter((p) => existsSync(join(p, 'config.json')))
-          .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
-        if (cands[0]) commit = cands[0].slice(snaps.length + 1)
-      }
-      if (!commit) continue
-      const dir = join(snaps, commit)
-      looked.push(dir)
-      if (existsSync(join(dir, 'config.json'))) return { dir, hubId: id, commit }
-    }
+    const snap = findSnapshot('model', spec, (dir) => existsSync(join(dir, 'config.json')), looked, env)
+    if (snap) return { dir: snap.dir, hubId: snap.hubId, commit: snap.commit }
   } else {
     looked.push(resolve(spec))
   }

@@ -12,7 +12,7 @@ import { extname } from 'node:path'
 import YAML from 'yaml'
 import { z } from 'zod'
 import { VrftError, describeValue } from '../errors.js'
-import { resolveEpsilonHigh } from '../defaults.js'
+import { DATA_DEFAULTS, resolveEpsilonHigh } from '../defaults.js'
 import { GRPO_DEFAULTS as D, SFT_DEFAULTS, flagName } from './defaults.js'
 
 export { SFT_DEFAULTS }
@@ -27,6 +27,8 @@ const common = {
   model: z.string().min(1).optional(),
   data: z.string().min(1).optional(),
   evalData: z.string().min(1).optional(),
+  split: z.string().min(1).default(DATA_DEFAULTS.split),
+  evalSplit: z.string().min(1).default(DATA_DEFAULTS.evalSplit),
   task: task.optional(),
   output: z.string().min(1).optional(),
   resume: z.union([z.boolean(), z.string().min(1)]).default(false),

@@ -109,9 +109,9 @@ export async function modelIO(modelDir: string, pixels: { minPixels: number; max
   return { modelDir: folder.dir, folder, tokenizer, preprocessor, encode: makePromptEncoder(tokenizer, preprocessor), eosTokenIds: folder.eosIds }
 }
 
-/** Open a data file as a SampleSource. */
-export async function openData(path: string, task?: Task): Promise<SampleSource & { source?: string }> {
-  const ds = await openDataset(path, task ? { task } : {})
+/** Open `--data` (a file, a folder of shards or a cached hub data set; `split` of the latter two) as a SampleSource. */
+export async function openData(path: string, task?: Task, split?: string): Promise<SampleSource & { source?: string }> {
+  const ds = await openDataset(path, { ...(task ? { task } : {}), ...(split ? { split } : {}) })
   if (ds.length === 0) throw new VrftError('ERR_DATA_EMPTY', `Expected at least one sample in ${path} but it has none`)
   return ds
 }

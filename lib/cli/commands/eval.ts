@@ -13,10 +13,10 @@ import { LVIS_MAX_DETS } from '../../eval/lvis.js'
 import { writeFileAtomic, writeJsonAtomic } from '../../train/checkpoint.js'
 import { evaluatePolicy } from '../../train/evaluate.js'
 import { loadEvalPolicy, modelDirOf, modelIO, openData, resolveDevice, resolveTask } from '../../train/setup.js'
-import { EVAL_DEFAULTS, GRPO_DEFAULTS } from '../../train/defaults.js'
+import { DATA_DEFAULTS, EVAL_DEFAULTS, GRPO_DEFAULTS } from '../../defaults.js'
 
 interface EvalArgs {
-  model?: string; data?: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
+  model?: string; data?: string; split: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
   batchSize: number; maxPixels: number; minPixels: number; device: string; output?: string; json: boolean
   annotations?: string; results?: string; classes?: string[]; askPresence: boolean; presenceMap?: string
   protocol?: DetectionProtocol; maxDets?: number
@@ -27,7 +27,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   describe: 'Evaluate a model on data (greedy; mAP / accuracy / mIoU), or score a results file against COCO or LVIS annotations',
   builder: (y) => y
     .option('model', { type: 'string', describe: 'model directory or hub id (local Hugging Face cache)' })
-    .option('data', { type: 'string', describe: 'evaluation data (.jsonl/.json/.parquet)' })
+    .option('data', { type: 'string', describe: 'evaluation data: a .parquet/.jsonl/.json file, a folder of shards or a Hugging Face data set id from the local cache (e.g. Org/Name)' })
+    .option('split', { type: 'string', default: DATA_DEFAULTS.evalSplit, describe: 'split of a --data folder or hub data set' })
     .option('task', { type: 'string', choices: ['detection', 'classification', 'grounding'] as const, describe: 'task [default: from the samples]' })
     .option('limit', { type: 'number', describe: 'evaluate only the first N samples [default: all]' })
     .option('max-new-tokens', { type: 'number', default: GRPO_DEFAULTS.maxCompletionLength, describe: 'max completion tokens' })
@@ -62,11 +63,11 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         ...(classes ? { classes } : {}), ...(argv.protocol ? { protocol: argv.protocol } : {}), ...(argv.maxDets !== undefined ? { maxDets: argv.maxDets } : {}),
       })
     } else {
-      if (!argv.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected an evaluation data file but received undefined')
+      if (!argv.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected evaluation data (a file, a folder of shards or a hub data set id) but received undefined')
       if (classes && !argv.annotations) throw new VrftError('ERR_CONFIG', 'Invalid option --classes: with --model it selects categories of --annotations, expected an annotations file but received none')
       const modelDir = modelDirOf(argv.model)
       const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels })
-      const data = await openData(argv.data, argv.task)
+      const data = await openData(argv.data, argv.task, argv.split)
       const task = await resolveTask(argv.task, data)
       const groundTruth = argv.annotations ? await readCocoAnnotations(argv.annotations) : undefined
       const detection = {
