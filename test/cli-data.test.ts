@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { readJsonl } from '../lib/train/checkpoint.js'
+import { hubConfig } from '../lib/model/init-model.js'
 
 const root = resolve(import.meta.dirname, '..')
 const FIX = join(root, 'test/fixtures/parquet')
@@ -35,7 +36,7 @@ function cli(args: string[]): Promise<Run> {
 
 const model = join(dir, 'model')
 mkdirSync(model)
-writeFileSync(join(model, 'config.json'), '{}')
+writeFileSync(join(model, 'config.json'), JSON.stringify(hubConfig('qwen2-vl', 'tiny', 'float32'))) // read by the model loader
 const noStack = (t: Test, r: Run): void => { t.notMatch(r.stderr, /\n\s+at /, 'no stack trace') }
 
 t.test('train: 2 steps on --data Org/Name, evaluated on --eval-data Org/Name --eval-split test', async (t) => {
