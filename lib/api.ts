@@ -24,7 +24,7 @@ import type { Box } from './rewards/boxes.js'
 import type { FinishReason, GenerationOutput, GenerationRequest } from './serve/types.js'
 import { applyStop } from './serve/openai.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from './model/preprocess.js'
-import { defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
+import { loadTokenizer, resolveModelTokenizer } from './model/tokenizer.js'
 import { NativeModel } from './native/model.js'
 
 export type { ChatMessage, ChatContentPart } from './model/chat.js'
@@ -36,7 +36,7 @@ export interface LoadModelOptions {
   device?: string
   /** Weights dtype. Default float32 on CPU, bfloat16 on CUDA. */
   dtype?: 'float32' | 'bfloat16' | 'float16'
-  /** tokenizer.json to use. Default: the model folder's, else the bundled Qwen tokenizer. */
+  /** tokenizer.json (or a folder) to use, or `'builtin'` for the bundled Qwen tokenizer. Default: the model folder's (ERR_TOKENIZER_MISSING without one). */
   tokenizer?: string
   /** Image-processor overrides (e.g. `{ maxPixels: 401408 }`) on top of preprocessor_config.json. */
   preprocessor?: Partial<PreprocessorConfig>
@@ -273,8 +273,8 @@ function rowIds(inputs: ModelInputs): number[] {
 }
 
 /**
- * Load a model folder (config.json, *.safetensors, tokenizer.json — the bundled Qwen tokenizer when
- * absent — generation_config.json, preprocessor_config.json).
+ * Load a model folder (config.json, *.safetensors, tokenizer.json — ERR_TOKENIZER_MISSING when absent,
+ * unless `tokenizer: 'builtin'` — generation_config.json, preprocessor_config.json).
  */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<VisionLanguageModel> {
   const { model, dispose } = await openModel(dir, opts)
@@ -302,7 +302,7 @@ async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: 
     const e = g.eos_token_id
     stopIds = Array.isArray(e) ? e.filter(Number.isInteger) : Number.isInteger(e) ? [e] : undefined
   } catch { /* no generation_config.json: the tokenizer's defaults */ }
-  const tokenizer = loadTokenizer(opts.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath()), stopIds?.length ? { specialIds: { stopIds } } : {})
+  const tokenizer = loadTokenizer(resolveModelTokenizer(dir, opts.tokenizer), stopIds?.length ? { specialIds: { stopIds } } : {})
   const preprocessor = await loadPreprocessorConfig(dir, opts.preprocessor ?? {})
   const nm = await NativeModel.load(dir, { device: opts.device, dtype: opts.dtype })
   let disposed = false

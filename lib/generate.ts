@@ -8,12 +8,10 @@
  *     { type: 'text', text: 'What is this?' }] }]], { maxNewTokens: 64, temperature: 0 })
  *   out.samples[0][0].text
  */
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { expectArg } from './errors.js'
 import { type ChatMessage, type ModelInputs, prepareInputs } from './model/chat.js'
 import { type PreprocessorConfig, loadPreprocessorConfig } from './model/preprocess.js'
-import { type QwenTokenizer, defaultTokenizerPath, loadTokenizer } from './model/tokenizer.js'
+import { type QwenTokenizer, loadTokenizer, resolveModelTokenizer } from './model/tokenizer.js'
 import { NativeModel } from './native/model.js'
 import {
   type CompletionLogprobsOptions, type GenerateIdsOptions, type GenerateIdsResult, type NativeModelHandle, type PromptBatch,
@@ -145,7 +143,7 @@ export interface LoadGenerationModelOptions {
   dtype?: 'float32' | 'bfloat16' | 'float16'
   /** 'cpu' (default) or 'cuda[:i]'. */
   device?: string
-  /** tokenizer.json or a folder holding it. Default: the model directory's, else the bundled Qwen one. */
+  /** tokenizer.json or a folder holding it, or `'builtin'` (the bundled Qwen one). Default: the model directory's (ERR_TOKENIZER_MISSING without one). */
   tokenizer?: string
 }
 
@@ -158,8 +156,7 @@ export interface LoadedGenerationModel extends GenerationModel {
 /** Load a model directory (weights, tokenizer, preprocessor and generation settings) for generation. */
 export async function loadGenerationModel(dir: string, opts: LoadGenerationModelOptions = {}): Promise<LoadedGenerationModel> {
   expectArg(typeof dir === 'string' && dir.length > 0, 'a model directory', 'model', dir)
-  const tokPath = opts.tokenizer ?? (existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath())
-  const tokenizer = loadTokenizer(tokPath)
+  const tokenizer = loadTokenizer(resolveModelTokenizer(dir, opts.tokenizer))
   const [preprocessor, model] = await Promise.all([
     loadPreprocessorConfig(dir),
     NativeModel.load(dir, { dtype: opts.dtype, device: opts.device }),

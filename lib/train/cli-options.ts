@@ -6,6 +6,7 @@
 import type { Argv, Options } from 'yargs'
 import { DEFAULTS_TABLE, flagName } from './defaults.js'
 import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from './config.js'
+import { TOKENIZER_FLAG_HELP } from '../model/tokenizer.js'
 
 interface Opt { key: string; type: 'number' | 'string' | 'boolean' | 'array'; describe: string; choices?: readonly string[]; group?: string }
 
@@ -14,6 +15,7 @@ const described = new Map(DEFAULTS_TABLE.map((d) => [d.key, d]))
 /** Options with no entry in the defaults table. */
 const EXTRA: Record<string, { describe: string; group?: string }> = {
   model: { describe: 'model directory or Hugging Face hub id resolved from the local cache (e.g. Qwen/Qwen2-VL-2B-Instruct); with no --model and no --data the built-in demo runs', group: 'Data and model:' },
+  tokenizer: { describe: TOKENIZER_FLAG_HELP, group: 'Data and model:' },
   data: { describe: 'training data: .jsonl/.json records or .parquet (columns image, problem, solution)', group: 'Data and model:' },
   evalData: { describe: 'evaluation data (same formats); evaluated every --eval-every steps and at the end', group: 'Data and model:' },
   evalLimit: { describe: 'evaluate only the first N eval samples [default: all]', group: 'Data and model:' },

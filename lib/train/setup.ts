@@ -6,7 +6,6 @@
  * plug in the same way).
  */
 import { readFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { VrftError } from '../errors.js'
@@ -14,7 +13,7 @@ import { openDataset } from '../data/index.js'
 import type { Sample, Task } from '../data/types.js'
 import { readModelConfig } from '../model/config.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from '../model/preprocess.js'
-import { defaultTokenizerPath, loadTokenizer, type QwenTokenizer } from '../model/tokenizer.js'
+import { loadTokenizer, resolveModelTokenizer, type QwenTokenizer } from '../model/tokenizer.js'
 import { loadUserReward, parseRewardSpec, rewardSet, type NamedReward } from '../rewards/scorer.js'
 import { nativeAvailable, native } from '../native/binding.js'
 import type { SftConfig, TrainConfig } from './config.js'
@@ -96,22 +95,22 @@ export interface ModelIO {
   eosTokenIds: number[]
 }
 
-/** Load the tokenizer (the model's own, else the bundled Qwen one) and image settings of `modelDir`. */
-export async function modelIO(modelDir: string, pixels: { minPixels: number; maxPixels: number }): Promise<ModelIO> {
+/** Load the tokenizer (resolveModelTokenizer: the model's own unless `tokenizer` says otherwise) and image settings of `modelDir`. */
+export async function modelIO(modelDir: string, pixels: { minPixels: number; maxPixels: number; tokenizer?: string }): Promise<ModelIO> {
   let stopIds: number[] | undefined
   try {
     const g = JSON.parse(await readFile(join(modelDir, 'generation_config.json'), 'utf8')) as { eos_token_id?: unknown }
     const e = g.eos_token_id
     stopIds = Array.isArray(e) ? e.filter((x): x is number => Number.isInteger(x)) : Number.isInteger(e) ? [e as number] : undefined
   } catch { /* no generation_config.json */ }
-  const tokenizer = loadTokenizer(existsSync(join(modelDir, 'tokenizer.json')) ? modelDir : defaultTokenizerPath(), stopIds?.length ? { specialIds: { stopIds } } : {})
+  const tokenizer = loadTokenizer(resolveModelTokenizer(modelDir, pixels.tokenizer), stopIds?.length ? { specialIds: { stopIds } } : {})
   const preprocessor = await loadPreprocessorConfig(modelDir, { minPixels: pixels.minPixels, maxPixels: pixels.maxPixels })
   return { modelDir, tokenizer, preprocessor, encode: makePromptEncoder(tokenizer, preprocessor), eosTokenIds: tokenizer.special.stopIds }
 }
 
 /** Open a data file as a SampleSource. */
-export async function openData(path: string, task?: Task): Promise<SampleSource & { source?: string }> {
-  const ds = await openDataset(path, task ? { task } : {})
+export async function openData(path: string, task?: Task, onError: 'throw' | 'skip' = 'throw'): Promise<SampleSource & { source?: string }> {
+  const ds = await openDataset(path, { ...(task ? { task } : {}), onError })
   if (ds.length === 0) throw new VrftError('ERR_DATA_EMPTY', `Expected at least one sample in ${path} but it has none`)
   return ds
 }
