@@ -5,6 +5,7 @@
  */
 import { native, type NativeBinding } from './binding.js'
 import { readModelConfig, type ModelConfig } from '../model/config.js'
+import { checkConfigAgainstCheckpoint } from '../model/config-check.js'
 import { expectArg } from '../errors.js'
 
 /** Opaque native model handle. */
@@ -91,6 +92,7 @@ export class NativeModel {
     const config = readModelConfig(dir, options.configFile)
     const device = options.device ?? 'cpu'
     const dtype = options.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
+    await checkConfigAgainstCheckpoint(dir, config, options.configFile) // before the native side allocates what the config says
     const handle = await modelBinding().modelLoad(dir, config, { dtype, device })
     return new NativeModel(handle, config, dir)
   }
