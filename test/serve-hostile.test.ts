@@ -173,6 +173,9 @@ t.test('4. timeouts and the connection cap', async (t) => {
   const headers = await slow(['GET /healthz HTTP/1.1\r\n', ...Array.from({ length: 200 }, (_, i) => `X-${i}: y\r\n`)], 100)
   t.ok(headers.ms < 2500, `slow headers cut off after ${headers.ms.toFixed(0)} ms (headers timeout 400 ms)`)
   t.match(headers.got, /^HTTP\/1.1 408|^$/, 'answered 408 (or closed)')
+  // a connection that never sends a byte
+  const mute = await slow([], 100)
+  t.ok(mute.ms < 2500, `a silent connection is closed after ${mute.ms.toFixed(0)} ms`)
   // slow body: complete headers, then one byte every 100 ms of a 1000-byte body
   const body = await slow(['POST /v1/rewards HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n', ...Array.from({ length: 200 }, () => ' ')], 100)
   t.ok(body.ms < 3000, `slow body cut off after ${body.ms.toFixed(0)} ms (request timeout 800 ms)`)
