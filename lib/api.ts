@@ -33,7 +33,7 @@ export interface LoadModelOptions {
   device?: string
   /** Weights dtype. Default float32 on CPU, bfloat16 on CUDA. */
   dtype?: 'float32' | 'bfloat16' | 'float16'
-  /** tokenizer.json to use. Default: the model folder's, else the bundled Qwen tokenizer (lib/model/load.ts tokenizerFor). */
+  /** tokenizer.json (or a folder) to use, or `'builtin'` for the bundled Qwen tokenizer. Default: the model folder's (ERR_TOKENIZER_MISSING without one). */
   tokenizer?: string
   /** Image-processor overrides (e.g. `{ maxPixels: 401408 }`) on top of preprocessor_config.json. */
   preprocessor?: Partial<PreprocessorConfig>
@@ -191,8 +191,11 @@ export class VisionLanguageModel implements AsyncDisposable, BatchGenerationMode
     const maxTokens = Math.max(...prepared.map((p) => batch[p.i]!.maxTokens))
     const owners = prepared.flatMap((p) => Array.from({ length: batch[p.i]!.n }, (_, c) => ({ req: batch[p.i]!, choice: c })))
     const streamer = owners.some((o) => o.req.onText) ? new TextStreamer(owners, m.tokenizer, new Set(m.eosIds)) : undefined
+    // Stop strings end their rows while generating; once every row has ended the native call is aborted.
+    const stopper = owners.some((o) => o.req.stop.length > 0) ? new StopWatcher(owners, m.tokenizer, new Set(m.eosIds), opts.signal) : undefined
     const pixelValues = rows.flatMap((p) => p.inputs.pixelValues)
     const imageGridThw = rows.flatMap((p) => p.inputs.imageGridThw)
+    const onTokens = streamer || stopper ? (tokens: Int32Array) => { streamer?.push(tokens); stopper?.push(tokens) } : undefined
     const g = await generateIds(m.handle, {
       inputIds: padded.inputIds,
       attentionMask: padded.attentionMask,
@@ -208,9 +211,13 @@ export class VisionLanguageModel implements AsyncDisposable, BatchGenerationMode
       seed: batch[0]!.seed,
       eosIds: m.eosIds,
       padId: m.padId,
-      signal: opts.signal,
-      ...(streamer ? { onTokens: (tokens: Int32Array) => streamer.push(tokens) } : {}),
+      signal: stopper ? stopper.signal : opts.signal,
+      ...(onTokens ? { onTokens } : {}),
+    }).catch((e: unknown) => {
+      if (stopper?.allEnded && !opts.signal?.aborted && (e as { code?: string })?.code === 'ERR_ABORTED') return stopper.result()
+      throw e
     }).finally(() => streamer?.close())
+    await stopper?.settled() // stop strings found in the last steps still cut their rows
     let row = 0
     await Promise.all(prepared.map((p) => {
       const r = batch[p.i]!
@@ -223,6 +230,8 @@ export class VisionLanguageModel implements AsyncDisposable, BatchGenerationMode
           ids = ids.slice(0, r.maxTokens)
           finished = false
         }
+        const cut = stopper?.cutAt(first + c)
+        if (cut !== undefined && cut < ids.length) ids = ids.slice(0, cut) // usage counts up to the stop string
         const s = applyStop(await m.tokenizer.decode(ids, { skipSpecialTokens: true }), r.stop)
         return { text: s.text, ids, finishReason: (finished || s.cut ? 'stop' : 'length') as FinishReason }
       })).then((choices) => {
@@ -270,9 +279,9 @@ function rowIds(inputs: ModelInputs): number[] {
 }
 
 /**
- * Load a model folder (config.json, *.safetensors, tokenizer.json — the bundled Qwen tokenizer when
- * absent — generation_config.json, preprocessor_config.json) or a hub id from the local Hugging Face
- * cache, through the one loader (lib/model/load.ts).
+ * Load a model folder (config.json, *.safetensors, tokenizer.json — ERR_TOKENIZER_MISSING when absent,
+ * unless `tokenizer: 'builtin'` — generation_config.json, preprocessor_config.json) or a hub id from the
+ * local Hugging Face cache, through the one loader (lib/model/load.ts).
  */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<VisionLanguageModel> {
   const { model, dispose } = await openModel(dir, opts)
@@ -292,6 +301,87 @@ async function openModel(dir: string, opts: LoadModelOptions): Promise<{ model: 
     ...(opts.device ? { device: opts.device } : {}), ...(opts.dtype ? { dtype: opts.dtype } : {}),
   })
   return { model: m, dispose: m.dispose }
+}
+
+/**
+ * Ends rows at their request's stop strings while the native loop runs: per row (of a request with stop
+ * strings) the ids so far are decoded after each step; the first step whose text holds a stop string is
+ * where the row ends (`cutAt`: the completion's tokens, up to and including the one that completed the
+ * stop string). When every row of the call has ended — stop string, eos or its own max_tokens — the call
+ * is aborted (`signal`), and `result()` rebuilds what the native call would have returned from the ids
+ * seen so far. Detection runs behind the native loop by the time a decode takes; that only costs steps.
+ */
+class StopWatcher {
+  private readonly ids: number[][]
+  private readonly ended: boolean[]
+  private readonly eosSeen: boolean[]
+  private readonly cut: Array<number | undefined>
+  private readonly ac = new AbortController()
+  private chain: Promise<void> = Promise.resolve()
+  /** True once every row has ended (then the call is aborted). */
+  allEnded = false
+  /** Abort signal for the native call: the caller's, or all rows ended. */
+  readonly signal: AbortSignal
+
+  constructor(
+    private readonly owners: ReadonlyArray<{ req: GenerationRequest; choice: number }>,
+    private readonly tokenizer: { decode(ids: ArrayLike<number>, o?: { skipSpecialTokens?: boolean }): Promise<string> },
+    private readonly eos: ReadonlySet<number>,
+    outer?: AbortSignal,
+  ) {
+    this.ids = owners.map(() => [])
+    this.ended = owners.map(() => false)
+    this.eosSeen = owners.map(() => false)
+    this.cut = owners.map(() => undefined)
+    this.signal = outer ? AbortSignal.any([outer, this.ac.signal]) : this.ac.signal
+  }
+
+  push(tokens: Int32Array): void {
+    const check: Array<[number, number[]]> = []
+    this.owners.forEach((o, r) => {
+      if (this.ended[r] || r >= tokens.length) return
+      const ids = this.ids[r]!
+      ids.push(tokens[r]!)
+      if (this.eos.has(tokens[r]!)) { this.eosSeen[r] = true; this.ended[r] = true } else if (ids.length >= o.req.maxTokens) this.ended[r] = true
+      if (o.req.stop.length > 0 && !this.eosSeen[r]) check.push([r, ids.slice()])
+    })
+    if (check.length) this.chain = this.chain.then(() => this.look(check)).catch(() => undefined)
+    this.maybeAbort()
+  }
+
+  private async look(check: ReadonlyArray<[number, number[]]>): Promise<void> {
+    for (const [r, ids] of check) {
+      if (this.cut[r] !== undefined) continue
+      const text = await this.tokenizer.decode(ids, { skipSpecialTokens: true })
+      if (applyStop(text, this.owners[r]!.req.stop).cut) {
+        this.cut[r] = ids.length
+        this.ended[r] = true
+      }
+    }
+    this.maybeAbort()
+  }
+
+  private maybeAbort(): void {
+    if (!this.allEnded && this.ended.every(Boolean)) {
+      this.allEnded = true
+      this.ac.abort(new VrftError('ERR_ABORTED', 'every row has ended (stop strings)'))
+    }
+  }
+
+  /** Resolves when every queued check has run. */
+  settled(): Promise<void> {
+    return this.chain
+  }
+
+  /** Tokens of row r up to its stop string (undefined: no stop string seen). */
+  cutAt(r: number): number | undefined {
+    return this.cut[r]
+  }
+
+  /** What generateIds would have returned, from the ids seen (after an abort because every row ended). */
+  result(): { completions: number[][]; finished: boolean[] } {
+    return { completions: this.ids.map((x, r) => x.slice(0, this.cut[r] ?? x.length)), finished: this.eosSeen.slice() }
+  }
 }
 
 /**

@@ -50,6 +50,10 @@ export const GRPO_DEFAULTS = Object.freeze({
   dtype: 'auto' as const,
   device: 'auto' as const,
   checkEvery: 10,
+  /** A malformed data record: throw (stop with its error) or skip (count it and go on). */
+  onDataError: 'throw' as 'throw' | 'skip',
+  /** A reward that throws or returns NaN: throw (ERR_REWARD) or skip (score the component 0, counted). */
+  rewardErrors: 'throw' as 'throw' | 'skip',
   nproc: 1,
 })
 

@@ -143,7 +143,7 @@ export interface LoadGenerationModelOptions {
   dtype?: 'float32' | 'bfloat16' | 'float16'
   /** 'cpu' (default) or 'cuda[:i]'. */
   device?: string
-  /** tokenizer.json or a folder holding it. Default: the model directory's, else the bundled Qwen one. */
+  /** tokenizer.json or a folder holding it, or `'builtin'` (the bundled Qwen one). Default: the model directory's (ERR_TOKENIZER_MISSING without one). */
   tokenizer?: string
 }
 

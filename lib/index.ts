@@ -21,7 +21,7 @@ export { generate, logprobs, loadGenerationModel, type GenerateOptions, type Gen
 export { initModel, type InitModelOptions, type InitModelResult, type InitSize } from './model/init-model.js'
 export * from './model/preprocess.js'
 export * from './model/images.js'
-export { loadTokenizer, defaultTokenizerPath, QwenTokenizer, type SpecialTokenIds } from './model/tokenizer.js'
+export { loadTokenizer, defaultTokenizerPath, resolveModelTokenizer, BUILTIN_TOKENIZER, QwenTokenizer, type SpecialTokenIds } from './model/tokenizer.js'
 export { renderChat, prepareInputs, padLeft, DEFAULT_SYSTEM_PROMPT, type ChatMessage, type ChatContentPart, type ModelInputs } from './model/chat.js'
 export * from './prompts/index.js'
 export * from './rewards/index.js'

@@ -71,7 +71,7 @@ t.test('SIGINT during train: the step finishes, a checkpoint is saved, exit code
   writeFileSync(join(dir, 'train.jsonl'), lines.join('\n') + '\n')
   const run = join(dir, 'run')
   let sent = false
-  const r = await cli(['train', '--model', model, '--data', join(dir, 'train.jsonl'), '--output', run, '--max-steps', '100', '--prompts-per-step', '2',
+  const r = await cli(['train', '--model', model, '--tokenizer', 'builtin', '--data', join(dir, 'train.jsonl'), '--output', run, '--max-steps', '100', '--prompts-per-step', '2',
     '--num-generations', '2', '--save-every', '0', '--max-pixels', '3136'], {
     env: { VRFT_POLICY_MODULE: join(root, 'test/train-fake.ts'), FAKE_DELAY_MS: '300' },
     onStderr: (text, child) => {

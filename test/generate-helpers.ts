@@ -7,6 +7,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
+import { defaultTokenizerPath } from '../lib/model/tokenizer.js'
 import { join, dirname } from 'node:path'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -43,6 +44,14 @@ export function tinyCheckpointDir(name: TinyName): string {
     const tmp = `${st}.${process.pid}.tmp`
     writeFileSync(tmp, gunzipSync(readFileSync(join(src, 'model.safetensors.gz'))))
     renameSync(tmp, st) // atomic: parallel test processes never see a partial file
+  }
+  // A model folder brings its tokenizer (ERR_TOKENIZER_MISSING otherwise): the goldens were made with the
+  // Qwen tokenizer, which is the bundled one (test/tokenizer.test.ts checks they agree).
+  const tok = join(dir, 'tokenizer.json')
+  if (!existsSync(tok)) {
+    const tmp = `${tok}.${process.pid}.tmp`
+    copyFileSync(defaultTokenizerPath(), tmp)
+    renameSync(tmp, tok)
   }
   return dir
 }

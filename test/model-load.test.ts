@@ -69,7 +69,7 @@ t.test('missing, unexpected and wrongly shaped tensors', async (t) => {
   copyFileSync(join(base, 'model.safetensors'), join(dir, 'model.safetensors'))
   const mutate = (f: (c: Record<string, any>) => void) => { const c = JSON.parse(JSON.stringify(raw)); f(c); return withConfig(dir, c) }
   await t.rejects(NativeModel.load(mutate((c) => { c.text_config.num_hidden_layers = 3 })),
-    { code: 'ERR_WEIGHTS_MISSING', message: /12 are missing: model\.layers\.2\./ })
+    { code: 'ERR_CONFIG', message: /num_hidden_layers .* holds, 2 text layers .*model\.layers\.0\..* found 3/ }, 'more layers than the checkpoint: ERR_CONFIG before allocating (config-check.ts)')
   await t.rejects(NativeModel.load(mutate((c) => { c.text_config.num_hidden_layers = 1 })),
     { code: 'ERR_WEIGHTS_UNEXPECTED', message: /found 12 unexpected: model\.layers\.1\./ })
   await t.rejects(NativeModel.load(mutate((c) => { c.text_config.intermediate_size = 96 })),

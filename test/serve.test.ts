@@ -82,11 +82,11 @@ t.test('streaming with server-sent events', async (t) => {
   t.equal(deltas.map((c: any) => c.delta.content ?? '').join(''), '<think>', 'a stop string is never streamed, even across deltas')
   t.equal(deltas.at(-1).finish_reason, 'stop')
 
+  // Refused by the generator before it produced any text: a plain JSON 400, never a 200 stream (issue 24).
   const err = await post(`${url}/v1/chat/completions`, chatBody('FAIL_ONE', [], { stream: true }))
-  t.equal(err.status, 200, 'the stream had started')
-  const evs = sseEvents(err.text)
-  t.match(JSON.parse(evs.at(-2)!), { error: { code: 'ERR_PROMPT_TOO_LONG', type: 'invalid_request_error' } })
-  t.equal(evs.at(-1), '[DONE]')
+  t.equal(err.status, 400, 'a stream the generator refuses is answered 4xx before any 200')
+  t.match(err.headers.get('content-type'), /^application\/json/)
+  t.match(err.json, { error: { code: 'ERR_PROMPT_TOO_LONG', type: 'invalid_request_error' } })
 })
 
 t.test('POST /v1/rewards', async (t) => {

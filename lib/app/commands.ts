@@ -88,9 +88,10 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   }
   const lead = denv.rank === 0
   const io = await modelIO(modelDir, cfg)
-  const train = await openData(cfg.data!, cfg.task, cfg.split)
+  const train = await openData(cfg.data!, cfg.task, { split: cfg.split, onError: cfg.onDataError })
   const task = await resolveTask(cfg.task, train)
-  const evalData = cfg.evalData ? await openData(cfg.evalData, task, cfg.evalSplit) : undefined
+  const evalData = cfg.evalData ? await openData(cfg.evalData, task, { split: cfg.evalSplit, onError: cfg.onDataError }) : undefined
+  if (lead) logSkipped(log, train, evalData)
   const rewards = await rewardsOf(cfg, task)
   const resolved = { ...cfg, model: cfg.model, modelDir, task, output: runDir, rewards: rewards.map((r) => `${r.name}×${r.weight}`) }
   if (lead) printConfig(log, 'vrft-native train (GRPO)', resolved, runDir)
@@ -98,7 +99,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
     const trainer = new GRPOTrainer({
-      policy, decoder: io.tokenizer, encode: io.encode, train, ...(evalData ? { eval: evalData } : {}), rewards, eosTokenIds: io.eosTokenIds,
+      policy, decoder: io.tokenizer, encode: io.encode, train, ...(evalData ? { eval: evalData } : {}), rewards, eosTokenIds: io.eosTokenIds, onRewardError: cfg.rewardErrors,
       ...(lead ? { runDir } : {}), config: resolved, task, progress: cfg.quiet || !lead ? false : new Progress(), plot: plotRun,
       ...(parallel ? { dist: { rank: denv.rank, worldSize: denv.worldSize, checkEvery: cfg.checkEvery } } : {}),
       ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
@@ -127,6 +128,14 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   }
 }
 
+/** With --on-data-error skip: say how many records were skipped, and the first reason. */
+function logSkipped(log: (m: string) => void, ...sets: Array<{ source?: string } | undefined>): void {
+  for (const d of sets) {
+    const sk = (d as { skipped?: ReadonlyArray<{ error?: { message?: string }; message?: string }> } | undefined)?.skipped
+    if (sk?.length) log(`--on-data-error skip: skipped ${sk.length} malformed record(s) of ${d?.source ?? 'the data'} (first: ${sk[0]?.error?.message ?? sk[0]?.message ?? 'see the data file'})`)
+  }
+}
+
 /** `vrft-native sft`: the supervised baseline on the same data (targets: each sample's solution). */
 export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: 'solution' | 'synthetic' } = {}): Promise<CommandResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
@@ -135,9 +144,10 @@ export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: '
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('sft'))
   const io = await modelIO(modelDir, cfg)
-  const train = await openData(cfg.data, cfg.task, cfg.split)
+  const train = await openData(cfg.data, cfg.task, { split: cfg.split, onError: cfg.onDataError })
   const task = await resolveTask(cfg.task, train)
-  const evalData = cfg.evalData ? await openData(cfg.evalData, task, cfg.evalSplit) : undefined
+  const evalData = cfg.evalData ? await openData(cfg.evalData, task, { split: cfg.evalSplit, onError: cfg.onDataError }) : undefined
+  logSkipped(log, train, evalData)
   const resolved = { ...cfg, modelDir, task, output: runDir }
   printConfig(log, 'vrft-native sft', resolved, runDir)
   const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))

@@ -2,17 +2,21 @@
 /**
  * The `vrft-native` command line. One file per command under lib/cli/commands/, each exporting a yargs
  * CommandModule; `strict()` rejects unknown options. Errors with a `code` print as one clear line (plus
- * the code) and exit 1; anything else prints its stack.
+ * the code) and exit 1; anything else prints its stack. A flag that takes one value may be given once:
+ * a repeat is ERR_CONFIG naming it (lib/cli/flags.ts); array options (`--reward`, `--classes`) repeat.
  */
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { commands } from './commands/index.js'
+import { checkRepeatedFlags, type FlagTable } from './flags.js'
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
   let cli = yargs(argv)
     .scriptName('vrft-native')
     .usage('$0 <command> [options]\n\nVisual reinforcement fine-tuning (Visual-RFT / GRPO) for Qwen2-VL and Qwen2.5-VL on libtorch.')
     .strict()
+    // a flag that takes one value may be given once (yargs would sum repeated numbers): see flags.ts
+    .middleware(((_argv: unknown, y: { getOptions(): FlagTable }) => checkRepeatedFlags(argv, y.getOptions())) as never, true)
     .recommendCommands()
     .demandCommand(1, 'Name a command (see --help).')
     .help()

@@ -7,6 +7,7 @@ import type { Argv, Options } from 'yargs'
 import { DEFAULTS_TABLE, GRPO_DEFAULTS as D, flagName } from '../train/defaults.js'
 import { SFT_DEFAULTS, sftConfigSchema, trainConfigSchema } from '../train/config.js'
 import { DATA_DEFAULTS } from '../defaults.js'
+import { TOKENIZER_FLAG_HELP } from '../model/tokenizer.js'
 
 interface Opt { key: string; type: 'number' | 'string' | 'boolean' | 'array'; describe: string; choices?: readonly string[]; group?: string }
 
@@ -15,6 +16,7 @@ const described = new Map(DEFAULTS_TABLE.map((d) => [d.key, d]))
 /** Options with no entry in the defaults table. */
 const EXTRA: Record<string, { describe: string; group?: string }> = {
   model: { describe: 'model directory or Hugging Face hub id resolved from the local cache (e.g. Qwen/Qwen2-VL-2B-Instruct); with no --model and no --data the built-in demo runs', group: 'Data and model:' },
+  tokenizer: { describe: TOKENIZER_FLAG_HELP, group: 'Data and model:' },
   data: { describe: 'training data: a .parquet (columns image, problem, solution) or .jsonl/.json records file, a folder of shards (data/<split>-*.parquet, <split>/*.parquet), or a Hugging Face data set id resolved from the local cache (e.g. Org/Name)', group: 'Data and model:' },
   evalData: { describe: 'evaluation data (same forms); evaluated every --eval-every steps and at the end', group: 'Data and model:' },
   split: { describe: `split of a --data folder or hub data set [default: ${JSON.stringify(DATA_DEFAULTS.split)}]`, group: 'Data and model:' },

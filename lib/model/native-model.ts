@@ -8,6 +8,7 @@
 import { expectArg } from '../errors.js'
 import { native, type ForwardOptions, type ForwardResult, type ModelConfig, type NativeModelObject } from '../native/binding.js'
 import { readModelConfig } from './config.js'
+import { checkConfigAgainstCheckpoint } from './config-check.js'
 
 /** Options of {@link NativeModel.load}. */
 export interface LoadOptions {
@@ -31,6 +32,7 @@ export class NativeModel {
     const config = options.config ?? readModelConfig(dir, options.configFile)
     const device = options.device ?? 'cpu'
     const dtype = options.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
+    await checkConfigAgainstCheckpoint(dir, config, options.configFile) // before the native side allocates what the config says
     const handle = await native().modelLoad(dir, config, { dtype, device })
     return new NativeModel(handle, config, dir)
   }

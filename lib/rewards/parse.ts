@@ -198,11 +198,11 @@ export function parseDetectionAnswer(body: string, limits: DetectionParseOptions
   let duplicates = 0
   let lastClose = -1
   // complete objects: a '{' followed by a '}' with no brace in between
+  // (`close` and `reopen` are searched once per object, not once per '{': linear on '{{{{…}')
   for (let open = t.indexOf('{'); open >= 0; ) {
     const close = t.indexOf('}', open + 1)
     if (close < 0) break
-    const reopen = t.indexOf('{', open + 1)
-    if (reopen >= 0 && reopen < close) { open = reopen; continue }
+    for (let reopen = t.indexOf('{', open + 1); reopen >= 0 && reopen < close; reopen = t.indexOf('{', reopen + 1)) open = reopen
     lastClose = close
     const n = boxes.length + duplicates + 1
     const p = readPosition(t, open + 1, close)
@@ -236,17 +236,57 @@ export function parseDetectionCompletion(completion: string, limits: DetectionPa
   return parseDetectionAnswer(a.body, limits)
 }
 
-const TUPLE_BOX_RE = new RegExp(String.raw`\(\s*(${NUM})\s*,\s*(${NUM})\s*\)\s*,?\s*\(\s*(${NUM})\s*,\s*(${NUM})\s*\)`)
-const LIST_BOX_RE = new RegExp(String.raw`\[\s*(${NUM})\s*,\s*(${NUM})\s*,\s*(${NUM})\s*,\s*(${NUM})\s*\]`)
+/** JavaScript's `\s` (what the regular expressions of this file meant by a space). */
+function isJsSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+}
+function skipJsSpace(s: string, i: number): number {
+  while (i < s.length && isJsSpace(s.charCodeAt(i))) i++
+  return i
+}
+/**
+ * `\s* NUM (\s* , \s* NUM){k-1} \s* close` at i (just after the opening bracket): the index after `close`,
+ * or -1. The numbers go to `out`. A number is followed by a space, ',' or the closing bracket, so the greedy
+ * reading is the only one a backtracking regex could find.
+ */
+function readTuple(s: string, i: number, k: number, close: number, out: number[]): number {
+  for (let n = 0; n < k; n++) {
+    i = skipJsSpace(s, i)
+    if (n > 0) {
+      if (s.charCodeAt(i) !== 44) return -1
+      i = skipJsSpace(s, i + 1)
+    }
+    i = readNum(s, i, tmpNum)
+    if (i < 0) return -1
+    out.push(tmpNum[0]!)
+  }
+  i = skipJsSpace(s, i)
+  return s.charCodeAt(i) === close ? i + 1 : -1
+}
 
-/** First grounding box in a text, `(x1,y1),(x2,y2)` or `[x1, y1, x2, y2]`; null when none is valid. */
+/**
+ * First grounding box in a text, `(x1,y1),(x2,y2)` or `[x1, y1, x2, y2]`; null when none is valid.
+ * One left-to-right scan (linear in the text: no backtracking over runs of spaces).
+ */
 export function parseGroundingAnswer(body: string, limits: CoordLimits = {}): Box | null {
-  const a = TUPLE_BOX_RE.exec(body)
-  const b = LIST_BOX_RE.exec(body)
-  const m = a !== null && (b === null || a.index <= b.index) ? a : b
-  if (m === null) return null
-  const v = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])]
-  if (!v.every(Number.isFinite)) return null
+  const v: number[] = []
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i)
+    if (c !== 40 && c !== 91) continue
+    v.length = 0
+    if (c === 91) { // [x1, y1, x2, y2]
+      if (readTuple(body, i + 1, 4, 93, v) >= 0) break
+    } else { // (x1, y1) ,? (x2, y2)
+      let j = readTuple(body, i + 1, 2, 41, v)
+      if (j < 0) continue
+      j = skipJsSpace(body, j)
+      if (body.charCodeAt(j) === 44) j = skipJsSpace(body, j + 1)
+      if (body.charCodeAt(j) === 40 && readTuple(body, j + 1, 2, 41, v) >= 0) break
+    }
+    v.length = 0
+  }
+  if (v.length !== 4 || !v.every(Number.isFinite)) return null
   return normalizeBox(v[0]!, v[1]!, v[2]!, v[3]!, limits.maxX ?? 1000, limits.maxY ?? 1000)
 }
 
@@ -264,7 +304,14 @@ export function parseClassificationCompletion(completion: string): string {
 
 /** Lowercase, drop whitespace and underscores, and strip surrounding quotes and periods. */
 export function normalizeLabel(s: string): string {
-  return s.toLowerCase().replace(/[\s_]+/g, '').replace(/^['"`.]+|['"`.]+$/g, '')
+  const t = s.toLowerCase().replace(/[\s_]+/g, '')
+  // Trimmed by hand: /['"`.]+$/ would retry from every '.' of a long run (quadratic).
+  const strip = (c: number) => c === 39 || c === 34 || c === 96 || c === 46
+  let a = 0
+  let b = t.length
+  while (a < b && strip(t.charCodeAt(a))) a++
+  while (b > a && strip(t.charCodeAt(b - 1))) b--
+  return t.slice(a, b)
 }
 
 /**

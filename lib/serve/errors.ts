@@ -28,10 +28,11 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_PATH_FORBIDDEN: 403,
   ERR_UNAUTHORIZED: 401,
   ERR_CANCELLED: 499,
+  ERR_TOO_MANY_CONNECTIONS: 503,
 }
 
 /** Codes of client errors (400) that other modules throw. */
-const CLIENT_CODES = /^ERR_(INVALID_ARG|INVALID_REQUEST|CHAT_MESSAGES|IMAGE_[A-Z_]+|PROMPT_TOO_LONG|LIMIT|REWARD(_[A-Z_]+)?|DATA_SOLUTION|BAD_JSON)$/
+const CLIENT_CODES = /^ERR_(INVALID_ARG|INVALID_REQUEST|CHAT_MESSAGES|IMAGE_[A-Z_]+|PROMPT_TOO_LONG|LIMIT|REWARD(_[A-Z_]+)?|DATA_SOLUTION|BAD_JSON|BODY_TOO_LARGE)$/
 
 /** OpenAI's error `type` for a status. */
 export function errorType(status: number): string {
@@ -43,13 +44,18 @@ export function errorType(status: number): string {
   return 'invalid_request_error'
 }
 
-/** Status and body for any thrown value (fastify's own errors included). */
+/** Seconds a client told 429 (queue full) should wait before retrying (the `Retry-After` header). */
+export const RETRY_AFTER_SECONDS = 1
+
+/** Status and body for any thrown value (fastify's own errors included). `param` names the field at fault (OpenAI's). */
 export function toHttpError(e: unknown): { status: number; body: ErrorBody; internal: boolean } {
   const err = e as { code?: unknown; statusCode?: unknown; message?: unknown }
   let status = 500
   let code = 'ERR_INTERNAL'
   let message = 'Internal server error'
   let internal = true
+  const details = (e as { details?: { param?: unknown } } | null)?.details
+  const param = typeof details?.param === 'string' ? details.param : null
   if (e instanceof HttpError) {
     status = e.status
     code = e.code
@@ -72,7 +78,7 @@ export function toHttpError(e: unknown): { status: number; body: ErrorBody; inte
     message = String(err.message)
     internal = false
   }
-  return { status, body: { error: { message, type: errorType(status), code } }, internal }
+  return { status, body: { error: { message, type: errorType(status), param, code } }, internal }
 }
 
 function fastifyCode(code: string, status: number): string {

@@ -8,7 +8,9 @@
  *   system; the final open uses O_NOFOLLOW on the resolved path, and only regular files are read.
  * - http(s) URLs are refused: the server never fetches anything.
  * Every image's header is then read (sharp, no full decode) and refused when it is not an image or has
- * more pixels than the limit. Errors are HttpErrors (400 bad image / 403 forbidden path).
+ * more pixels than the limit. SVG (and any other vector format that libvips would rasterize by running
+ * its filters: svg, pdf) is refused with ERR_IMAGE_FORMAT before sharp sees it. Errors are HttpErrors
+ * (400 bad image / 403 forbidden path).
  */
 import { constants, promises as fsp } from 'node:fs'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
@@ -58,15 +60,24 @@ export async function readLocalImage(pathOrUrl: string, policy: ImagePolicy, whe
     throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `Image file ${JSON.stringify(pathOrUrl.slice(0, 200))} does not exist under the allowed root (${where})`)
   }
   if (!isInside(root, real)) throw forbidden()
+  const notFile = () => new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `Expected an image file but ${JSON.stringify(pathOrUrl.slice(0, 200))} is not a regular file (${where})`)
+  // Before opening: opening a FIFO blocks a libuv thread until a writer comes; a device may never end.
+  try {
+    if (!(await fsp.stat(real)).isFile()) throw notFile()
+  } catch (e) {
+    if (e instanceof HttpError) throw e
+    throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `Image file ${JSON.stringify(pathOrUrl.slice(0, 200))} could not be read: ${(e as { code?: string }).code ?? 'error'} (${where})`)
+  }
   let fh: fsp.FileHandle
   try {
-    fh = await fsp.open(real, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0))
+    // O_NONBLOCK: should the path be swapped for a FIFO after the check, the open still returns at once.
+    fh = await fsp.open(real, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0))
   } catch (e) {
     throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `Image file ${JSON.stringify(pathOrUrl.slice(0, 200))} could not be opened: ${(e as { code?: string }).code ?? 'error'} (${where})`)
   }
   try {
     const st = await fh.stat()
-    if (!st.isFile()) throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `Expected an image file but ${JSON.stringify(pathOrUrl.slice(0, 200))} is not a regular file (${where})`)
+    if (!st.isFile()) throw notFile()
     if (st.size > policy.maxFileBytes) {
       throw new HttpError(400, 'ERR_IMAGE_TOO_LARGE', `Image file ${JSON.stringify(pathOrUrl.slice(0, 200))} has ${st.size} bytes; this server reads at most ${policy.maxFileBytes} (${where})`)
     }
@@ -74,6 +85,19 @@ export async function readLocalImage(pathOrUrl: string, policy: ImagePolicy, whe
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * 'SVG', 'PDF' or SVGZ when the bytes are a vector document libvips would render (SVG is XML: text that starts,
+ * after an optional BOM, spaces and comments or declarations, with `<svg` or `<?xml`), else undefined.
+ */
+export function vectorFormat(bytes: Buffer): string | undefined {
+  const head = bytes.subarray(0, 4096).toString('latin1')
+  if (head.startsWith('%PDF')) return 'PDF'
+  const t = head.replace(/^\ufeff|^\xef\xbb\xbf/, '').trimStart().toLowerCase()
+  if (t.startsWith('<svg') || t.startsWith('<?xml') || (t.startsWith('<') && /<svg[\s>]/.test(t))) return 'SVG'
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip-compressed data (SVGZ)'
+  return undefined
 }
 
 /** Bytes of an `image_url`, checked to be an image within the pixel limit. */
@@ -90,6 +114,10 @@ export async function resolveImageUrl(url: string, policy: ImagePolicy, where: s
     bytes = await readLocalImage(url, policy, where)
   }
   if (bytes.length === 0) throw new HttpError(400, 'ERR_IMAGE_DECODE', `The image is empty (0 bytes) (${where})`)
+  const vector = vectorFormat(bytes)
+  if (vector) {
+    throw new HttpError(400, 'ERR_IMAGE_FORMAT', `Expected a raster image (PNG, JPEG, WebP, GIF, TIFF ...) but received ${vector}; this server does not rasterize vector images (${where})`)
+  }
   try {
     const { header } = await openImage(bytes, { limitInputPixels: policy.maxImagePixels })
     if (header.width * header.height > policy.maxImagePixels) {

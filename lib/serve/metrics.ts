@@ -35,6 +35,8 @@ export class ServeMetrics {
   readonly completionTokens: Counter
   /** `vrft_tokens_per_second` of the last generator call. */
   readonly tokensPerSecond: Gauge
+  /** `vrft_connections_refused_total`: connections closed at once because the cap and its reserve were full. */
+  readonly refusedConnections: Counter
 
   /**
    * @param depth reads the current queue depth at scrape time.
@@ -54,6 +56,7 @@ export class ServeMetrics {
     this.promptTokens = new Counter({ name: 'vrft_prompt_tokens_total', help: 'Prompt tokens of answered requests (image pads included)', registers })
     this.completionTokens = new Counter({ name: 'vrft_completion_tokens_total', help: 'Tokens generated', registers })
     this.tokensPerSecond = new Gauge({ name: 'vrft_tokens_per_second', help: 'Generated tokens per second of the last generator call', registers })
+    this.refusedConnections = new Counter({ name: 'vrft_connections_refused_total', help: 'Connections closed on arrival: the connection cap and its /healthz reserve were full', registers })
     if (opts.defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'vrft_' })
   }
 

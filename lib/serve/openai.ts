@@ -65,7 +65,7 @@ export async function parseChatRequest(body: unknown, o: ResolvedServeOptions): 
   if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) throw invalid('stream_options', 'an object', so)
   const includeUsage = (so as { include_usage?: unknown } | undefined)?.include_usage === true
   const policy: ImagePolicy = { allowedRoot: o.allowedRoot, maxImagePixels: L.maxImagePixels, maxFileBytes: L.maxBodyBytes }
-  const messages = await parseMessages(b.messages, policy, L.maxImages)
+  const messages = await parseMessages(b.messages, policy, L.maxImages, L.maxPromptBytes)
   return {
     gen: { messages, n, maxTokens, temperature, topP, seed, stop, maxPromptTokens: L.maxPromptTokens },
     stream: b.stream === true,
@@ -73,8 +73,19 @@ export async function parseChatRequest(body: unknown, o: ResolvedServeOptions): 
   }
 }
 
-async function parseMessages(v: unknown, policy: ImagePolicy, maxImages: number): Promise<ChatMessage[]> {
+/**
+ * Messages with images read. Text is measured in UTF-8 bytes as it is met: more than `maxPromptBytes` is
+ * refused before any tokenizing or image reading (the token count is checked later, by the generator).
+ */
+async function parseMessages(v: unknown, policy: ImagePolicy, maxImages: number, maxPromptBytes: number): Promise<ChatMessage[]> {
   if (!Array.isArray(v) || v.length === 0) throw invalid('messages', 'a non-empty array of messages', v)
+  let bytes = 0
+  const count = (text: string, at: string) => {
+    bytes += Buffer.byteLength(text, 'utf8')
+    if (bytes > maxPromptBytes) {
+      throw new HttpError(400, 'ERR_PROMPT_TOO_LONG', `The prompt text has more than ${maxPromptBytes} bytes (this server's limit, reached at ${at}); shorten the text`, { param: at })
+    }
+  }
   const out: ChatMessage[] = []
   const pending: Array<{ url: string; where: string; part: { type: 'image'; image: Buffer } }> = []
   for (let i = 0; i < v.length; i++) {
@@ -84,6 +95,7 @@ async function parseMessages(v: unknown, policy: ImagePolicy, maxImages: number)
     const role = m.role === 'developer' ? 'system' : m.role
     if (role !== 'system' && role !== 'user' && role !== 'assistant') throw invalid(`${at}.role`, '"system", "developer", "user" or "assistant"', m.role)
     if (typeof m.content === 'string') {
+      count(m.content, `${at}.content`)
       out.push({ role, content: m.content })
       continue
     }
@@ -95,6 +107,7 @@ async function parseMessages(v: unknown, policy: ImagePolicy, maxImages: number)
       if (typeof p !== 'object' || p === null) throw invalid(pat, 'a content part {type, ...}', p)
       if (p.type === 'text') {
         if (typeof p.text !== 'string') throw invalid(`${pat}.text`, 'a string', p.text)
+        count(p.text, `${pat}.text`)
         parts.push({ type: 'text', text: p.text })
       } else if (p.type === 'image_url') {
         const iu = p.image_url

@@ -24,7 +24,51 @@ export interface ServeLimits {
   maxStop: number
   /** Most completions in one /v1/rewards call. Default 4096. */
   maxRewardItems: number
+  /**
+   * Largest text of a prompt in UTF-8 bytes, checked before tokenizing (larger: 400 ERR_PROMPT_TOO_LONG).
+   * Default {@link PROMPT_BYTES_PER_TOKEN} × maxPromptTokens (131,072 for 8192 tokens): natural text
+   * averages about 4 bytes per token, so only prompts that could never fit are refused unread.
+   */
+  maxPromptBytes: number
+  /** Largest /v1/rewards body in bytes (parsed on the event loop). Default 4 MiB. */
+  maxRewardBodyBytes: number
+  /** Longest completion or solution of a /v1/rewards call, in characters. Default 65,536. */
+  maxRewardChars: number
+  /** Most class names in a /v1/rewards `options.classes`, each at most 256 characters. Default 1024. */
+  maxRewardClasses: number
 }
+
+/** Bytes of prompt text allowed per prompt token when `limits.maxPromptBytes` is not given. */
+export const PROMPT_BYTES_PER_TOKEN = 16
+
+/** Timeouts and the connection cap of the HTTP server. */
+export interface ServeConnectionOptions {
+  /** Time a client has to send the request headers (ms; then 408 and the connection is closed). Default 10,000. */
+  headersTimeoutMs: number
+  /** Time a client has to send the whole request, body included (ms; then 408). Default 30,000. */
+  requestTimeoutMs: number
+  /** How long an idle keep-alive connection stays open (ms). Default 5,000. */
+  keepAliveTimeoutMs: number
+  /**
+   * Most open connections. Beyond it, {@link HEALTH_RESERVE_CONNECTIONS} more are accepted for one request
+   * each (closed after {@link OVER_CAP_IDLE_MS} ms without one): `/healthz` is answered, any other route gets
+   * 503 ERR_TOO_MANY_CONNECTIONS with Retry-After; further connections are closed at once. Default 1024.
+   */
+  maxConnections: number
+}
+
+/** Connections accepted past `maxConnections` so that /healthz still answers at the cap. */
+export const HEALTH_RESERVE_CONNECTIONS = 16
+/** How long a connection past the cap may wait before sending its request (ms). */
+export const OVER_CAP_IDLE_MS = 2000
+
+/** Default timeouts and connection cap. */
+export const DEFAULT_CONNECTION_OPTIONS: Readonly<ServeConnectionOptions> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+})
 
 /** Options of {@link createServer}. */
 export interface ServeOptions {
@@ -51,6 +95,8 @@ export interface ServeOptions {
   defaultMaxTokens?: number
   /** Per-request limits (see {@link ServeLimits}). */
   limits?: Partial<ServeLimits>
+  /** Timeouts and connection cap (see {@link ServeConnectionOptions}). */
+  connections?: Partial<ServeConnectionOptions>
   /** Also export prom-client's process metrics (RSS, heap, event loop). Default false. */
   defaultMetrics?: boolean
   /** Log requests with fastify's logger (pino). Default false. */
@@ -69,6 +115,7 @@ export interface ResolvedServeOptions {
   maxQueue: number
   defaultMaxTokens: number
   limits: Readonly<ServeLimits>
+  connections: Readonly<ServeConnectionOptions>
   defaultMetrics: boolean
   logger: boolean
 }
@@ -83,6 +130,10 @@ export const DEFAULT_SERVE_LIMITS: Readonly<ServeLimits> = Object.freeze({
   maxN: 8,
   maxStop: 4,
   maxRewardItems: 4096,
+  maxPromptBytes: PROMPT_BYTES_PER_TOKEN * 8192,
+  maxRewardBodyBytes: 4 * 2 ** 20,
+  maxRewardChars: 65_536,
+  maxRewardClasses: 1024,
 })
 
 function bad(name: string, what: string, v: unknown): never {
@@ -120,6 +171,17 @@ export function resolveServeOptions(o: ServeOptions = {}): ResolvedServeOptions 
     if (!(k in DEFAULT_SERVE_LIMITS)) bad(`limits.${k}`, `one of ${Object.keys(DEFAULT_SERVE_LIMITS).join(', ')}`, k)
     limits[k] = int(given[k], `limits.${k}`, k === 'maxStop' ? 0 : 1, Number.MAX_SAFE_INTEGER, DEFAULT_SERVE_LIMITS[k])
   }
+  if (given.maxPromptBytes === undefined) limits.maxPromptBytes = PROMPT_BYTES_PER_TOKEN * limits.maxPromptTokens
+  const givenC = o.connections ?? {}
+  if (typeof givenC !== 'object' || givenC === null) bad('connections', 'an object', givenC)
+  const connections: ServeConnectionOptions = { ...DEFAULT_CONNECTION_OPTIONS }
+  for (const k of Object.keys(givenC) as (keyof ServeConnectionOptions)[]) {
+    if (!(k in DEFAULT_CONNECTION_OPTIONS)) bad(`connections.${k}`, `one of ${Object.keys(DEFAULT_CONNECTION_OPTIONS).join(', ')}`, k)
+    connections[k] = int(givenC[k], `connections.${k}`, 1, k === 'maxConnections' ? 1_000_000 : 24 * 3600_000, DEFAULT_CONNECTION_OPTIONS[k])
+  }
+  if (connections.headersTimeoutMs > connections.requestTimeoutMs) {
+    bad('connections.headersTimeoutMs', `at most connections.requestTimeoutMs (${connections.requestTimeoutMs})`, connections.headersTimeoutMs)
+  }
   const maxBatchSize = int(o.maxBatchSize, 'maxBatchSize', 1, 4096, 16)
   const maxWaitMs = o.maxWaitMs ?? 5
   if (typeof maxWaitMs !== 'number' || !(maxWaitMs >= 0 && maxWaitMs <= 60_000)) bad('maxWaitMs', 'a number of ms between 0 and 60000', maxWaitMs)
@@ -136,6 +198,7 @@ export function resolveServeOptions(o: ServeOptions = {}): ResolvedServeOptions 
     maxQueue: int(o.maxQueue, 'maxQueue', 1, 1_000_000, 256),
     defaultMaxTokens,
     limits: Object.freeze(limits),
+    connections: Object.freeze(connections),
     defaultMetrics: o.defaultMetrics ?? false,
     logger: o.logger ?? false,
   })

@@ -8,8 +8,10 @@
  *   GET  /healthz               liveness, never needs the key
  *   GET  /metrics               Prometheus text format
  *
- * Every error is JSON `{error: {message, type, code}}` (lib/serve/errors.ts); a failing request never
- * stops the server. The server listens on 127.0.0.1 unless told otherwise. Usage:
+ * Every error is JSON `{error: {message, type, param, code}}` (lib/serve/errors.ts); a failing request never
+ * stops the server. The server listens on 127.0.0.1 unless told otherwise. Slow or idle clients are cut
+ * off (header, request and keep-alive timeouts) and open connections are capped; past the cap a small
+ * reserve still answers /healthz (see ServeConnectionOptions). Usage:
  *
  *   const server = createServer(modelGenerator(model), { port: 0 })
  *   const url = await server.listen()
@@ -18,12 +20,14 @@
  */
 import { PassThrough } from 'node:stream'
 import { randomUUID } from 'node:crypto'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { bearerChecker } from './auth.js'
-import { HttpError, toHttpError } from './errors.js'
+import { HttpError, RETRY_AFTER_SECONDS, toHttpError } from './errors.js'
 import { ServeMetrics } from './metrics.js'
 import { StopStream, applyStop, parseChatRequest, type ChatCompletion, type ChatCompletionChunk, type ChatRequest } from './openai.js'
-import { resolveServeOptions, type ResolvedServeOptions, type ServeOptions } from './options.js'
+import { HEALTH_RESERVE_CONNECTIONS, OVER_CAP_IDLE_MS, resolveServeOptions, type ResolvedServeOptions, type ServeOptions } from './options.js'
 import { BatchQueue } from './queue.js'
 import { scoreRewardsRequest } from './rewards.js'
 import type { GenerationOutput, Generator } from './types.js'
@@ -55,12 +59,45 @@ export function createServer(generator: Generator, options: ServeOptions = {}): 
   const queue = new BatchQueue(generator, { maxBatchSize: o.maxBatchSize, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue })
   const metrics = new ServeMetrics(() => queue.depth, { defaultMetrics: o.defaultMetrics })
   queue.onBatch = (b) => metrics.observeBatch(b)
-  const app = Fastify({ bodyLimit: o.limits.maxBodyBytes, logger: o.logger, return503OnClosing: true })
+  const c = o.connections
+  const overCap = new WeakSet<Socket>()
+  let open = 0
+  const serverFactory = (handler: Parameters<typeof createHttpServer>[1]): HttpServer => {
+    const srv = createHttpServer({
+      headersTimeout: c.headersTimeoutMs,
+      requestTimeout: c.requestTimeoutMs,
+      keepAliveTimeout: c.keepAliveTimeoutMs,
+      // how often Node checks the header and request timeouts (its default, 30 s, would let them overrun)
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(c.headersTimeoutMs / 4))),
+    }, handler)
+    srv.on('connection', (sock: Socket) => {
+      if (open >= c.maxConnections + HEALTH_RESERVE_CONNECTIONS) {
+        metrics.refusedConnections.inc()
+        sock.destroy()
+        return
+      }
+      open++
+      sock.once('close', () => open--)
+      if (open > c.maxConnections) {
+        overCap.add(sock)
+        sock.setTimeout(OVER_CAP_IDLE_MS, () => sock.destroy())
+      }
+    })
+    return srv
+  }
+  const app = Fastify({ bodyLimit: o.limits.maxBodyBytes, logger: o.logger, return503OnClosing: true, serverFactory })
   app.removeContentTypeParser('text/plain')
   const checkKey = o.apiKey ? bearerChecker(o.apiKey) : undefined
 
   app.addHook('onRequest', async (req, reply) => {
     ;(req as { t0?: number }).t0 = performance.now()
+    if (overCap.has(req.raw.socket)) {
+      void reply.header('connection', 'close')
+      if (req.routeOptions.url !== '/healthz') {
+        void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+        throw new HttpError(503, 'ERR_TOO_MANY_CONNECTIONS', `This server has ${c.maxConnections} connections open (its limit); retry later or reuse a connection`)
+      }
+    }
     if (checkKey && req.routeOptions.url !== '/healthz' && !checkKey(req.headers.authorization)) {
       void reply.header('www-authenticate', 'Bearer')
       throw new HttpError(401, 'ERR_UNAUTHORIZED', 'Expected an API key as "Authorization: Bearer <key>"; the key was missing or wrong')
@@ -75,6 +112,7 @@ export function createServer(generator: Generator, options: ServeOptions = {}): 
   app.setErrorHandler((err, req, reply) => {
     const { status, body, internal } = toHttpError(err)
     if (internal) req.log.error({ err }, 'request failed')
+    if (status === 429) void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     void reply.code(status).type('application/json').send(body)
   })
   app.setNotFoundHandler((req, reply) => {
@@ -87,7 +125,7 @@ export function createServer(generator: Generator, options: ServeOptions = {}): 
     return metrics.text()
   })
   app.get('/v1/models', async () => ({ object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'vrft-native' }] }))
-  app.post('/v1/rewards', async (req) => scoreRewardsRequest(req.body, o.limits.maxRewardItems))
+  app.post('/v1/rewards', { bodyLimit: o.limits.maxRewardBodyBytes }, async (req) => scoreRewardsRequest(req.body, o.limits))
   app.post('/v1/chat/completions', async (req, reply) => {
     const cr = await parseChatRequest(req.body, o)
     const ac = new AbortController()
@@ -147,7 +185,11 @@ async function completeChat(cr: ChatRequest, queue: BatchQueue, o: ResolvedServe
   }
 }
 
-function streamChat(cr: ChatRequest, queue: BatchQueue, o: ResolvedServeOptions, reply: FastifyReply, ac: AbortController): PassThrough {
+/**
+ * Answer with server-sent events. The 200 and its headers go out only once the generator has produced
+ * text (or finished): a request it refuses (prompt too long, bad image) gets a plain JSON 4xx instead.
+ */
+async function streamChat(cr: ChatRequest, queue: BatchQueue, o: ResolvedServeOptions, reply: FastifyReply, ac: AbortController): Promise<PassThrough> {
   const id = `chatcmpl-${randomUUID()}`
   const created = Math.floor(Date.now() / 1000)
   const n = cr.gen.n
@@ -160,15 +202,24 @@ function streamChat(cr: ChatRequest, queue: BatchQueue, o: ResolvedServeOptions,
   const chunk = (choices: ChatCompletionChunk['choices'], usage?: ChatCompletionChunk['usage']): ChatCompletionChunk => ({
     id, object: 'chat.completion.chunk', created, model: o.modelName, choices, ...(usage !== undefined ? { usage } : {}),
   })
+  let started: () => void = () => {}
+  const firstText = new Promise<void>((r) => (started = r))
+  // The role chunks come first; they (and any text) wait in the stream's buffer until it is returned.
+  for (let i = 0; i < n; i++) send(chunk([{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]))
   cr.gen.onText = (i, delta) => {
+    started()
     const text = stops[i]?.push(delta)
     if (text) send(chunk([{ index: i, delta: { content: text }, finish_reason: null, logprobs: null }]))
   }
   // Throws 429 / 503 synchronously, before any stream byte: those stay plain JSON errors.
   const pending = queue.submit(cr.gen, ac.signal)
+  const early = await Promise.race([firstText.then(() => undefined), pending.then(() => undefined, (e: unknown) => ({ e }))])
+  if (early !== undefined) {
+    sse.destroy()
+    throw early.e
+  }
   void reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache').header('x-accel-buffering', 'no')
-  for (let i = 0; i < n; i++) send(chunk([{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]))
-  pending.then(
+  void pending.then(
     (out) => {
       out.choices.forEach((c, i) => {
         const s = stops[i]!

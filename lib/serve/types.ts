@@ -25,7 +25,10 @@ export interface GenerationRequest {
   topP: number
   /** Seed of the sampler; seeded requests run in a batch of their own (see BatchQueue). */
   seed?: number
-  /** Stop strings; the server cuts completions at the first one (generators may stop early on them). */
+  /**
+   * Stop strings; the server cuts completions at the first one. The model generator ends a row where its
+   * text first holds one and returns its ids up to that token (so usage counts only those).
+   */
   stop: string[]
   /** Prompts longer than this (tokens, images expanded) are refused with ERR_PROMPT_TOO_LONG. */
   maxPromptTokens: number

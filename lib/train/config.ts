@@ -54,6 +54,8 @@ const common = {
   dtype: z.enum(['auto', 'float32', 'bfloat16']).default(D.dtype),
   device: z.string().min(1).default(D.device),
   quiet: z.boolean().default(false),
+  onDataError: z.enum(['throw', 'skip']).default(D.onDataError),
+  tokenizer: z.string().min(1).optional(),
 }
 
 /** The GRPO (`vrft-native train`) configuration schema. */
@@ -77,6 +79,7 @@ export const trainConfigSchema = z.strictObject({
   iouThreshold: z.number().min(0).lt(1).default(D.iouThreshold),
   classificationMatch: z.enum(['exact', 'substring']).default(D.classificationMatch),
   groundingReward: z.enum(['iou', 'giou']).default(D.groundingReward),
+  rewardErrors: z.enum(['throw', 'skip']).default(D.rewardErrors),
   nproc: int(1).default(D.nproc),
   checkEvery: int(0).default(D.checkEvery),
 })

@@ -58,6 +58,8 @@ export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([
   { key: 'classificationMatch', value: GRPO_DEFAULTS.classificationMatch, description: 'classification reward: exact (paper) or guarded substring (code)', source: 'paper' },
   { key: 'checkEvery', value: GRPO_DEFAULTS.checkEvery, description: 'data parallel: compare a parameter checksum across ranks every N steps (0 = only at start)', source: 'vrft-native' },
   { key: 'groundingReward', value: GRPO_DEFAULTS.groundingReward, description: 'grounding reward: iou (paper) or giou (GIoU + 1, code)', source: 'paper' },
+  { key: 'onDataError', value: GRPO_DEFAULTS.onDataError, description: 'a malformed data record: throw (stop with its error) or skip (count it in the log and go on)', source: 'vrft-native' },
+  { key: 'rewardErrors', value: GRPO_DEFAULTS.rewardErrors, description: 'a reward that throws or returns NaN: throw (ERR_REWARD) or skip (score that component 0, counted as rewardErrors)', source: 'vrft-native' },
 ] satisfies DefaultEntry[])
 
 /** `camelCase` → `--kebab-case`. */

@@ -10,6 +10,7 @@
  */
 import { VrftError, expectArg } from '../errors.js'
 import { readModelConfig, type ModelConfig } from '../model/config.js'
+import { checkConfigAgainstCheckpoint } from '../model/config-check.js'
 import {
   native, type NativeModelObject, type NativePromptIn, type NativeRolloutsObject, type NativeStepReport,
   type NativeTrainerObject,
@@ -144,6 +145,7 @@ export class NativePolicy implements TrainablePolicy {
     const dtype = o.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
     expectArg(dtype === 'float32' || dtype === 'bfloat16', "'float32' or 'bfloat16'", 'dtype', dtype)
     const settings = resolveTrainerSettings(o.train ?? {}, o.modelDir)
+    await checkConfigAgainstCheckpoint(o.modelDir, config) // before the native side allocates what the config says
     const mb = native()
     const model = await mb.modelLoad(o.modelDir, config, { dtype, device })
     try {

@@ -102,16 +102,24 @@ export interface ModelIO {
   eosTokenIds: number[]
 }
 
-/** Read a model folder with the run's min/max pixels (lib/model/load.ts) and make its prompt encoder. */
-export async function modelIO(modelDir: string, pixels: { minPixels: number; maxPixels: number }): Promise<ModelIO> {
-  const folder = await readModelFolder(modelDir, { preprocessor: { minPixels: pixels.minPixels, maxPixels: pixels.maxPixels } })
+/**
+ * Read a model folder with the run's min/max pixels and tokenizer choice (lib/model/load.ts: tokenizer.json,
+ * else ERR_TOKENIZER_MISSING unless `tokenizer: 'builtin'`) and make its prompt encoder.
+ */
+export async function modelIO(modelDir: string, o: { minPixels: number; maxPixels: number; tokenizer?: string }): Promise<ModelIO> {
+  const folder = await readModelFolder(modelDir, {
+    preprocessor: { minPixels: o.minPixels, maxPixels: o.maxPixels }, ...(o.tokenizer !== undefined ? { tokenizer: o.tokenizer } : {}),
+  })
   const { tokenizer, preprocessor } = folder
   return { modelDir: folder.dir, folder, tokenizer, preprocessor, encode: makePromptEncoder(tokenizer, preprocessor), eosTokenIds: folder.eosIds }
 }
 
-/** Open `--data` (a file, a folder of shards or a cached hub data set; `split` of the latter two) as a SampleSource. */
-export async function openData(path: string, task?: Task, split?: string): Promise<SampleSource & { source?: string }> {
-  const ds = await openDataset(path, { ...(task ? { task } : {}), ...(split ? { split } : {}) })
+/**
+ * Open `--data` (a file, a folder of shards or a cached hub data set; `split` of the latter two) as a
+ * SampleSource; `onError: 'skip'` (--on-data-error skip) counts bad records instead of failing.
+ */
+export async function openData(path: string, task?: Task, o: { split?: string; onError?: 'throw' | 'skip' } = {}): Promise<SampleSource & { source?: string }> {
+  const ds = await openDataset(path, { ...(task ? { task } : {}), ...(o.split ? { split: o.split } : {}), onError: o.onError ?? 'throw' })
   if (ds.length === 0) throw new VrftError('ERR_DATA_EMPTY', `Expected at least one sample in ${path} but it has none`)
   return ds
 }

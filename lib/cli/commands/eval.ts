@@ -14,11 +14,12 @@ import { writeFileAtomic, writeJsonAtomic } from '../../train/checkpoint.js'
 import { evaluatePolicy } from '../../train/evaluate.js'
 import { loadEvalPolicy, modelDirOf, modelIO, openData, resolveDevice, resolveTask } from '../../train/setup.js'
 import { DATA_DEFAULTS, EVAL_DEFAULTS, GRPO_DEFAULTS } from '../../defaults.js'
+import { TOKENIZER_FLAG_HELP } from '../../model/tokenizer.js'
 
 interface EvalArgs {
   model?: string; data?: string; split: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
   batchSize: number; maxPixels: number; minPixels: number; device: string; output?: string; json: boolean
-  annotations?: string; results?: string; classes?: string[]; askPresence: boolean; presenceMap?: string
+  annotations?: string; results?: string; classes?: string[]; askPresence: boolean; presenceMap?: string; tokenizer?: string
   protocol?: DetectionProtocol; maxDets?: number
 }
 
@@ -36,6 +37,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('max-pixels', { type: 'number', default: GRPO_DEFAULTS.maxPixels, describe: 'image max_pixels' })
     .option('min-pixels', { type: 'number', default: GRPO_DEFAULTS.minPixels, describe: 'image min_pixels' })
     .option('device', { type: 'string', default: GRPO_DEFAULTS.device, describe: 'cpu, cuda, cuda:N or auto' })
+    .option('tokenizer', { type: 'string', describe: TOKENIZER_FLAG_HELP })
     .option('ask-presence', { type: 'boolean', default: false, describe: 'detection: first ask whether the class is present; "no" pairs get no detections (the paper\'s open-vocabulary protocol)' })
     .option('presence-map', { type: 'string', describe: 'detection: exist-map JSON {"<imageId>": ["category", ...]} (the reference format; --ask-presence writes one beside --output): only listed pairs are detected' })
     .option('output', { type: 'string', describe: 'write the JSON report here (and the completions beside it as .completions.jsonl)' })
@@ -66,8 +68,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       if (!argv.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected evaluation data (a file, a folder of shards or a hub data set id) but received undefined')
       if (classes && !argv.annotations) throw new VrftError('ERR_CONFIG', 'Invalid option --classes: with --model it selects categories of --annotations, expected an annotations file but received none')
       const modelDir = modelDirOf(argv.model)
-      const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels })
-      const data = await openData(argv.data, argv.task, argv.split)
+      const io = await modelIO(modelDir, { minPixels: argv.minPixels, maxPixels: argv.maxPixels, tokenizer: argv.tokenizer })
+      const data = await openData(argv.data, argv.task, { split: argv.split })
       const task = await resolveTask(argv.task, data)
       const groundTruth = argv.annotations ? await readCocoAnnotations(argv.annotations) : undefined
       const detection = {

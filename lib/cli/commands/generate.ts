@@ -7,6 +7,7 @@ import type { CommandModule } from 'yargs'
 import type { ChatContentPart } from '../../model/chat.js'
 import { generate, loadGenerationModel } from '../../generate.js'
 import { GENERATION_DEFAULTS as G } from '../../train/defaults.js'
+import { TOKENIZER_FLAG_HELP } from '../../model/tokenizer.js'
 
 /** Parsed options of `vrft-native generate`. */
 export interface GenerateCliArgs {
@@ -40,7 +41,7 @@ export const generateCommand: CommandModule<object, GenerateCliArgs> = {
     .option('seed', { type: 'number', describe: 'seed: the same seed gives the same samples on this machine' })
     .option('dtype', { type: 'string', choices: ['float32', 'bfloat16', 'float16'] as const, describe: 'weights dtype (default float32 on CPU, bfloat16 on CUDA)' })
     .option('device', { type: 'string', default: 'cpu', describe: "'cpu' or 'cuda[:i]'" })
-    .option('tokenizer', { type: 'string', describe: "tokenizer.json (default: the model's, else the bundled Qwen tokenizer)" })
+    .option('tokenizer', { type: 'string', describe: TOKENIZER_FLAG_HELP })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }) as never,
   handler: async (argv) => {
     const model = await loadGenerationModel(argv.model, { dtype: argv.dtype, device: argv.device, tokenizer: argv.tokenizer })

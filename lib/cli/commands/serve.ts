@@ -7,7 +7,8 @@
 import type { CommandModule } from 'yargs'
 import { loadModel } from '../../api.js'
 import { modelGenerator } from '../../serve/model-generator.js'
-import { DEFAULT_SERVE_LIMITS, resolveServeOptions, type ServeOptions } from '../../serve/options.js'
+import { TOKENIZER_FLAG_HELP } from '../../model/tokenizer.js'
+import { DEFAULT_CONNECTION_OPTIONS, DEFAULT_SERVE_LIMITS, PROMPT_BYTES_PER_TOKEN, resolveServeOptions, type ServeOptions } from '../../serve/options.js'
 import { createServer } from '../../serve/server.js'
 
 interface ServeArgs {
@@ -29,6 +30,16 @@ interface ServeArgs {
   'max-body-bytes': number
   'model-name'?: string
   log: boolean
+  tokenizer?: string
+  'max-prompt-bytes'?: number
+  'max-reward-body-bytes': number
+  'max-reward-chars': number
+  'max-reward-classes': number
+  'max-reward-items': number
+  'headers-timeout-ms': number
+  'request-timeout-ms': number
+  'keep-alive-timeout-ms': number
+  'max-connections': number
 }
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
@@ -51,6 +62,16 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     .option('max-image-pixels', { type: 'number', default: DEFAULT_SERVE_LIMITS.maxImagePixels, describe: 'largest image (width × height)' })
     .option('max-images', { type: 'number', default: DEFAULT_SERVE_LIMITS.maxImages, describe: 'most images per request' })
     .option('max-body-bytes', { type: 'number', default: DEFAULT_SERVE_LIMITS.maxBodyBytes, describe: 'largest request body' })
+    .option('max-prompt-bytes', { type: 'number', describe: `largest prompt text in bytes, checked before tokenizing [default: ${PROMPT_BYTES_PER_TOKEN} × --max-prompt-tokens]` })
+    .option('max-reward-body-bytes', { type: 'number', default: DEFAULT_SERVE_LIMITS.maxRewardBodyBytes, describe: 'largest /v1/rewards body' })
+    .option('max-reward-items', { type: 'number', default: DEFAULT_SERVE_LIMITS.maxRewardItems, describe: 'most completions per /v1/rewards call' })
+    .option('max-reward-chars', { type: 'number', default: DEFAULT_SERVE_LIMITS.maxRewardChars, describe: 'longest completion or solution in /v1/rewards (characters)' })
+    .option('max-reward-classes', { type: 'number', default: DEFAULT_SERVE_LIMITS.maxRewardClasses, describe: 'most class names in /v1/rewards options.classes' })
+    .option('headers-timeout-ms', { type: 'number', default: DEFAULT_CONNECTION_OPTIONS.headersTimeoutMs, describe: 'time a client has to send its request headers (then 408)' })
+    .option('request-timeout-ms', { type: 'number', default: DEFAULT_CONNECTION_OPTIONS.requestTimeoutMs, describe: 'time a client has to send its whole request (then 408)' })
+    .option('keep-alive-timeout-ms', { type: 'number', default: DEFAULT_CONNECTION_OPTIONS.keepAliveTimeoutMs, describe: 'idle keep-alive connections are closed after this' })
+    .option('max-connections', { type: 'number', default: DEFAULT_CONNECTION_OPTIONS.maxConnections, describe: 'most open connections (past it /healthz still answers, other routes 503)' })
+    .option('tokenizer', { type: 'string', describe: TOKENIZER_FLAG_HELP })
     .option('model-name', { type: 'string', describe: 'model id in answers (default: the folder name)' })
     .option('log', { type: 'boolean', default: false, describe: 'log every request (JSON lines on stdout)' }),
   handler: async (a) => {
@@ -73,10 +94,21 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         maxImagePixels: a['max-image-pixels'],
         maxImages: a['max-images'],
         maxBodyBytes: a['max-body-bytes'],
+        ...(a['max-prompt-bytes'] !== undefined ? { maxPromptBytes: a['max-prompt-bytes'] } : {}),
+        maxRewardBodyBytes: a['max-reward-body-bytes'],
+        maxRewardItems: a['max-reward-items'],
+        maxRewardChars: a['max-reward-chars'],
+        maxRewardClasses: a['max-reward-classes'],
+      },
+      connections: {
+        headersTimeoutMs: a['headers-timeout-ms'],
+        requestTimeoutMs: a['request-timeout-ms'],
+        keepAliveTimeoutMs: a['keep-alive-timeout-ms'],
+        maxConnections: a['max-connections'],
       },
     }
     resolveServeOptions(options) // bad options fail before the (slow) model load
-    const model = await loadModel(a.model, { device: a.device, dtype: a.dtype })
+    const model = await loadModel(a.model, { device: a.device, dtype: a.dtype, tokenizer: a.tokenizer })
     const server = createServer(modelGenerator(model), options)
     const url = await server.listen()
     console.error(`vrft-native serve: ${a.model} on ${url} (${apiKey ? 'API key required' : 'no API key'}${a['allowed-root'] ? `, local images under ${a['allowed-root']}` : ''})`)
