@@ -97,7 +97,6 @@ export function asciiLower(s: string): string {
   return /^[\x00-\x7f]*$/.test(s) ? s.toLowerCase() : s.replace(/[A-Z]+/g, (m) => m.toLowerCase())
 }
 
-const NUM = String.raw`[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`
 const NO_OBJECTS_RE = /^[\s'"`[(]*no\s*objects?[\s'"`.\])]*$/i
 const EMPTY_LIST_RE = /^[\s[\]]*$/
 
