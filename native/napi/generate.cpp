@@ -68,7 +68,7 @@ static PromptInputs read_prompt(const Napi::Object& o, const m::ModelConfig& cfg
 rl::GenerateOptions read_generate_options(Napi::Env env, const Napi::Object& o, std::vector<Napi::Value>& keep) {
   rl::GenerateOptions g;
   g.max_new_tokens = get_int(o.Get("maxNewTokens"), "maxNewTokens", 1, 1 << 20);
-  g.num_samples = get_int(o.Get("numGenerations"), "numGenerations", 1, 1 << 16);
+  g.num_generations = get_int(o.Get("numGenerations"), "numGenerations", 1, 1 << 16);
   g.sampling.temperature = get_number(o.Get("temperature"), "temperature");
   if (g.sampling.temperature < 0) throw_range(fmt("Expected a number >= 0 for temperature but received ", g.sampling.temperature));
   g.sampling.greedy = get_bool(o.Get("greedy"), "greedy") || g.sampling.temperature == 0;

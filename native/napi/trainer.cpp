@@ -232,7 +232,7 @@ static Napi::Value Generate(const Napi::CallbackInfo& info) {
     auto g = read_generate_options(info.Env(), o, keep);
     auto data = std::make_shared<RolloutData>();
     data->prompts = std::move(batch);
-    data->num_generations = g.num_samples;
+    data->num_generations = g.num_generations;
     auto out = std::make_shared<rl::GenerateResult>();
     auto work = [tr, data, g, out] { *out = tr->generate(data->prompts, g, data->seqs); };
     auto done = [data, out](Napi::Env env) -> Napi::Value {

@@ -15,7 +15,7 @@ static double since(Clock::time_point t0) { return std::chrono::duration<double>
 
 static void check_options(const m::ModelConfig& c, const GenerateOptions& o) {
   if (o.max_new_tokens < 1) throw_range(fmt("Expected maxNewTokens >= 1 but received ", o.max_new_tokens));
-  if (o.num_samples < 1) throw_range(fmt("Expected numSamples >= 1 but received ", o.num_samples));
+  if (o.num_generations < 1) throw_range(fmt("Expected numGenerations >= 1 but received ", o.num_generations));
   const auto& s = o.sampling;
   if (!s.greedy && !(s.temperature > 0)) throw_range(fmt("Expected a temperature > 0 when sampling but received ", s.temperature));
   if (!(s.top_p > 0 && s.top_p <= 1)) throw_range(fmt("Expected topP in (0, 1] but received ", s.top_p));
@@ -50,7 +50,7 @@ GenerateResult generate(m::Qwen2VLImpl& model, const torch::Tensor& ids_, const 
   if (!mask.sizes().equals(ids.sizes())) throw_arg(fmt("Expected an attention mask of shape ", ids.sizes(), " but received ", mask.sizes()));
   if (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= model.cfg.vocab_size)
     throw_range(fmt("Expected prompt ids between 0 and ", model.cfg.vocab_size - 1));
-  const int64_t P = ids.size(0), T = ids.size(1), G = o.num_samples, B = P * G, N = o.max_new_tokens;
+  const int64_t P = ids.size(0), T = ids.size(1), G = o.num_generations, B = P * G, N = o.max_new_tokens;
   auto stop = [&] {
     if (o.should_stop && o.should_stop()) throw_coded("ERR_ABORTED", "generation was aborted");
   };

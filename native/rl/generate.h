@@ -31,7 +31,7 @@ enum class GenerateMode { Cache, NoCache, PerSamplePrefill };
 
 struct GenerateOptions {
   int64_t max_new_tokens = 64;
-  int64_t num_samples = 1;              // G
+  int64_t num_generations = 1;          // G (set by the binding from numGenerations)
   SamplingParams sampling;
   std::vector<int64_t> eos_ids;         // stop on any (generation_config eos_token_id)
   int64_t pad_id = 0;                   // written after a row finished

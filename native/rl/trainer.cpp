@@ -291,7 +291,7 @@ GenerateResult Trainer::generate(const std::vector<Prompt>& prompts, const Gener
     c10::InferenceMode im;
     r = rl::generate(*policy_, ids, mask, pixels, grids, o);
   }
-  const int64_t B = r.ids.size(0), G = o.num_samples;
+  const int64_t B = r.ids.size(0), G = o.num_generations;
   auto lens = r.lengths.to(torch::kCPU);
   auto all_ids = r.ids.to(torch::kCPU), all_logp = r.logp.to(torch::kCPU);
   seqs.clear();

@@ -76,7 +76,7 @@ class Trainer {
   Trainer(model::Qwen2VL policy, const TrainerOptions& o);
   ~Trainer();
   // A training rollout: the P prompts (unpadded; left-padded here with id 0, masked) sampled G =
-  // o.num_samples times from the current policy (rl::generate, under InferenceMode); `seqs` receives the P·G
+  // o.num_generations times from the current policy (rl::generate, under InferenceMode); `seqs` receives the P·G
   // completions, row r after prompt r / G, tokens cut at their length, old_logp = their sampling log-probs
   // at temperature 1 (what the clipped objective compares against).
   GenerateResult generate(const std::vector<Prompt>& prompts, const GenerateOptions& o, std::vector<Sequence>& seqs);
