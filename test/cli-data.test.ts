@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { readJsonl } from '../lib/train/checkpoint.js'
 import { hubConfig } from '../lib/model/init-model.js'
+import { defaultTokenizerPath } from '../lib/model/tokenizer.js'
 
 const root = resolve(import.meta.dirname, '..')
 const FIX = join(root, 'test/fixtures/parquet')
@@ -37,6 +38,7 @@ function cli(args: string[]): Promise<Run> {
 const model = join(dir, 'model')
 mkdirSync(model)
 writeFileSync(join(model, 'config.json'), JSON.stringify(hubConfig('qwen2-vl', 'tiny', 'float32'))) // read by the model loader
+writeFileSync(join(model, 'tokenizer.json'), readFileSync(defaultTokenizerPath())) // a model folder ships its tokenizer
 const noStack = (t: Test, r: Run): void => { t.notMatch(r.stderr, /\n\s+at /, 'no stack trace') }
 
 t.test('train: 2 steps on --data Org/Name, evaluated on --eval-data Org/Name --eval-split test', async (t) => {

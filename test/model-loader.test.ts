@@ -1,7 +1,9 @@
 /**
- * The one model loader (lib/model/load.ts). A model folder without tokenizer.json (a golden tiny checkpoint:
- * config.json, generation_config.json, preprocessor_config.json, weights) stops every entry point on the
- * same ids — the folder's generation_config.json eos ids, not the bundled tokenizer's defaults:
+ * The one model loader (lib/model/load.ts). A model folder (a golden tiny checkpoint: config.json,
+ * generation_config.json, preprocessor_config.json, weights, and the bundled Qwen tokenizer.json, whose own stop
+ * ids differ) stops every entry point on the same ids — the folder's generation_config.json eos ids, not the
+ * tokenizer's defaults. Without tokenizer.json every entry point is ERR_TOKENIZER_MISSING unless the bundled
+ * tokenizer is asked for (`'builtin'`, issue #24's rule, decided in the loader):
  *  - pure (no addon): the folder read, hub ids, errors; `train`, `sft` and `eval` hand the loader's ids to
  *    the policy's generate (an in-memory fake policy records them) and `train` hands it the loader's config;
  *  - with the addon: the API's chat, `generate`, serve's generator, the eval policy and the training policy
@@ -10,7 +12,7 @@
  */
 import { tempDir } from './tmp.js'
 import t from 'tap'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadTokenizer, defaultTokenizerPath } from '../lib/model/tokenizer.js'
 import { readGenerationStopIds, readModelFolder, resolveModelFolder, tokenizerFor } from '../lib/model/load.js'
@@ -23,12 +25,13 @@ import type { PolicyFactoryOptions } from '../lib/train/setup.js'
 import { goldenImage, tinyCheckpointDir } from './generate-helpers.js'
 import { FakePolicy } from './train-fake.js'
 
-/** A copy of the golden tiny checkpoint (no tokenizer.json), optionally with other generation-config eos ids. */
-function folderWithoutTokenizer(eos?: number[]): string {
+/** A copy of the golden tiny checkpoint with the bundled tokenizer.json, optionally with other generation-config eos ids. */
+function modelFolder(eos?: number[]): string {
   const src = tinyCheckpointDir('qwen2vl-tiny')
   const dir = join(tempDir('vrft-loader-'), 'model')
   mkdirSync(dir)
   for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json']) copyFileSync(join(src, f), join(dir, f))
+  copyFileSync(defaultTokenizerPath(), join(dir, 'tokenizer.json'))
   symlinkSync(join(src, 'model.safetensors'), join(dir, 'model.safetensors'))
   if (eos) {
     const g = JSON.parse(readFileSync(join(dir, 'generation_config.json'), 'utf8')) as Record<string, unknown>
@@ -45,11 +48,17 @@ function fileEos(dir: string): number[] {
 
 const PIXELS = { minPixels: 3136, maxPixels: 12845056 }
 
-t.test('a folder without tokenizer.json: the bundled tokenizer, the folder\'s stop ids', async (t) => {
-  const dir = folderWithoutTokenizer()
-  t.notOk(existsSync(join(dir, 'tokenizer.json')), 'no tokenizer.json in the fixture')
-  t.equal(tokenizerFor(dir), defaultTokenizerPath(), 'the bundled Qwen tokenizer is chosen')
+t.test('the folder\'s stop ids, whatever the tokenizer\'s own; no tokenizer.json is an error unless builtin', async (t) => {
+  const dir = modelFolder()
+  t.equal(tokenizerFor(dir), dir, 'the folder\'s tokenizer.json is chosen')
   t.equal(tokenizerFor(dir, '/x/tokenizer.json'), '/x/tokenizer.json', 'an explicit tokenizer wins')
+  const bare = modelFolder()
+  rmSync(join(bare, 'tokenizer.json'))
+  t.notOk(existsSync(join(bare, 'tokenizer.json')), 'no tokenizer.json in the second folder')
+  await t.rejects(readModelFolder(bare), { code: 'ERR_TOKENIZER_MISSING' }, 'the loader refuses a folder without tokenizer.json')
+  await t.rejects(modelIO(bare, PIXELS), { code: 'ERR_TOKENIZER_MISSING' }, 'and so does train/sft/eval setup')
+  t.equal(tokenizerFor(bare, 'builtin'), defaultTokenizerPath(), 'builtin: the bundled Qwen tokenizer, asked for')
+  t.same((await readModelFolder(bare, { tokenizer: 'builtin' })).eosIds, fileEos(bare), 'with it, the folder\'s stop ids still')
   const folder = await readModelFolder(dir)
   t.same(folder.eosIds, fileEos(dir), 'stop ids from the folder\'s generation_config.json')
   t.same(folder.tokenizer.special.stopIds, folder.eosIds, 'the tokenizer carries the same stop ids')
@@ -60,12 +69,12 @@ t.test('a folder without tokenizer.json: the bundled tokenizer, the folder\'s st
 })
 
 t.test('hub ids resolve from the local cache through the same loader', async (t) => {
-  const dir = folderWithoutTokenizer([151645, 151644])
+  const dir = modelFolder([151645, 151644])
   const cache = tempDir('vrft-hub-')
   const sha = 'a'.repeat(40)
   const snap = join(cache, 'models--Org--Tiny', 'snapshots', sha)
   mkdirSync(snap, { recursive: true })
-  for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json']) copyFileSync(join(dir, f), join(snap, f))
+  for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'tokenizer.json']) copyFileSync(join(dir, f), join(snap, f))
   mkdirSync(join(cache, 'models--Org--Tiny', 'refs'))
   writeFileSync(join(cache, 'models--Org--Tiny', 'refs', 'main'), sha)
   const saved = process.env.HF_HUB_CACHE
@@ -90,7 +99,7 @@ t.test('bad folders and generation configs are typed errors', async (t) => {
   } finally {
     if (saved.HF_HUB_CACHE === undefined) delete process.env.HF_HUB_CACHE; else process.env.HF_HUB_CACHE = saved.HF_HUB_CACHE
   }
-  const dir = folderWithoutTokenizer()
+  const dir = modelFolder()
   writeFileSync(join(dir, 'generation_config.json'), '{"eos_token_id": [')
   t.throws(() => readGenerationStopIds(dir), { code: 'ERR_CONFIG', message: /valid JSON/ })
   writeFileSync(join(dir, 'generation_config.json'), '{"eos_token_id": "<|im_end|>"}')
@@ -109,7 +118,7 @@ function dataFile(): string {
 }
 
 t.test('train, sft and eval pass the loader\'s ids (and train its config) to the policy', async (t) => {
-  const dir = folderWithoutTokenizer([151645, 151644])
+  const dir = modelFolder([151645, 151644])
   const folder = await readModelFolder(dir)
   const data = dataFile()
   const seen: Array<{ what: string; eos: number[] }> = []
@@ -156,10 +165,10 @@ t.test('every entry point stops on the same token (real tiny model)', { skip: re
   const { prepareInputs } = await import('../lib/model/chat.js')
   const conv = [{ role: 'user' as const, content: 'Name a colour.' }]
   // The token the model emits first, greedily: made the folder's only stop id.
-  const probe = await loadModel(folderWithoutTokenizer())
+  const probe = await loadModel(modelFolder())
   const first = (await probe.chat(conv, { maxTokens: 3 })).ids[0]!
   await probe[Symbol.asyncDispose]()
-  const dir = folderWithoutTokenizer([first])
+  const dir = modelFolder([first])
   t.notOk(loadTokenizer(defaultTokenizerPath()).special.stopIds.includes(first), `token ${first} is not a default stop id, so stopping on it shows the folder's ids were used`)
 
   const api = await loadModel(dir)

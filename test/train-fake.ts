@@ -5,10 +5,11 @@
  * rollouts they received; saveModel/saveState/loadState round-trip everything as JSON. Also exports a
  * decoder, an encoder and a tiny classification data set to go with it.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Sample } from '../lib/data/types.js'
 import { hubConfig } from '../lib/model/init-model.js'
+import { defaultTokenizerPath } from '../lib/model/tokenizer.js'
 import { mulberry32 } from '../lib/train/order.js'
 import type { Completion, EncodedPrompt, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from '../lib/train/types.js'
 
@@ -124,6 +125,8 @@ export class FakePolicy implements TrainablePolicy {
     mkdirSync(dir, { recursive: true })
     // A valid config.json (the tiny preset's): the model loader reads and validates it before any policy exists.
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...hubConfig('qwen2-vl', 'tiny', 'float32'), fake: true }))
+    // and the tokenizer, as the native trainer copies the source folder's non-weight files (ERR_TOKENIZER_MISSING otherwise)
+    copyFileSync(defaultTokenizerPath(), join(dir, 'tokenizer.json'))
     writeFileSync(join(dir, 'weights.json'), JSON.stringify(this.logits))
   }
   async saveState(dir: string): Promise<void> {
