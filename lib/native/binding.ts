@@ -292,10 +292,13 @@ export interface NativeStepReport {
   loss: number
   kl: number
   clipFraction: number
+  /** Global L2 norm before clipping (NaN/Infinity when non-finite). */
   gradNorm: number
   lr: number
+  /** True when the update was skipped because the loss or a gradient was not finite. */
   skipped: boolean
   tokens: number
+  /** Seconds in reference log-probs, policy forward/backward + optimizer, and gradient all-reduce (data parallel). */
   seconds: { logprobs: number; update: number; allreduce: number }
   /** Completed optimizer updates. */
   step: number

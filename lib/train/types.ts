@@ -7,7 +7,7 @@
 
 /** One prompt, tokenized and preprocessed (declared with the binding contract, lib/native/binding.ts). */
 export type { EncodedPrompt } from '../native/binding.js'
-import type { EncodedPrompt } from '../native/binding.js'
+import type { EncodedPrompt, NativeStepReport } from '../native/binding.js'
 
 /** Sampling settings (defaults from ../shared/VISUAL-RFT.md: temperature 1, no top-p/top-k, 256 tokens). */
 export interface SamplingOptions {
@@ -75,18 +75,8 @@ export interface StepOptions {
   maxCompletionLength: number
 }
 
-/** What one optimizer step reports. */
-export interface StepMetrics {
-  loss: number
-  kl: number
-  clipFraction: number
-  /** Global L2 norm before clipping (NaN/Infinity when non-finite). */
-  gradNorm: number
-  lr: number
-  /** True when the update was skipped because the loss or a gradient was not finite. */
-  skipped: boolean
-  tokens: number
-  /** Seconds in reference log-probs, policy forward/backward + optimizer, and gradient all-reduce (data parallel). */
+/** What one optimizer step reports: the native report's metrics (a fake policy may leave out the all-reduce time). */
+export interface StepMetrics extends Omit<NativeStepReport, 'step' | 'skippedTotal' | 'details' | 'seconds'> {
   seconds: { logprobs: number; update: number; allreduce?: number }
 }
 

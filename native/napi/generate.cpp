@@ -127,6 +127,21 @@ static A to_typed(Napi::Env env, const torch::Tensor& t, c10::ScalarType st) {
 static Napi::Int32Array i32(Napi::Env env, const torch::Tensor& t) { return to_typed<int32_t, Napi::Int32Array>(env, t, torch::kInt32); }
 static Napi::Float32Array f32(Napi::Env env, const torch::Tensor& t) { return to_typed<float, Napi::Float32Array>(env, t, torch::kFloat32); }
 
+Napi::Object generate_result_js(Napi::Env env, rl::GenerateResult& r) {
+  auto res = Napi::Object::New(env);
+  res.Set("rows", double(r.ids.size(0)));
+  res.Set("steps", double(r.ids.size(1)));
+  res.Set("ids", i32(env, r.ids));
+  res.Set("lengths", i32(env, r.lengths));
+  res.Set("logp", f32(env, r.logp));
+  if (r.logp_temp.defined()) res.Set("logpTemp", f32(env, r.logp_temp));
+  res.Set("promptLength", double(r.prompt_len));
+  res.Set("prefillSeconds", r.prefill_seconds);
+  res.Set("decodeSeconds", r.decode_seconds);
+  r = rl::GenerateResult{};
+  return res;
+}
+
 // generate(model, options) — see GenerateNativeOptions in lib/native/generate.ts.
 static Napi::Value Generate(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -140,21 +155,7 @@ static Napi::Value Generate(const Napi::CallbackInfo& info) {
       c10::InferenceMode im;
       *out = rl::generate(*mp, in.ids, in.mask, in.pixels, in.grids, g);
     };
-    auto done = [out](Napi::Env env) -> Napi::Value {
-      auto& r = *out;
-      auto res = Napi::Object::New(env);
-      res.Set("rows", double(r.ids.size(0)));
-      res.Set("steps", double(r.ids.size(1)));
-      res.Set("ids", i32(env, r.ids));
-      res.Set("lengths", i32(env, r.lengths));
-      res.Set("logp", f32(env, r.logp));
-      if (r.logp_temp.defined()) res.Set("logpTemp", f32(env, r.logp_temp));
-      res.Set("promptLength", double(r.prompt_len));
-      res.Set("prefillSeconds", r.prefill_seconds);
-      res.Set("decodeSeconds", r.decode_seconds);
-      r = rl::GenerateResult{};
-      return res;
-    };
+    auto done = [out](Napi::Env env) -> Napi::Value { return generate_result_js(env, *out); };
     return run_async(info.Env(), work, done, keep);
   });
 }

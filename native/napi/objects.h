@@ -79,6 +79,10 @@ T* unwrap(const Napi::Value& v, const char* name);
 // The sampling and stopping fields of a generate call, all required (native/napi/generate.cpp).
 rl::GenerateOptions read_generate_options(Napi::Env env, const Napi::Object& o, std::vector<Napi::Value>& keep);
 
+// The JS result of a generation (GenerateNativeResult in lib/native/binding.ts): rows, steps, ids, lengths, logp,
+// logpTemp?, timings. Copies the tensors out and releases them (native/napi/generate.cpp).
+Napi::Object generate_result_js(Napi::Env env, rl::GenerateResult& r);
+
 // Register the four classes on `exports` (their constructors are exported only as types: they throw).
 void init_objects(Napi::Env env, Napi::Object exports);
 

@@ -35,13 +35,6 @@ static Napi::Float32Array to_f32(Napi::Env env, const torch::Tensor& t) {
   return a;
 }
 
-static Napi::Int32Array to_i32(Napi::Env env, const torch::Tensor& t) {
-  auto c = t.to(torch::kCPU, torch::kInt32).contiguous();
-  auto a = Napi::Int32Array::New(env, c.numel());
-  if (c.numel()) std::memcpy(a.Data(), c.data_ptr<int32_t>(), c.numel() * sizeof(int32_t));
-  return a;
-}
-
 static torch::Tensor f32_tensor(const Napi::Value& v, const char* name) {
   auto x = get_float_vector(v, name);
   return torch::tensor(x, torch::kFloat32);
@@ -123,15 +116,18 @@ static Napi::Object report_js(Napi::Env env, const rl::StepReport& r) {
   return o;
 }
 
+// A required number field of `o` in [lo, hi] (RangeError naming it otherwise).
+static double ranged(const Napi::Object& o, const char* k, double lo, double hi) {
+  double v = get_number(o.Get(k), k);
+  if (v < lo || v > hi) throw_range(fmt("Expected a number between ", lo, " and ", hi, " for ", k, " but received ", v));
+  return v;
+}
+
 // The GRPO step options (NativeGrpoOptions in lib/native/binding.ts), all required: their defaults live in
 // lib/defaults.ts only.
 static rl::GrpoStepOptions read_step_options(const Napi::Object& o) {
   rl::GrpoStepOptions so;
-  auto num = [&](const char* k, double lo, double hi) {
-    double v = get_number(o.Get(k), k);
-    if (v < lo || v > hi) throw_range(fmt("Expected a number between ", lo, " and ", hi, " for ", k, " but received ", v));
-    return v;
-  };
+  auto num = [&](const char* k, double lo, double hi) { return ranged(o, k, lo, hi); };
   so.loss.beta = num("beta", 0, 1e6);
   so.loss.eps_low = num("epsilonLow", 0, 1);
   so.loss.eps_high = num("epsilonHigh", 0, 1e6);
@@ -152,11 +148,7 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     auto o = get_object(info[1], "options");
     rl::TrainerOptions t;
     // Every field is required: lib/train/trainer-settings.ts resolveTrainerSettings fills them from lib/defaults.ts.
-    auto num = [&](const char* k, double lo, double hi) {
-      double v = get_number(o.Get(k), k);
-      if (v < lo || v > hi) throw_range(fmt("Expected a number between ", lo, " and ", hi, " for ", k, " but received ", v));
-      return v;
-    };
+    auto num = [&](const char* k, double lo, double hi) { return ranged(o, k, lo, hi); };
     t.adam.lr = num("lr", 0, 1e3);
     t.adam.beta1 = num("beta1", 0, 1);
     t.adam.beta2 = num("beta2", 0, 1);
@@ -236,21 +228,10 @@ static Napi::Value Generate(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<rl::GenerateResult>();
     auto work = [tr, data, g, out] { *out = tr->generate(data->prompts, g, data->seqs); };
     auto done = [data, out](Napi::Env env) -> Napi::Value {
-      auto& r = *out;
-      auto res = Napi::Object::New(env);
+      auto res = generate_result_js(env, *out);
       Napi::Object js;
       construct<RolloutsObj>(env, &js)->data = data;
       res.Set("rollouts", js);
-      res.Set("rows", double(r.ids.size(0)));
-      res.Set("steps", double(r.ids.size(1)));
-      res.Set("ids", to_i32(env, r.ids));
-      res.Set("lengths", to_i32(env, r.lengths));
-      res.Set("logp", to_f32(env, r.logp));
-      if (r.logp_temp.defined()) res.Set("logpTemp", to_f32(env, r.logp_temp));
-      res.Set("promptLength", double(r.prompt_len));
-      res.Set("prefillSeconds", r.prefill_seconds);
-      res.Set("decodeSeconds", r.decode_seconds);
-      r = rl::GenerateResult{};
       return res;
     };
     return run_async(info.Env(), work, done, keep);
