@@ -40,3 +40,16 @@ export function installStopSignals(log: (msg: string) => void = (m) => process.s
     },
   }
 }
+
+/** Resolves with the signal's name at the first SIGINT or SIGTERM (long-running servers: `serve`, `view`). */
+export function waitForStopSignal(): Promise<'SIGINT' | 'SIGTERM'> {
+  return new Promise((resolve) => {
+    const stop = (sig: 'SIGINT' | 'SIGTERM') => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve(sig)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}

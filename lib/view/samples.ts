@@ -7,11 +7,13 @@
  * as x · naturalWidth / frame.width.
  */
 import type { Box } from '../rewards/boxes.js'
+import type { PromptRecord } from '../train/samples.js'
 import { extractTag, parseClassificationCompletion, parseDetectionAnswer, parseDetectionCompletion, parseGroundingCompletion } from '../rewards/parse.js'
 import { formatReward } from '../rewards/rewards.js'
 
-/** One line of samples.jsonl (fields from before the prompt record was added may be missing). */
-export interface SampleLine {
+/** One line of samples.jsonl: the trainer's prompt record (lib/train/samples.ts) — every field optional, as lines
+ * from before the prompt record was added lack them — and the completion with its rewards. */
+export interface SampleLine extends Partial<PromptRecord> {
   step: number
   promptId: string
   index: number
@@ -20,16 +22,6 @@ export interface SampleLine {
   total: number
   advantage: number
   finished?: boolean
-  image?: string
-  task?: string
-  problem?: string
-  solution?: string
-  boxes?: number[][]
-  box?: number[]
-  label?: string
-  category?: string
-  size?: { width: number; height: number }
-  resized?: { width: number; height: number }
 }
 
 /** What a completion's answer parsed to. */

@@ -5,6 +5,7 @@
  * close the server and free the model.
  */
 import type { CommandModule } from 'yargs'
+import { waitForStopSignal } from '../../app/signals.js'
 import { loadModel } from '../../api.js'
 import { modelGenerator } from '../../serve/model-generator.js'
 import { TOKENIZER_FLAG_HELP } from '../../model/tokenizer.js'
@@ -112,16 +113,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     const server = createServer(modelGenerator(model), options)
     const url = await server.listen()
     console.error(`vrft-native serve: ${a.model} on ${url} (${apiKey ? 'API key required' : 'no API key'}${a['allowed-root'] ? `, local images under ${a['allowed-root']}` : ''})`)
-    await new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
-        console.error(`vrft-native serve: ${sig}, draining and shutting down`)
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-        resolve()
-      }
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
-    })
+    const sig = await waitForStopSignal()
+    console.error(`vrft-native serve: ${sig}, draining and shutting down`)
     await server.close()
     await model[Symbol.asyncDispose]()
   },

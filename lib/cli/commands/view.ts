@@ -5,6 +5,7 @@
  * sub-runs. Runs until SIGINT/SIGTERM.
  */
 import type { CommandModule } from 'yargs'
+import { waitForStopSignal } from '../../app/signals.js'
 import { VIEW_DEFAULTS, createViewServer } from '../../view/server.js'
 
 interface ViewArgs { runs: string[]; host: string; port: number; 'poll-ms': number }
@@ -23,15 +24,7 @@ export const viewCommand: CommandModule<object, ViewArgs> = {
     const url = await server.listen()
     console.log(url)
     console.error(`vrft-native view: ${server.runs.map((r) => r.name).join(', ')} on ${url} (Ctrl-C to stop)`)
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-        resolve()
-      }
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
-    })
+    await waitForStopSignal()
     await server.close()
   },
 }
