@@ -170,7 +170,7 @@ export class VisionLanguageModel implements AsyncDisposable, BatchGenerationMode
     const prepared: Array<{ i: number; inputs: ModelInputs }> = []
     await Promise.all(batch.map(async (r, i) => {
       try {
-        const inputs = await prepareInputs(m.tokenizer, [r.messages], { preprocessor: m.preprocessor, padId: m.padId })
+        const inputs = await prepareInputs(m.tokenizer, [r.messages], { ...m.chat, preprocessor: m.preprocessor, padId: m.padId })
         const len = inputs.promptLengths[0]!
         if (len > r.maxPromptTokens) {
           throw new VrftError('ERR_PROMPT_TOO_LONG', `The prompt has ${len} tokens (images included); the limit is ${r.maxPromptTokens}. Shorten the text or send smaller images`, { promptTokens: len })

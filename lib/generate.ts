@@ -9,7 +9,7 @@
  *   out.samples[0][0].text
  */
 import { expectArg } from './errors.js'
-import { type ChatMessage, type ModelInputs, prepareInputs } from './model/chat.js'
+import { type ChatMessage, type ModelInputs, type RenderChatOptions, prepareInputs } from './model/chat.js'
 import { openModel } from './model/load.js'
 import type { PreprocessorConfig } from './model/preprocess.js'
 import type { QwenTokenizer } from './model/tokenizer.js'
@@ -31,6 +31,8 @@ export interface GenerationModel {
   eosIds: readonly number[]
   /** Padding id for prompts and finished rows (the tokenizer's `special.pad`). */
   padId: number
+  /** Chat-template options of the model family (lib/model/load.ts `ModelFolder.chat`); default Qwen2-VL's. */
+  chat?: RenderChatOptions
 }
 
 /** Options of {@link generate}: sampling (see GenerateIdsOptions) plus decoding. */
@@ -98,7 +100,7 @@ function checkModel(model: GenerationModel): void {
  */
 export async function generate(model: GenerationModel, conversations: ChatMessage[][], opts: GenerateOptions = {}): Promise<GenerateOutput> {
   checkModel(model)
-  const inputs = await prepareInputs(model.tokenizer, conversations, { preprocessor: model.preprocessor, padId: model.padId })
+  const inputs = await prepareInputs(model.tokenizer, conversations, { ...model.chat, preprocessor: model.preprocessor, padId: model.padId })
   const eosIds = opts.eosIds ?? model.eosIds
   const r: GenerateIdsResult = await generateIds(model.handle, promptBatchOf(inputs), { ...opts, eosIds, padId: model.padId })
   const skip = opts.skipSpecialTokens ?? true
@@ -132,7 +134,7 @@ export async function generate(model: GenerationModel, conversations: ChatMessag
  */
 export async function logprobs(model: GenerationModel, conversations: ChatMessage[][], completions: readonly (readonly number[])[], opts: CompletionLogprobsOptions = {}): Promise<{ logprobs: number[][]; entropies?: number[][] }> {
   checkModel(model)
-  const inputs = await prepareInputs(model.tokenizer, conversations, { preprocessor: model.preprocessor, padId: model.padId })
+  const inputs = await prepareInputs(model.tokenizer, conversations, { ...model.chat, preprocessor: model.preprocessor, padId: model.padId })
   const r = await completionLogprobs(model.handle, promptBatchOf(inputs), completions, opts)
   return { logprobs: r.logprobs, entropies: r.entropies }
 }

@@ -1,8 +1,8 @@
 /**
- * Qwen2-VL chat template, prompt ids and batched model inputs.
+ * Qwen2-VL / Qwen3-VL chat template, prompt ids and batched model inputs.
  *
  * renderChat() writes the template of the Qwen2-VL processor (default system turn when the first message
- * is not a system message; `<|vision_start|><|image_pad|><|vision_end|>` per image; optional
+ * is not a system message, none for Qwen3-VL: chatOptionsFor; `<|vision_start|><|image_pad|><|vision_end|>` per image; optional
  * `<|im_start|>assistant\n` generation prompt). encodeChat() tokenizes it and expands each
  * `<|image_pad|>` into t·h·w/merge² pads — expanding ids equals encoding the expanded string because
  * added tokens split the text. prepareInputs() does a whole batch: images preprocessed, prompts
@@ -12,6 +12,7 @@
  * ERR_IMAGE_COUNT (placeholders ≠ images), plus the image errors of preprocess.ts.
  */
 import { VrftError, describeValue } from '../errors.js'
+import type { ModelArch } from '../native/binding.js'
 import type { ImageSource } from './images.js'
 import { DEFAULT_PREPROCESSOR_CONFIG, type PreprocessOptions, type PreprocessorConfig, preprocessImage } from './preprocess.js'
 import { QWEN_SPECIAL_TOKENS, type QwenTokenizer } from './tokenizer.js'
@@ -37,6 +38,15 @@ export interface RenderChatOptions {
   addGenerationPrompt?: boolean
   /** System text used when the first message is not a system message; null leaves it out. Default "You are a helpful assistant." */
   defaultSystemPrompt?: string | null
+}
+
+/**
+ * The template options of a model family: Qwen2-VL / Qwen2.5-VL add the default system turn; Qwen3-VL's
+ * template has none (`defaultSystemPrompt: null`). Every entry point renders prompts with these
+ * (ModelFolder.chat), so a Qwen3-VL prompt is the one its processor writes.
+ */
+export function chatOptionsFor(arch: ModelArch): RenderChatOptions {
+  return arch === 'qwen3-vl' ? { defaultSystemPrompt: null } : {}
 }
 
 function msgError(msg: string, where: string): VrftError {

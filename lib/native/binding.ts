@@ -41,12 +41,12 @@ export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 
 export interface RawTensor { name?: string; dtype: SafetensorsDtype; shape: number[]; data: Uint8Array }
 
 /** Model family. */
-export type ModelArch = 'qwen2-vl' | 'qwen2.5-vl'
+export type ModelArch = 'qwen2-vl' | 'qwen2.5-vl' | 'qwen3-vl'
 
 /** Vision tower settings (flat). */
 export interface VisionSettings {
   depth: number
-  /** Vision width (Qwen2-VL `embed_dim`, Qwen2.5-VL `hidden_size`). */
+  /** Vision width (Qwen2-VL `embed_dim`, Qwen2.5-VL / Qwen3-VL `hidden_size`). */
   width: number
   numHeads: number
   /** Vision MLP hidden size (Qwen2-VL embed_dim·mlp_ratio, Qwen2.5-VL intermediate_size). */
@@ -61,6 +61,10 @@ export interface VisionSettings {
   windowSize: number
   fullattBlockIndexes: number[]
   tokensPerSecond: number
+  /** Qwen3-VL: learned absolute position embeddings (a square grid, bilinearly interpolated per image). */
+  numPositionEmbeddings?: number
+  /** Qwen3-VL: vision blocks whose outputs feed the DeepStack mergers (added after decoder layers 0, 1, …). */
+  deepstackVisualIndexes?: number[]
 }
 
 /** The flat, validated config handed to native code. */

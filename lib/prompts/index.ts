@@ -12,7 +12,7 @@
  */
 
 /** Which coordinate convention the model family uses for boxes. */
-export type ModelFamily = 'qwen2-vl' | 'qwen2.5-vl'
+export type ModelFamily = 'qwen2-vl' | 'qwen2.5-vl' | 'qwen3-vl'  // Qwen2-VL and Qwen3-VL: relative 0–1000
 
 const FORMAT_LINE =
   'Output the thinking process in <think> </think> and final answer in <answer> </answer> tags.The output answer format should be as follows:'

@@ -6,7 +6,7 @@
  * followed by `<|im_end|>`.
  */
 import type { ImageSource as DataImage, Sample } from '../sample.js'
-import { encodePrompt, renderChat } from '../model/chat.js'
+import { encodePrompt, renderChat, type RenderChatOptions } from '../model/chat.js'
 import type { ImageSource } from '../model/images.js'
 import { preprocessImage, type PreprocessorConfig } from '../model/preprocess.js'
 import type { QwenTokenizer } from '../model/tokenizer.js'
@@ -25,6 +25,8 @@ export interface PromptEncoderOptions {
   cacheSize?: number
   /** System text; null leaves the system turn out (default: the template's). */
   systemPrompt?: string | null
+  /** The model family's template options (lib/model/load.ts `ModelFolder.chat`); systemPrompt wins over them. */
+  chat?: RenderChatOptions
 }
 
 /** A cached sample → EncodedPrompt function. */
@@ -34,7 +36,7 @@ export function makePromptEncoder(tokenizer: QwenTokenizer, preprocessor: Prepro
   const encode = async (s: Sample): Promise<EncodedPrompt> => {
     const { text } = renderChat(
       [{ role: 'user', content: [{ type: 'image', image: toModelImage(s.image) }, { type: 'text', text: s.problem }] }],
-      opts.systemPrompt === undefined ? {} : { defaultSystemPrompt: opts.systemPrompt },
+      { ...opts.chat, ...(opts.systemPrompt === undefined ? {} : { defaultSystemPrompt: opts.systemPrompt }) },
     )
     const img = await preprocessImage(toModelImage(s.image), preprocessor)
     const ids = await encodePrompt(tokenizer, text, [img.numImageTokens])

@@ -111,7 +111,7 @@ export async function modelIO(modelDir: string, o: { minPixels: number; maxPixel
     preprocessor: { minPixels: o.minPixels, maxPixels: o.maxPixels }, ...(o.tokenizer !== undefined ? { tokenizer: o.tokenizer } : {}),
   })
   const { tokenizer, preprocessor } = folder
-  return { modelDir: folder.dir, folder, tokenizer, preprocessor, encode: makePromptEncoder(tokenizer, preprocessor), eosTokenIds: folder.eosIds }
+  return { modelDir: folder.dir, folder, tokenizer, preprocessor, encode: makePromptEncoder(tokenizer, preprocessor, { chat: folder.chat }), eosTokenIds: folder.eosIds }
 }
 
 /**

@@ -8,7 +8,7 @@
 
 namespace vrft::model {
 
-enum class Arch { Qwen2VL, Qwen25VL };
+enum class Arch { Qwen2VL, Qwen25VL, Qwen3VL };
 
 struct VisionConfig {
   int64_t depth = 0;
@@ -24,6 +24,8 @@ struct VisionConfig {
   int64_t window_size = 112;    // Qwen2.5-VL only
   std::vector<int64_t> fullatt_block_indexes;  // Qwen2.5-VL only
   double tokens_per_second = 2;
+  int64_t num_position_embeddings = 0;          // Qwen3-VL only: learned absolute positions (a square grid)
+  std::vector<int64_t> deepstack_visual_indexes;  // Qwen3-VL only: blocks whose outputs feed DeepStack
   int64_t head_dim() const { return width / num_heads; }
   int64_t patch_dim() const { return in_channels * temporal_patch_size * patch_size * patch_size; }  // 1176
 };
@@ -46,6 +48,8 @@ struct ModelConfig {
   int64_t vision_start_token_id = -1;
   int64_t vision_end_token_id = -1;
   VisionConfig vision;
+  // Qwen3-VL: Qwen3 decoder (q_norm/k_norm, no qkv bias), interleaved M-RoPE, DeepStack.
+  bool qwen3() const { return arch == Arch::Qwen3VL; }
   // Throws vrft::CodedError(ERR_CONFIG) naming the field when a value is out of range or inconsistent.
   void check() const;
 };

@@ -3,6 +3,7 @@
 #include "model/qwen2vl.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "common/errors.h"
@@ -51,6 +52,16 @@ void ModelConfig::check() const {
     for (auto i : vision.fullatt_block_indexes)
       if (i < 0 || i >= vision.depth) bad_config("vision_config.fullatt_block_indexes", fmt("indexes below depth ", vision.depth), std::to_string(i));
   }
+  if (qwen3()) {
+    const auto side = int64_t(std::llround(std::sqrt(double(vision.num_position_embeddings))));
+    if (vision.num_position_embeddings < 1 || side * side != vision.num_position_embeddings)
+      bad_config("vision_config.num_position_embeddings", "a positive square number", std::to_string(vision.num_position_embeddings));
+    if (int64_t(vision.deepstack_visual_indexes.size()) > num_layers)
+      bad_config("vision_config.deepstack_visual_indexes", fmt("at most num_hidden_layers (", num_layers, ") entries"),
+                 fmt(vision.deepstack_visual_indexes.size(), " entries"));
+    for (auto i : vision.deepstack_visual_indexes)
+      if (i < 0 || i >= vision.depth) bad_config("vision_config.deepstack_visual_indexes", fmt("indexes below depth ", vision.depth), std::to_string(i));
+  }
 }
 
 Qwen2VLImpl::Qwen2VLImpl(const ModelConfig& c, const torch::TensorOptions& o) : cfg(c) {
@@ -81,6 +92,9 @@ torch::Tensor Qwen2VLImpl::embed(const torch::Tensor& ids, const torch::Tensor& 
     throw_coded("ERR_INVALID_ARG", fmt("Expected as many image tokens (id ", cfg.image_token_id, ") as image embeddings (",
                                        n_emb, ") but the prompts hold ", n_tok));
   if (n_tok == 0) return x;
+  // Qwen3-VL: image_embeds (N_img, (1 + k)·H) carry the DeepStack features as column blocks; x widens to
+  // (B, T, (1 + k)·H) with zeros outside the image rows (see TextModelImpl::forward)
+  x = widen_embeds(x, image_embeds.size(1));
   return x.masked_scatter(is_img.unsqueeze(-1).expand_as(x), image_embeds.to(x.scalar_type()));
 }
 

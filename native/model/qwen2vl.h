@@ -1,4 +1,4 @@
-// Qwen2-VL / Qwen2.5-VL for conditional generation: the C++ API the forward binding, generation and GRPO
+// Qwen2-VL / Qwen2.5-VL / Qwen3-VL for conditional generation: the C++ API the forward binding, generation and GRPO
 // build on. Registered names equal the HF checkpoint keys: "visual.*", "model.*", "lm_head.weight" (absent
 // when tied). Typical use:
 //   auto m = load_model(dir, cfg, torch::kBFloat16, torch::kCUDA);
@@ -34,7 +34,10 @@ struct Qwen2VLImpl : torch::nn::Module {
                               std::vector<torch::Tensor>* trace = nullptr, const LayerRunner* run = nullptr);
   // ids (B, T) int64; image_embeds (N_img, H) or undefined. Rows where id == image_token_id are replaced,
   // in row-major order, by image_embeds rows; the counts must match exactly (ERR_INVALID_ARG otherwise).
-  // -> (B, T, H), differentiable w.r.t. the embedding table and image_embeds.
+  // -> (B, T, H), differentiable w.r.t. the embedding table and image_embeds. Qwen3-VL with images:
+  // image_embeds (N_img, (1 + k)·H) from encode_images -> (B, T, (1 + k)·H), the DeepStack blocks zero
+  // outside image rows (TextModelImpl::forward adds them after the first k layers).
+
   torch::Tensor embed(const torch::Tensor& ids, const torch::Tensor& image_embeds);
   // The LM head weight (V, H): lm_head.weight, or embed_tokens.weight when tied.
   torch::Tensor head_weight() const;

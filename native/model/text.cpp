@@ -31,14 +31,25 @@ KVCache KVCache::expand(int64_t times, int64_t new_max_len) const {
   return out;
 }
 
+int64_t mrope_axis(const ModelConfig& c, int64_t j) {
+  const auto& s = c.mrope_section;
+  if (c.qwen3()) return j % 3 == 1 && j < 3 * s[1] ? 1 : j % 3 == 2 && j < 3 * s[2] ? 2 : 0;
+  return j < s[0] ? 0 : j < s[0] + s[1] ? 1 : 2;
+}
+
+torch::Tensor widen_embeds(const torch::Tensor& e, int64_t width) {
+  const int64_t H = e.size(-1);
+  if (H == width) return e;
+  auto shape = e.sizes().vec();
+  shape.back() = width - H;
+  return torch::cat({e, torch::zeros(shape, e.options())}, -1);
+}
+
 std::pair<torch::Tensor, torch::Tensor> mrope_cos_sin(const ModelConfig& c, const torch::Tensor& position_ids) {
   const int64_t half = c.head_dim / 2;
   auto inv = 1.0 / torch::pow(c.rope_theta, torch::arange(0, c.head_dim, 2, torch::kFloat32) / double(c.head_dim));  // (d/2)
   std::vector<int64_t> axis(c.head_dim);
-  for (int64_t dd = 0; dd < c.head_dim; ++dd) {
-    int64_t j = dd % half;
-    axis[dd] = j < c.mrope_section[0] ? 0 : j < c.mrope_section[0] + c.mrope_section[1] ? 1 : 2;
-  }
+  for (int64_t dd = 0; dd < c.head_dim; ++dd) axis[dd] = mrope_axis(c, dd % half);
   auto dev = position_ids.device();
   auto pos = position_ids.to(torch::kFloat32).permute({1, 2, 0});                         // (B, T, 3)
   auto sel = pos.index_select(2, torch::tensor(axis, torch::kInt64).to(dev));             // (B, T, d)
@@ -49,10 +60,15 @@ std::pair<torch::Tensor, torch::Tensor> mrope_cos_sin(const ModelConfig& c, cons
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o)
     : heads(c.num_heads), kv_heads(c.num_kv_heads), head_dim(c.head_dim) {
   auto attn = register_module("self_attn", std::make_shared<torch::nn::Module>());
-  q_proj = attn->register_module("q_proj", Lin(c.hidden_size, c.num_heads * c.head_dim, true, o));
-  k_proj = attn->register_module("k_proj", Lin(c.hidden_size, c.num_kv_heads * c.head_dim, true, o));
-  v_proj = attn->register_module("v_proj", Lin(c.hidden_size, c.num_kv_heads * c.head_dim, true, o));
+  const bool qkv_bias = !c.qwen3();  // Qwen2: q/k/v biases; Qwen3: none, per-head q_norm/k_norm instead
+  q_proj = attn->register_module("q_proj", Lin(c.hidden_size, c.num_heads * c.head_dim, qkv_bias, o));
+  k_proj = attn->register_module("k_proj", Lin(c.hidden_size, c.num_kv_heads * c.head_dim, qkv_bias, o));
+  v_proj = attn->register_module("v_proj", Lin(c.hidden_size, c.num_kv_heads * c.head_dim, qkv_bias, o));
   o_proj = attn->register_module("o_proj", Lin(c.num_heads * c.head_dim, c.hidden_size, false, o));
+  if (c.qwen3()) {
+    q_norm = attn->register_module("q_norm", RMSNorm(c.head_dim, c.rms_norm_eps, o));
+    k_norm = attn->register_module("k_norm", RMSNorm(c.head_dim, c.rms_norm_eps, o));
+  }
   auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());
   gate_proj = mlp->register_module("gate_proj", Lin(c.hidden_size, c.intermediate_size, false, o));
   up_proj = mlp->register_module("up_proj", Lin(c.hidden_size, c.intermediate_size, false, o));
@@ -65,8 +81,10 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> DecoderLayerImpl::qkv(co
                                                                            const torch::Tensor& sin) {
   const int64_t B = x.size(0), T = x.size(1);
   auto y = input_layernorm->forward(x);
-  auto q = q_proj->forward(y).view({B, T, heads, head_dim}).transpose(1, 2);     // (B, nh, T, d)
-  auto k = k_proj->forward(y).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, nkv, T, d)
+  auto q = q_proj->forward(y).view({B, T, heads, head_dim});     // (B, T, nh, d)
+  auto k = k_proj->forward(y).view({B, T, kv_heads, head_dim});  // (B, T, nkv, d)
+  if (!q_norm.is_empty()) q = q_norm->forward(q), k = k_norm->forward(k);
+  q = q.transpose(1, 2), k = k.transpose(1, 2);                  // (B, nh|nkv, T, d)
   auto v = v_proj->forward(y).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, nkv, T, d)
   return {q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v};
 }
@@ -145,6 +163,16 @@ static std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& c,
   return {cos.to(like.scalar_type()).unsqueeze(1), sin.to(like.scalar_type()).unsqueeze(1)};
 }
 
+std::pair<torch::Tensor, std::vector<torch::Tensor>> TextModelImpl::split_deepstack(const torch::Tensor& embeds) const {
+  const int64_t H = cfg.hidden_size, W = embeds.size(-1);
+  if (W == H) return {embeds, {}};
+  if (W % H || W / H - 1 > cfg.num_layers)
+    throw_arg(fmt("Expected embeddings of width ", H, " (+ up to ", cfg.num_layers, " DeepStack blocks of ", H, ") but received width ", W));
+  std::vector<torch::Tensor> ds;
+  for (int64_t i = 1; i < W / H; ++i) ds.push_back(embeds.narrow(-1, i * H, H));
+  return {embeds.narrow(-1, 0, H), ds};
+}
+
 torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::Tensor& position_ids,
                                      const torch::Tensor& key_mask, KVCache* cache, int64_t start_pos,
                                      std::vector<torch::Tensor>* trace, const LayerRunner* run) {
@@ -161,7 +189,9 @@ torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::T
   if (key_mask.defined() && (key_mask.dim() != 2 || key_mask.size(0) != B || key_mask.size(1) != L))
     throw_arg(fmt("Expected an attention mask of shape [", B, ", ", L, "] but received ", key_mask.sizes()));
   auto allowed = causal_allowed(start_pos, T, key_mask.defined() ? key_mask.to(dev).to(torch::kBool) : key_mask, dev).unsqueeze(1);  // (B|1, 1, T, L)
-  auto x = embeds;
+  torch::Tensor x;
+  std::vector<torch::Tensor> deepstack;  // Qwen3-VL: added after layers 0 .. k-1
+  std::tie(x, deepstack) = split_deepstack(embeds);
   if (trace) trace->push_back(x);
   for (size_t l = 0; l < layers->size(); ++l) {
     auto* layer = layers[l]->as<DecoderLayer>();
@@ -172,6 +202,10 @@ torch::Tensor TextModelImpl::forward(const torch::Tensor& embeds, const torch::T
     else
       x = layer->forward(x, cos, sin, allowed, cache, int64_t(l), start_pos);
     if (trace) trace->push_back(x);
+    if (l < deepstack.size()) {
+      x = x + deepstack[l];
+      if (trace) trace->push_back(x);
+    }
   }
   if (cache) cache->length = L;
   return norm->forward(x);  // (B, T, H)
@@ -198,13 +232,16 @@ std::pair<torch::Tensor, torch::Tensor> TextModelImpl::forward_shared(const torc
   auto allowed_p = causal_allowed(0, Tp, mp, dev).unsqueeze(1);  // (U, 1, Tp, Tp)
   auto own = causal_allowed(0, L, mc, dev);                        // (B, L, L)
   auto allowed_c = torch::cat({mp.index_select(0, rws).unsqueeze(1).expand({B, L, Tp}), own}, 2).unsqueeze(1);  // (B, 1, L, Tp+L)
-  auto xp = embeds_p, xc = embeds_c;
+  torch::Tensor xp, xc = embeds_c;
+  std::vector<torch::Tensor> deepstack;  // DeepStack enters with the prompts only
+  std::tie(xp, deepstack) = split_deepstack(embeds_p);
   const int64_t np = xp.numel();
   const auto shp = xp.sizes().vec(), shc = xc.sizes().vec();
   for (size_t l = 0; l < layers->size(); ++l) {
     auto* layer = layers[l]->as<DecoderLayer>();
     if (!run) {
       std::tie(xp, xc) = layer->forward_shared(xp, cp, sp, allowed_p, xc, cc, sc, allowed_c, rws);
+      if (l < deepstack.size()) xp = xp + deepstack[l];
       continue;
     }
     // a runner sees one tensor: both streams flattened into it
@@ -215,6 +252,7 @@ std::pair<torch::Tensor, torch::Tensor> TextModelImpl::forward_shared(const torc
     }, torch::cat({xp.reshape({-1}), xc.reshape({-1})}));
     xp = out.narrow(0, 0, np).view(shp);
     xc = out.narrow(0, np, out.numel() - np).view(shc);
+    if (l < deepstack.size()) xp = xp + deepstack[l];
   }
   return {norm->forward(xp), norm->forward(xc)};
 }

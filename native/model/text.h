@@ -29,13 +29,22 @@ struct KVCache {
 };
 
 // M-RoPE cos/sin: position_ids (3, B, T) int64 -> cos, sin (B, T, head_dim) float32. Dimension d uses
-// frequency j = d mod head_dim/2 of axis t (j < s0), h (j < s0+s1) or w, inv_freq[j] = θ^(-2j/head_dim).
+// frequency j = d mod head_dim/2, inv_freq[j] = θ^(-2j/head_dim), of the axis mrope_axis(c, j).
 std::pair<torch::Tensor, torch::Tensor> mrope_cos_sin(const ModelConfig& c, const torch::Tensor& position_ids);
+// The position axis (0 t, 1 h, 2 w) of rotary frequency j. Qwen2-VL/2.5-VL: sections in a row, t (j < s0),
+// h (j < s0+s1), w. Qwen3-VL (interleaved, HF apply_interleaved_mrope): j % 3 == 1 and j < 3·s1 -> h,
+// j % 3 == 2 and j < 3·s2 -> w, every other j -> t ([4,2,2]: t,h,w,t,h,w,t,t).
+int64_t mrope_axis(const ModelConfig& c, int64_t j);
+
+// Zero-pads embeddings (..., H) on the last axis to `width` (see TextModelImpl::forward: DeepStack
+// channels); returns e itself when it is that wide already.
+torch::Tensor widen_embeds(const torch::Tensor& e, int64_t width);
 
 struct DecoderLayerImpl : torch::nn::Module {
   Lin q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   Lin gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 (self_attn.q_norm / k_norm over head_dim); null otherwise
   int64_t heads, kv_heads, head_dim;
   DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& o);
   // x (B, T, H); cos/sin (B, 1, T, d) in x's dtype; allowed (B, 1, T, L) bool with L = start_pos + T.
@@ -70,7 +79,10 @@ struct TextModelImpl : torch::nn::Module {
   TextModelImpl(const ModelConfig& c, const torch::TensorOptions& o);
   // ids (B, T) int64 -> (B, T, H)
   torch::Tensor embed(const torch::Tensor& ids) { return torch::embedding(embed_tokens, ids.to(embed_tokens.device())); }
-  // embeds (B, T, H); position_ids (3, B, T) int64; key_mask (B, start_pos + T) (1 = real token, 0 =
+  // embeds (B, T, H), or (B, T, (1 + k)·H) for Qwen3-VL prompts with images: channel block 1 + l holds the
+  // DeepStack feature added to the hidden states after decoder layer l (zero outside image positions, so
+  // adding it everywhere is exact), as Qwen2VLImpl::embed makes them. Decode-step embeddings are plain
+  // (B, T, H): DeepStack enters with the prompt only. position_ids (3, B, T) int64; key_mask (B, start_pos + T) (1 = real token, 0 =
   // padding) or undefined (all real); causal attention over cached + new keys. With a cache, writes the new
   // keys at [start_pos, start_pos + T) and sets cache->length = start_pos + T. -> hidden after the final
   // norm (B, T, H). run (optional): how each layer runs (see LayerRunner; not with a cache).
@@ -81,6 +93,8 @@ struct TextModelImpl : torch::nn::Module {
   // mask (U, Tp) (left padding); continuation embeds (B, L, H), positions (3, B, L), mask (B, L) (right
   // padding), row b following prompt rows[b] (B). Equals forward() on each row's prompt + continuation.
   // -> (prompt hidden (U, Tp, H), continuation hidden (B, L, H)), after the final norm. run: as forward().
+  // embeds (..., (1 + k)·H) -> the hidden part (..., H) and the k DeepStack blocks (views).
+  std::pair<torch::Tensor, std::vector<torch::Tensor>> split_deepstack(const torch::Tensor& embeds) const;
   std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& embeds_p, const torch::Tensor& pos_p,
                                                          const torch::Tensor& mask_p, const torch::Tensor& embeds_c,
                                                          const torch::Tensor& pos_c, const torch::Tensor& mask_c,

@@ -1,4 +1,5 @@
-// Vision tower of Qwen2-VL / Qwen2.5-VL (see vision.h). Shapes: N patch rows, D vision width,
+// Vision tower of Qwen2-VL / Qwen2.5-VL / Qwen3-VL (see vision.h; Qwen3-VL's merger and position
+// embeddings are in qwen3vl_vision.cpp). Shapes: N patch rows, D vision width,
 // h heads of d = D/h, H the LLM width.
 #include "model/vision.h"
 
@@ -45,7 +46,7 @@ torch::Tensor VisionAttentionImpl::forward(const torch::Tensor& x, const torch::
 }
 
 VisionBlockImpl::VisionBlockImpl(const VisionConfig& c, Arch arch, const torch::TensorOptions& o) : act(c.act) {
-  if (arch == Arch::Qwen2VL) {
+  if (arch != Arch::Qwen25VL) {  // Qwen2-VL, Qwen3-VL: LayerNorm
     ln1 = register_module("norm1", LNorm(c.width, 1e-6, o));
     ln2 = register_module("norm2", LNorm(c.width, 1e-6, o));
   } else {
@@ -54,9 +55,10 @@ VisionBlockImpl::VisionBlockImpl(const VisionConfig& c, Arch arch, const torch::
   }
   attn = register_module("attn", VisionAttention(c, o));
   auto mlp = register_module("mlp", std::make_shared<nn::Module>());
-  if (arch == Arch::Qwen2VL) {
-    fc1 = mlp->register_module("fc1", Lin(c.width, c.intermediate, true, o));
-    fc2 = mlp->register_module("fc2", Lin(c.intermediate, c.width, true, o));
+  if (arch != Arch::Qwen25VL) {  // fc1/fc2 (Qwen2-VL), linear_fc1/linear_fc2 (Qwen3-VL)
+    const bool v3 = arch == Arch::Qwen3VL;
+    fc1 = mlp->register_module(v3 ? "linear_fc1" : "fc1", Lin(c.width, c.intermediate, true, o));
+    fc2 = mlp->register_module(v3 ? "linear_fc2" : "fc2", Lin(c.intermediate, c.width, true, o));
   } else {
     gate = mlp->register_module("gate_proj", Lin(c.width, c.intermediate, true, o));
     up = mlp->register_module("up_proj", Lin(c.width, c.intermediate, true, o));
@@ -78,8 +80,19 @@ VisionTowerImpl::VisionTowerImpl(const VisionConfig& c, Arch a, const torch::Ten
   auto proj = pe->register_module("proj", std::make_shared<nn::Module>());
   patch_weight = proj->register_parameter(
       "weight", torch::empty({c.width, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size}, o));
+  if (a == Arch::Qwen3VL) {
+    patch_bias = proj->register_parameter("bias", torch::empty({c.width}, o));
+    auto pe = register_module("pos_embed", std::make_shared<nn::Module>());
+    pos_embed = pe->register_parameter("weight", torch::empty({c.num_position_embeddings, c.width}, o));
+  }
   blocks = register_module("blocks", nn::ModuleList());
   for (int64_t i = 0; i < c.depth; ++i) blocks->push_back(VisionBlock(c, a, o));
+  if (a == Arch::Qwen3VL) {
+    merger3 = register_module("merger", PatchMerger(c, false, o));
+    deepstack_mergers = register_module("deepstack_merger_list", nn::ModuleList());
+    for (size_t i = 0; i < c.deepstack_visual_indexes.size(); ++i) deepstack_mergers->push_back(PatchMerger(c, true, o));
+    return;
+  }
   auto merger = register_module("merger", std::make_shared<nn::Module>());
   const int64_t m2 = c.spatial_merge_size * c.spatial_merge_size, wide = c.width * m2;
   if (a == Arch::Qwen2VL) ln_q = merger->register_module("ln_q", LNorm(c.width, 1e-6, o));
@@ -149,7 +162,13 @@ torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::v
   const int64_t n = pixels.size(0);
   // 1. patch embedding: Conv3d with stride = kernel is a matmul over the 1176-wide rows
   auto x = torch::matmul(pixels.to(dev, dt), patch_weight.reshape({D, -1}).t());  // (N, D)
+  if (patch_bias.defined()) x = x + patch_bias;
   if (trace) trace->push_back(x);  // patch embeddings in patchify (raster) order
+  if (pos_embed.defined()) {  // Qwen3-VL: learned absolute positions
+    auto pe = interpolate_pos_embed(pos_embed, grids, m);  // (N, D)
+    if (trace) trace->push_back(pe);
+    x = x + pe;
+  }
   // 2. 2D rotary table: θ = [row·inv_freq, col·inv_freq], emb = cat(θ, θ)
   const int64_t hd = cfg.head_dim(), dim = hd / 2;
   auto inv = 1.0 / torch::pow(10000.0, torch::arange(0, dim, 2, torch::kFloat32) / double(dim));  // (hd/4)
@@ -170,7 +189,9 @@ torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::v
   }
   auto emb = torch::cat({theta, theta}, 1);  // (N, hd) float32
   auto cos = emb.cos().to(dev), sin = emb.sin().to(dev);
-  // 4. blocks
+  // 4. blocks (Qwen3-VL: DeepStack features from the outputs of deepstack_visual_indexes blocks)
+  std::vector<torch::Tensor> deepstack;
+  const auto& dsi = cfg.deepstack_visual_indexes;
   for (size_t i = 0; i < blocks->size(); ++i) {
     bool full = arch == Arch::Qwen2VL ||
                 std::find(cfg.fullatt_block_indexes.begin(), cfg.fullatt_block_indexes.end(), int64_t(i)) !=
@@ -182,6 +203,14 @@ torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::v
     else
       x = block->forward(x, cos, sin, cu);
     if (trace) trace->push_back(x);
+    if (arch == Arch::Qwen3VL) {
+      auto it = std::find(dsi.begin(), dsi.end(), int64_t(i));
+      if (it != dsi.end()) deepstack.push_back(deepstack_mergers[it - dsi.begin()]->as<PatchMerger>()->forward(x));  // (N/4, H)
+    }
+  }
+  if (arch == Arch::Qwen3VL) {  // merger output, then the DeepStack features as column blocks
+    deepstack.insert(deepstack.begin(), merger3->forward(x));
+    return torch::cat(deepstack, 1);  // (N/4, (1 + k)·H)
   }
   // 5. merger: norm, group the 4 rows of a merge block, MLP -> (N/4, H)
   x = arch == Arch::Qwen2VL ? ln_q->forward(x) : rms_q->forward(x);

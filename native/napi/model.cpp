@@ -21,8 +21,9 @@ static m::ModelConfig read_config(const Napi::Value& v) {
   auto gi = [&](const Napi::Object& obj, const char* k) { return get_int(obj.Get(k), k, INT64_MIN / 2, INT64_MAX / 2); };
   m::ModelConfig c;
   auto arch = get_string(o.Get("arch"), "arch");
-  if (arch != "qwen2-vl" && arch != "qwen2.5-vl") throw_arg(fmt("Expected 'qwen2-vl' or 'qwen2.5-vl' for arch but received '", arch, "'"));
-  c.arch = arch == "qwen2-vl" ? m::Arch::Qwen2VL : m::Arch::Qwen25VL;
+  if (arch != "qwen2-vl" && arch != "qwen2.5-vl" && arch != "qwen3-vl")
+    throw_arg(fmt("Expected 'qwen2-vl', 'qwen2.5-vl' or 'qwen3-vl' for arch but received '", arch, "'"));
+  c.arch = arch == "qwen2-vl" ? m::Arch::Qwen2VL : arch == "qwen2.5-vl" ? m::Arch::Qwen25VL : m::Arch::Qwen3VL;
   c.vocab_size = gi(o, "vocabSize");
   c.hidden_size = gi(o, "hiddenSize");
   c.intermediate_size = gi(o, "intermediateSize");
@@ -53,6 +54,9 @@ static m::ModelConfig read_config(const Napi::Value& v) {
   vc.window_size = gi(vo, "windowSize");
   vc.fullatt_block_indexes = get_int_vector(vo.Get("fullattBlockIndexes"), "fullattBlockIndexes");
   vc.tokens_per_second = get_number(vo.Get("tokensPerSecond"), "tokensPerSecond");
+  vc.num_position_embeddings = opt_int(vo, "numPositionEmbeddings", 0, 0, INT64_MAX / 2);  // Qwen3-VL only
+  auto ds = vo.Get("deepstackVisualIndexes");
+  if (!ds.IsUndefined() && !ds.IsNull()) vc.deepstack_visual_indexes = get_int_vector(ds, "deepstackVisualIndexes");
   c.check();
   return c;
 }

@@ -120,7 +120,7 @@ GenerateResult generate(m::Qwen2VLImpl& model, const torch::Tensor& ids_, const 
     auto e = model.model->embed(tok.view({B, 1}));                                    // (B, 1, H)
     torch::Tensor hid;
     if (o.mode == GenerateMode::NoCache) {
-      emb_rows = torch::cat({emb_rows, e}, 1);                                         // (B, T+s+1, H)
+      emb_rows = torch::cat({emb_rows, m::widen_embeds(e, emb_rows.size(2))}, 1);     // (B, T+s+1, H)
       auto pos = torch::cat({pos_rows, m::decode_positions(deltas, T, s + 1)}, 2);     // (3, B, T+s+1)
       hid = model.model->forward(emb_rows, pos, mask_full.narrow(1, 0, T + s + 1));   // (B, T+s+1, H)
       hid = hid.narrow(1, T + s, 1);                                                   // (B, 1, H)

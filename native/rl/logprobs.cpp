@@ -173,7 +173,7 @@ LogprobsResult completion_logprobs(m::Qwen2VLImpl& model, const torch::Tensor& p
   if (pixels.defined() && pixels.numel()) img = model.encode_images(pixels, grids);  // (N/4, H)
   auto emb_p = model.embed(prompt_ids, img);                                  // (P, T, H)
   auto dev = emb_p.device();
-  auto emb = torch::cat({emb_p.repeat_interleave(G, 0), model.model->embed(comp)}, 1);        // (B, T+L, H)
+  auto emb = torch::cat({emb_p.repeat_interleave(G, 0), m::widen_embeds(model.model->embed(comp), emb_p.size(2))}, 1);  // (B, T+L, H)
   auto deltas = rope.rope_deltas.repeat_interleave(G, 0);                                      // (B)
   auto pos = torch::cat({rope.position_ids.repeat_interleave(G, 1), m::decode_positions(deltas, T, L)}, 2);  // (3, B, T+L)
   auto mask = torch::cat({prompt_mask.repeat_interleave(G, 0), comp_mask}, 1);                // (B, T+L)

@@ -24,6 +24,7 @@ export async function doctor(): Promise<{ checks: Check[]; ok: boolean }> {
     checks.push({ name: 'blas', ok: !info.referenceBlas, detail: info.referenceBlas ? `REFERENCE BLAS ${info.blas}: matmul ~15x slower; apt-get install libopenblas0-pthread` : info.blas })
     checks.push({ name: 'threads', ok: true, detail: `${info.numThreads} intra-op threads (VRFT_NUM_THREADS to change)` })
     checks.push({ name: 'decode kernel', ok: true, detail: info.skinnyGemm === 'none' ? 'none for this CPU (decode uses the BLAS)' : `${info.skinnyGemm} skinny GEMM + decode attention, ${info.skinnyGemmEnabled ? `on, ${info.packedWeights ? 'packed weights' : 'weights as stored (VRFT_PACK_WEIGHTS=0)'}` : 'off (VRFT_SKINNY_GEMM=0)'}` })
+    checks.push({ name: 'architectures', ok: true, detail: 'qwen2-vl, qwen2.5-vl, qwen3-vl (DeepStack, interleaved M-RoPE)' })
     checks.push({ name: 'gloo', ok: true, detail: info.haveGloo ? 'c10d Gloo available' : 'built without c10d Gloo (multi-process training unavailable)' })
     const mm = await n.measureMatmul({ n: 512, reps: 3 })
     checks.push({ name: 'matmul', ok: true, detail: `${(mm.median / 1e9).toFixed(1)} GFLOP/s float32 (512x512)` })

@@ -3,9 +3,12 @@
  * checkpoint directory (single file or shards).
  */
 import type { CommandModule } from 'yargs'
-import { statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { native, type TensorEntry } from '../../native/binding.js'
 import { VrftError } from '../../errors.js'
+import { readModelConfig } from '../../model/config.js'
+import type { ModelArch } from '../../native/binding.js'
 
 export interface InspectResult {
   path: string
@@ -14,6 +17,8 @@ export interface InspectResult {
   parameters: number
   bytes: number
   dtypes: Record<string, number>
+  /** A directory with a valid config.json: its architecture (qwen2-vl, qwen2.5-vl, qwen3-vl). */
+  arch?: ModelArch
 }
 
 /** Reads the headers of a safetensors file or checkpoint directory. */
@@ -47,7 +52,11 @@ export async function inspect(path: string): Promise<InspectResult> {
     parameters += count
     dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + count
   }
-  return { path, files, tensors, parameters, bytes, dtypes }
+  let arch: ModelArch | undefined
+  if (st.isDirectory() && existsSync(join(path, 'config.json'))) {
+    try { arch = readModelConfig(path).arch } catch { arch = undefined }  // tensors of any folder are listed; the arch only when its config parses
+  }
+  return { path, files, tensors, parameters, bytes, dtypes, ...(arch ? { arch } : {}) }
 }
 
 export const inspectCommand: CommandModule<object, { path: string; json: boolean }> = {
@@ -65,6 +74,7 @@ export const inspectCommand: CommandModule<object, { path: string; json: boolean
     const w = Math.max(...r.tensors.map((t) => t.name.length), 4)
     for (const t of r.tensors) console.log(`${t.name.padEnd(w)}  ${t.dtype.padEnd(4)}  [${t.shape.join(', ')}]`)
     console.log(`${r.tensors.length} tensors in ${r.files.length} file(s), ${r.parameters.toLocaleString('en-US')} parameters, ${(r.bytes / 1e6).toFixed(1)} MB`)
+    if (r.arch) console.log(`architecture: ${r.arch} (config.json)`)
     console.log(`by dtype: ${Object.entries(r.dtypes).map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ')}`)
   },
 }
