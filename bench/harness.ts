@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
-import { native } from '../lib/native/binding.js'
+import { native, type ModelArch } from '../lib/native/binding.js'
 
 /** Statistics of repeated timings, in seconds. */
 export interface Timing { median: number; min: number; max: number; p10: number; p90: number; runs: number }
@@ -44,6 +44,8 @@ export interface Limits { matmulFlops: number; matmulDtype: string; bandwidth: n
 
 export interface Context {
   size: 'tiny' | 'small' | '2b' | '7b'
+  /** Model architecture of the model benchmarks (`--arch`, default qwen2-vl). */
+  arch: ModelArch
   quick: boolean
   device: string
   dtype: 'float32' | 'bfloat16'

@@ -6,34 +6,19 @@
 // per-sample-prefill modes), completion log-probs (shared-prompt and per-row passes) <= 1e-4, and the two
 // recorded gradients of the summed completion log-probs <= 1e-3 relative.
 import t from 'tap'
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { gunzipSync } from 'node:zlib'
+import { join } from 'node:path'
 import { native, nativeAvailable } from '../lib/native/binding.js'
 import { readModelConfig } from '../lib/model/config.js'
 import { NativeModel } from '../lib/model/native-model.js'
 import { loadPreprocessorConfig, preprocessImage } from '../lib/model/preprocess.js'
-import { readNpy } from '../lib/model/npy.js'
-import { npyToNumbers } from '../lib/model/npy.js'
+import { npyToNumbers, readNpy } from '../lib/model/npy.js'
 import { trainerBinding as tb, resolveTrainerSettings } from '../lib/train/trainer-settings.js'
 import { relErr } from './model-helpers.js'
-import { tempDir } from './tmp.js'
+import { Q3, Q3_CASE as CASE, qwen3Case, qwen3Dir } from './qwen3vl-helpers.js'
 
 const TOL = 1e-4
-const here = dirname(fileURLToPath(import.meta.url))
-export const Q3 = join(here, 'fixtures', 'goldens', 'qwen3vl')
-const CASE = join(Q3, 'cases', 'img0_noise_200x300')
 const arr = (name: string): Float32Array => readNpy(join(CASE, name)).data as Float32Array
-const meta = JSON.parse(readFileSync(join(CASE, 'case.json'), 'utf8'))
-
-/** The golden checkpoint unpacked (config, preprocessor config, safetensors) into a temp dir. */
-export function qwen3Dir(): string {
-  const dir = tempDir('vrft-qwen3vl-')
-  writeFileSync(join(dir, 'model.safetensors'), gunzipSync(readFileSync(join(Q3, 'ckpt', 'model.safetensors.gz'))))
-  for (const f of ['config.json', 'preprocessor_config.json']) copyFileSync(join(Q3, 'ckpt', f), join(dir, f))
-  return dir
-}
+const meta = qwen3Case()
 
 /** Columns [c0, c0 + n) of a row-major (rows × width) array. */
 function cols(a: Float32Array, width: number, c0: number, n: number): Float32Array {

@@ -30,11 +30,11 @@ function decodeWeightBytes(c: ModelConfig, eltBytes: number): number {
 export const generateSuite: Suite = {
   name: 'generate',
   async run(ctx: Context): Promise<Row[]> {
-    const cfg = benchModelConfig(ctx.size)
-    const label = sizeLabel(ctx.size)
+    const cfg = benchModelConfig(ctx.size, ctx.arch)
+    const label = sizeLabel(ctx.size, ctx.arch)
     const dir = await benchCheckpoint(ctx)
     const model = await modelBinding().modelLoad(dir, cfg, { dtype: ctx.dtype, device: ctx.device })
-    const prompt = benchPrompt()
+    const prompt = benchPrompt(ctx.arch)
     const T = prompt.inputIds.length
     const reps = { warmup: 1, reps: ctx.quick ? 1 : 3 }
     const rows: Row[] = []

@@ -17,24 +17,24 @@ import { modelBinding, type ModelHandle } from '../../lib/native/model.js'
 import { resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeGrpoOptions } from '../../lib/train/trainer-settings.js'
 import { type Context, type Row, type Suite, peakRss, spreadOf, time } from '../harness.js'
 import { benchCheckpoint } from './model.js'
-import { PROMPT_GRID, benchModelConfig, benchPrompt, forwardFlops, sharedPrefixTextFlops, sizeLabel } from './shapes.js'
+import { promptGrid, benchModelConfig, benchPrompt, forwardFlops, sharedPrefixTextFlops, sizeLabel } from './shapes.js'
 
 export const grpoSuite: Suite = {
   name: 'grpo',
   async run(ctx: Context): Promise<Row[]> {
-    const label = sizeLabel(ctx.size)
+    const label = sizeLabel(ctx.size, ctx.arch)
     if ((ctx.size === '2b' || ctx.size === '7b') && !ctx.device.startsWith('cuda')) {
       return [{ bench: `grpo step ${label}`, metric: 'samples/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU (device is ${ctx.device})` }]
     }
-    const cfg = benchModelConfig(ctx.size)
+    const cfg = benchModelConfig(ctx.size, ctx.arch)
     const G = ctx.quick ? 4 : 8
     const L = ctx.quick ? 16 : 64
     const micro = 4
     const dir = await benchCheckpoint(ctx)
-    const prompt = benchPrompt()
+    const prompt = benchPrompt(ctx.arch)
     const P = prompt.inputIds.length
     const batch: NativeBatch = {
-      prompts: [{ inputIds: Int32Array.from(prompt.inputIds), pixelValues: prompt.pixelValues as Float32Array, imageGridThw: PROMPT_GRID.slice() }],
+      prompts: [{ inputIds: Int32Array.from(prompt.inputIds), pixelValues: prompt.pixelValues as Float32Array, imageGridThw: promptGrid(ctx.arch) }],
       rollouts: Array.from({ length: G }, (_, r) => ({
         prompt: 0,
         tokens: Int32Array.from({ length: L }, (_, j) => (r * 7919 + j * 104729) % cfg.vocabSize),
@@ -48,7 +48,7 @@ export const grpoSuite: Suite = {
     // analytic FLOPs of one step: per policy micro-batch one image encoding, the prompt's P tokens once plus
     // micro × L completion tokens, micro × L logit rows; the reference pass (no graph) runs the prompt
     // group of G rows at once, so once per step
-    const patches = PROMPT_GRID[0] * PROMPT_GRID[1] * PROMPT_GRID[2]
+    const patches = promptGrid(ctx.arch).reduce((a, b) => a * b, 1)
     const f = forwardFlops(cfg, L, patches, L)
     const pass = (rows: number) => f.vision + sharedPrefixTextFlops(cfg, P, rows, L) + rows * f.head
     let fwd = 0, tokens = 0

@@ -22,17 +22,17 @@ import { benchModelConfig, benchPrompt, sizeLabel } from './shapes.js'
 export const logprobsSuite: Suite = {
   name: 'logprobs',
   async run(ctx: Context): Promise<Row[]> {
-    const label = sizeLabel(ctx.size)
+    const label = sizeLabel(ctx.size, ctx.arch)
     if ((ctx.size === '2b' || ctx.size === '7b') && !ctx.device.startsWith('cuda')) {
       return [{ bench: `logprobs ${label}`, metric: 'tokens/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU (device is ${ctx.device})` }]
     }
-    const cfg = benchModelConfig(ctx.size)
+    const cfg = benchModelConfig(ctx.size, ctx.arch)
     const V = cfg.vocabSize
     const G = ctx.quick ? 4 : 8
     const L = ctx.quick ? 32 : 128
     const chunk = ctx.quick ? 32 : 256
     const model = await modelBinding().modelLoad(await benchCheckpoint(ctx), cfg, { dtype: ctx.dtype, device: ctx.device })
-    const prompt = benchPrompt()
+    const prompt = benchPrompt(ctx.arch)
     const comps = Array.from({ length: G }, (_, r) => Array.from({ length: L }, (_, j) => (r * 7919 + j * 104729) % V))
     const gb = generateBinding()
     const reps = { warmup: ctx.quick ? 0 : 1, reps: ctx.quick ? 1 : 3 }

@@ -17,14 +17,14 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { modelBinding, type ModelHandle } from '../../lib/native/model.js'
 import { type Context, type Row, type Suite, spreadOf, time } from '../harness.js'
-import { PROMPT_GRID, benchModelConfig, benchPrompt, forwardFlops, sizeLabel } from './shapes.js'
+import { promptGrid, benchModelConfig, benchPrompt, forwardFlops, sizeLabel } from './shapes.js'
 
 /** Writes (once per run) and returns the directory of a random checkpoint of `ctx.size` in `ctx.dtype`. */
 export async function benchCheckpoint(ctx: Context): Promise<string> {
-  const dir = join(ctx.workdir, `model-${ctx.size}-${ctx.dtype}`)
+  const dir = join(ctx.workdir, `model-${ctx.arch}-${ctx.size}-${ctx.dtype}`)
   if (!existsSync(join(dir, 'model.safetensors')) && !existsSync(join(dir, 'model.safetensors.index.json'))) {
     mkdirSync(dir, { recursive: true })
-    await modelBinding().modelWriteRandom(dir, benchModelConfig(ctx.size), { seed: 11, dtype: ctx.dtype })
+    await modelBinding().modelWriteRandom(dir, benchModelConfig(ctx.size, ctx.arch), { seed: 11, dtype: ctx.dtype })
   }
   return dir
 }
@@ -34,12 +34,12 @@ const dirBytes = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.sa
 export const modelSuite: Suite = {
   name: 'model',
   async run(ctx: Context): Promise<Row[]> {
-    const label = sizeLabel(ctx.size)
+    const label = sizeLabel(ctx.size, ctx.arch)
     if ((ctx.size === '2b' || ctx.size === '7b') && !ctx.device.startsWith('cuda')) {
       return [{ bench: `model ${label}: load + prefill`, metric: 'tokens/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU (device is ${ctx.device})` }]
     }
     const n = modelBinding()
-    const cfg = benchModelConfig(ctx.size)
+    const cfg = benchModelConfig(ctx.size, ctx.arch)
     const dir = await benchCheckpoint(ctx)
     const bytes = dirBytes(dir)
     const params = n.modelParameterCount(cfg)
@@ -62,10 +62,10 @@ export const modelSuite: Suite = {
 
     // 2. prefill
     try {
-      const p = benchPrompt()
+      const p = benchPrompt(ctx.arch)
       const T = p.inputIds.length
-      const patches = PROMPT_GRID[0] * PROMPT_GRID[1] * PROMPT_GRID[2]
-      const opts = { inputIds: p.inputIds as Int32Array, batch: 1, pixelValues: p.pixelValues as Float32Array, imageGridThw: [...PROMPT_GRID], logits: 'last' as const }
+      const patches = promptGrid(ctx.arch).reduce((a, b) => a * b, 1)
+      const opts = { inputIds: p.inputIds as Int32Array, batch: 1, pixelValues: p.pixelValues as Float32Array, imageGridThw: promptGrid(ctx.arch), logits: 'last' as const }
       let vocab = 0
       const tPre = await time(async () => { vocab = (await n.modelForward(model, opts)).logitsShape?.at(-1) ?? 0 }, { warmup: 1, reps: ctx.quick ? 3 : 5 })
       if (vocab !== cfg.vocabSize) throw new Error(`model: prefill returned logits of width ${vocab} instead of ${cfg.vocabSize}`)

@@ -5,16 +5,19 @@
  *   small — ~100M parameters, Qwen2-VL-shaped: hidden 512, 8 layers, head_dim 128, vocabulary 151936
  *           (the same shape as bench/suites/generate.ts, so the numbers compare);
  *   2b/7b — the real Qwen2-VL-2B / -7B shapes (random weights; GPU only).
+ * `--arch qwen3-vl`: the same sizes as Qwen3-VL (qwen3Config; 2b/7b = Qwen3-VL-2B / -8B).
  * Prompt: ~400 tokens around one 476×644 image (grid 1×34×46: 1564 patches, 391 image tokens), random pixels.
  */
-import type { ModelConfig } from '../../lib/model/config.js'
+import type { ModelArch, ModelConfig } from '../../lib/model/config.js'
 import type { PromptBatch } from '../../lib/native/generate.js'
 import type { Context } from '../harness.js'
 
 export const IMAGE_PAD = 151655
 
-/** The flat native config of a benchmark size. */
-export function benchModelConfig(size: Context['size']): ModelConfig {
+/** The flat native config of a benchmark size (and architecture: `--arch`, default qwen2-vl). */
+export function benchModelConfig(size: Context['size'], arch: ModelArch = 'qwen2-vl'): ModelConfig {
+  if (arch === 'qwen3-vl') return qwen3Config(size)
+  if (arch !== 'qwen2-vl') throw new Error(`Expected --arch qwen2-vl or qwen3-vl for the benchmark shapes but received ${arch}`)
   const base = {
     arch: 'qwen2-vl' as const, vocabSize: 151936, rmsNormEps: 1e-6, ropeTheta: 1e6,
     imageTokenId: IMAGE_PAD, videoTokenId: 151656, visionStartTokenId: 151652, visionEndTokenId: 151653,
@@ -36,19 +39,54 @@ export function benchModelConfig(size: Context['size']): ModelConfig {
   }
 }
 
-export const sizeLabel = (size: Context['size']) => (size === 'small' ? 'small ~100M' : size)
+/**
+ * Qwen3-VL at the same sizes: the Qwen2-VL decoder shape with Qwen3's q/k norms, interleaved M-RoPE
+ * [24, 20, 20] (tiny: the goldens' qwen3vl shapes), a patch-16 vision tower with learned position
+ * embeddings and DeepStack after the first two decoder layers; 2b/7b: the released Qwen3-VL-2B / -8B shapes.
+ */
+function qwen3Config(size: Context['size']): ModelConfig {
+  const base = {
+    arch: 'qwen3-vl' as const, vocabSize: 151936, rmsNormEps: 1e-6, ropeTheta: 5e6,
+    imageTokenId: IMAGE_PAD, videoTokenId: 151656, visionStartTokenId: 151652, visionEndTokenId: 151653,
+    eosTokenIds: [151645], padTokenId: 151643,
+  }
+  const vision = (depth: number, width: number, numHeads: number, intermediate: number, outHidden: number, deepstackVisualIndexes: number[], numPositionEmbeddings = 2304) => ({
+    depth, width, numHeads, intermediate, act: 'gelu_pytorch_tanh' as const, patchSize: 16, temporalPatchSize: 2, spatialMergeSize: 2,
+    inChannels: 3, outHidden, windowSize: 112, fullattBlockIndexes: [], tokensPerSecond: 2, numPositionEmbeddings, deepstackVisualIndexes,
+  })
+  switch (size) {
+    case 'tiny':
+      return { ...base, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, mropeSection: [4, 2, 2], tieWordEmbeddings: true, vision: vision(3, 32, 4, 64, 64, [0, 1], 64) }
+    case 'small':
+      return { ...base, hiddenSize: 512, intermediateSize: 1536, numLayers: 8, numHeads: 4, numKvHeads: 2, headDim: 128, mropeSection: [24, 20, 20], tieWordEmbeddings: true, vision: vision(2, 256, 4, 1024, 512, [0, 1]) }
+    case '2b':
+      return { ...base, hiddenSize: 2048, intermediateSize: 6144, numLayers: 28, numHeads: 16, numKvHeads: 8, headDim: 128, mropeSection: [24, 20, 20], tieWordEmbeddings: true, vision: vision(24, 1024, 16, 4096, 2048, [5, 11, 17]) }
+    case '7b':
+      return { ...base, hiddenSize: 4096, intermediateSize: 12288, numLayers: 36, numHeads: 32, numKvHeads: 8, headDim: 128, mropeSection: [24, 20, 20], tieWordEmbeddings: false, vision: vision(27, 1152, 16, 4304, 4096, [8, 16, 24]) }
+  }
+}
 
-/** The image grid of the benchmark prompt: 1×34×46 patches. */
+export const sizeLabel = (size: Context['size'], arch: ModelArch = 'qwen2-vl') =>
+  `${size === 'small' ? 'small ~100M' : size}${arch === 'qwen2-vl' ? '' : ` ${arch}`}`
+
+/** The image grid of the benchmark prompt: 1×34×46 patches (a 476×644 image at patch 14). */
 export const PROMPT_GRID: [number, number, number] = [1, 34, 46]
+/** The prompt grid of an architecture: Qwen3-VL's patch 16 sees the same image as 1×30×40 (480×640). */
+export const promptGrid = (arch: ModelArch = 'qwen2-vl'): [number, number, number] => (arch === 'qwen3-vl' ? [1, 30, 40] : [...PROMPT_GRID])
 
-/** A ~400-token chat prompt around one image (391 image tokens), random pixels in the normalised range. */
-export function benchPrompt(): PromptBatch {
-  const grid = PROMPT_GRID
+/**
+ * A ~400-token chat prompt around one image (391 image tokens; Qwen3-VL: 300, and no system turn, as its
+ * template), random pixels in the normalised range.
+ */
+export function benchPrompt(arch: ModelArch = 'qwen2-vl'): PromptBatch {
+  const grid = promptGrid(arch)
   const nPatches = grid[0] * grid[1] * grid[2]
-  const prefix = [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198, 151652]
+  const system = [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198]
+  const prefix = [...(arch === 'qwen3-vl' ? [] : system), 151644, 872, 198, 151652]
   const suffix = [151653, 74785, 419, 2168, 13, 151645, 198, 151644, 77091, 198]
   const ids = [...prefix, ...new Array<number>(nPatches / 4).fill(IMAGE_PAD), ...suffix]
-  const pixels = new Float32Array(nPatches * 1176)
+  const patchDim = 3 * 2 * (arch === 'qwen3-vl' ? 16 : 14) ** 2
+  const pixels = new Float32Array(nPatches * patchDim)
   let s = 12345
   for (let i = 0; i < pixels.length; i++) {
     s = (s * 1103515245 + 12345) >>> 0

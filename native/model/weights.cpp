@@ -22,6 +22,13 @@ std::string canonical_key(const std::string& key) {
   return key;
 }
 
+std::string hub_key(const ModelConfig& c, const std::string& name) {
+  if (!c.qwen3()) return name;
+  if (name.rfind("visual.", 0) == 0) return "model." + name;
+  if (name.rfind("model.", 0) == 0) return "model.language_model." + name.substr(6);
+  return name;
+}
+
 static std::string list_names(const std::vector<std::string>& names) {
   std::string s;
   for (size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
@@ -122,8 +129,9 @@ void write_random_checkpoint(const std::string& dir, const ModelConfig& c, uint6
     std::vector<std::pair<std::string, torch::Tensor>> ts;
     for (auto i : shards[s]) {
       auto& p = params[i];
-      ts.emplace_back(p.key(), random_tensor(p.key(), p.value().sizes(), gen, c.hidden_size).to(dtype));
-      weight_map[p.key()] = file;
+      const auto key = hub_key(c, p.key());
+      ts.emplace_back(key, random_tensor(p.key(), p.value().sizes(), gen, c.hidden_size).to(dtype));
+      weight_map[key] = file;
     }
     st::save((fs::path(dir) / file).string(), ts, meta_kv);
   }

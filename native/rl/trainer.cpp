@@ -43,7 +43,7 @@ Trainer::Trainer(m::Qwen2VL policy, const TrainerOptions& o)
   } else {
     for (auto& p : policy_->named_parameters(true)) {
       const auto& k = p.key();
-      const bool merger = starts_with(k, "visual.merger.");
+      const bool merger = starts_with(k, "visual.merger.") || starts_with(k, "visual.deepstack_merger_list.");  // Qwen3-VL: DeepStack mergers too
       const bool frozen = (o.freeze_vision && starts_with(k, "visual.") && !merger) || (o.freeze_merger && merger);
       p.value().requires_grad_(!frozen);
       if (!frozen) trainable.emplace_back(k, p.value());

@@ -28,7 +28,7 @@ export interface GenerateCliArgs {
 
 export const generateCommand: CommandModule<object, GenerateCliArgs> = {
   command: 'generate',
-  describe: 'Generate answers for an image and a prompt with a Qwen2-VL / Qwen2.5-VL model',
+  describe: 'Generate answers for an image and a prompt with a Qwen2-VL / Qwen2.5-VL / Qwen3-VL model',
   builder: (y) => y
     .option('model', { type: 'string', demandOption: true, describe: 'model directory (config.json, safetensors, tokenizer.json)' })
     .option('image', { type: 'string', array: true, default: [] as string[], describe: 'image file (repeatable; shown before the text)' })
