@@ -6,9 +6,10 @@
 // per-sample-prefill modes), completion log-probs (shared-prompt and per-row passes) <= 1e-4, and the two
 // recorded gradients of the summed completion log-probs <= 1e-3 relative.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { native, nativeAvailable } from '../lib/native/binding.js'
-import { readModelConfig } from '../lib/model/config.js'
+import { parseModelConfig, readModelConfig } from '../lib/model/config.js'
 import { NativeModel } from '../lib/model/native-model.js'
 import { loadPreprocessorConfig, preprocessImage } from '../lib/model/preprocess.js'
 import { npyToNumbers, readNpy } from '../lib/model/npy.js'
@@ -48,6 +49,14 @@ if (!nativeAvailable()) {
     t.equal(config.vision.numPositionEmbeddings, 64)
     t.equal(config.vision.patchSize, 16)
     t.equal(m.info().parameters, 9949760, '9,949,760 parameters, as the golden checkpoint')
+    const raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))
+    const { rope_scaling: rs, rope_theta: theta, ...text } = raw.text_config
+    const v5 = { ...raw, text_config: { ...text, rope_parameters: { ...rs, rope_theta: theta } } }
+    t.same(parseModelConfig(v5), config, 'rope_parameters (with rope_theta inside) parses to the same config')
+    const bad = (vision: Record<string, unknown>) => ({ ...raw, vision_config: { ...raw.vision_config, ...vision } })
+    t.throws(() => parseModelConfig(bad({ num_position_embeddings: 60 })), { code: 'ERR_CONFIG', message: /a square number.*num_position_embeddings/ })
+    t.throws(() => parseModelConfig(bad({ deepstack_visual_indexes: [0, 3] })), { code: 'ERR_CONFIG', message: /deepstack_visual_indexes/ })
+    t.throws(() => parseModelConfig(bad({ num_position_embeddings: undefined })), { code: 'ERR_CONFIG', message: /num_position_embeddings/ })
   })
 
   t.test('pixel values of our preprocessing are exact', async (t) => {
@@ -141,11 +150,11 @@ if (!nativeAvailable()) {
     })
   }
 
-  t.test('gradients of the summed completion log-probs', async (t) => {
+  for (const gradientCheckpointing of [false, true]) t.test(`gradients of the summed completion log-probs${gradientCheckpointing ? ' (activation checkpointing)' : ''}`, async (t) => {
     // GRPO with one rollout, advantage 1, β = 0, unclipped: loss = −(1/L) Σ_j exp(logp_j − sg(logp_j)), so
     // the gradient is −(1/L) ∇ Σ logp: −L times ours is the golden's.
     const model = await native().modelLoad(dir, config, { dtype: 'float32', device: 'cpu' })
-    const trainer = await tb().trainerCreate(model, resolveTrainerSettings({ reference: false }, dir))
+    const trainer = await tb().trainerCreate(model, resolveTrainerSettings({ reference: false, gradientCheckpointing }, dir))
     t.teardown(() => { tb().trainerDispose(trainer); native().modelDispose(model) })
     const r = await tb().trainerGrpoStep(trainer, {
       prompts: [{ inputIds: Int32Array.from(ids), pixelValues: px, imageGridThw: grid as [number, number, number] }],

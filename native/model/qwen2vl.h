@@ -68,7 +68,7 @@ torch::Tensor decode_positions(const torch::Tensor& rope_deltas, int64_t start, 
 Qwen2VL load_model(const std::string& dir, const ModelConfig& c, c10::ScalarType dtype, c10::Device device);
 // Number of parameters (tied embedding counted once), computed on the meta device (no memory).
 int64_t parameter_count(const ModelConfig& c);
-// Writes a randomly initialized checkpoint (names: hub_key; biases 0.1·z, norm scales 1 + 0.1·z, matrices z/√fan_in,
+// Writes a randomly initialized checkpoint (biases 0.1·z, norm scales 1 + 0.1·z, matrices z/√fan_in,
 // embeddings z/√H) into dir: model.safetensors, or model-0000i-of-0000n.safetensors + index when larger
 // than max_shard_bytes. Tensors are generated one at a time (peak memory ≈ one shard).
 void write_random_checkpoint(const std::string& dir, const ModelConfig& c, uint64_t seed, c10::ScalarType dtype,
@@ -76,8 +76,5 @@ void write_random_checkpoint(const std::string& dir, const ModelConfig& c, uint6
 // Maps a checkpoint key to the model's name ("model.visual.x" -> "visual.x", "model.language_model.x" ->
 // "model.x"; others unchanged).
 std::string canonical_key(const std::string& key);
-// The inverse for writing: Qwen3-VL checkpoints use the hub's nested names ("visual.x" -> "model.visual.x",
-// "model.x" -> "model.language_model.x"); Qwen2-VL / Qwen2.5-VL names are written as the model's.
-std::string hub_key(const ModelConfig& c, const std::string& name);
 
 }  // namespace vrft::model

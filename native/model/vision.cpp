@@ -193,7 +193,7 @@ torch::Tensor VisionTowerImpl::forward(const torch::Tensor& pixels, const std::v
   std::vector<torch::Tensor> deepstack;
   const auto& dsi = cfg.deepstack_visual_indexes;
   for (size_t i = 0; i < blocks->size(); ++i) {
-    bool full = arch == Arch::Qwen2VL ||
+    bool full = arch != Arch::Qwen25VL ||  // Qwen2-VL, Qwen3-VL: full attention per image
                 std::find(cfg.fullatt_block_indexes.begin(), cfg.fullatt_block_indexes.end(), int64_t(i)) !=
                     cfg.fullatt_block_indexes.end();
     auto* block = blocks[i]->as<VisionBlock>();

@@ -22,7 +22,10 @@ std::string canonical_key(const std::string& key) {
   return key;
 }
 
-std::string hub_key(const ModelConfig& c, const std::string& name) {
+// The inverse of canonical_key for writing: Qwen3-VL checkpoints use the hub's nested names ("visual.x" ->
+// "model.visual.x", "model.x" -> "model.language_model.x"); Qwen2-VL / Qwen2.5-VL names are written as the
+// model's.
+static std::string hub_key(const ModelConfig& c, const std::string& name) {
   if (!c.qwen3()) return name;
   if (name.rfind("visual.", 0) == 0) return "model." + name;
   if (name.rfind("model.", 0) == 0) return "model.language_model." + name.substr(6);
