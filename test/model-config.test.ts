@@ -39,7 +39,7 @@ t.test('bad configs give ERR_CONFIG naming field, expected and found', async (t)
   const cases: Array<[string, (c: Record<string, any>) => void, RegExp]> = [
     ['missing hidden_size', (c) => { delete c.text_config.hidden_size }, /Expected a number for text_config\.hidden_size but found undefined/],
     ['wrong type', (c) => { c.text_config.num_hidden_layers = '2' }, /Expected a number for text_config\.num_hidden_layers but found "2"/],
-    ['bad model_type', (c) => { c.model_type = 'llama' }, /Expected one of "qwen2_vl", "qwen2_5_vl" for model_type but found "llama"/],
+    ['bad model_type', (c) => { c.model_type = 'llama' }, /Expected one of "qwen2_vl", "qwen2_5_vl", "qwen3_vl" for model_type but found "llama"/],
     ['contradiction', (c) => { c.hidden_size = 128 }, /Expected the same value at the top level and in text_config \(64\) for hidden_size but found 128/],
     ['no mrope', (c) => { delete c.text_config.rope_scaling }, /Expected an object with mrope_section .* for text_config\.rope_scaling but found undefined/],
     ['mrope sum', (c) => { c.text_config.rope_scaling.mrope_section = [2, 3, 4] }, /Expected 3 entries summing to head_dim\/2 = 8 for mrope_section but found "\[2,3,4\]"/],
