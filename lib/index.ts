@@ -22,7 +22,7 @@ export { initModel, type InitModelOptions, type InitModelResult, type InitSize }
 export * from './model/preprocess.js'
 export * from './model/images.js'
 export { loadTokenizer, defaultTokenizerPath, resolveModelTokenizer, BUILTIN_TOKENIZER, QwenTokenizer, type SpecialTokenIds } from './model/tokenizer.js'
-export { renderChat, prepareInputs, padLeft, DEFAULT_SYSTEM_PROMPT, type ChatMessage, type ChatContentPart, type ModelInputs } from './model/chat.js'
+export { renderChat, chatOptionsFor, prepareInputs, padLeft, DEFAULT_SYSTEM_PROMPT, type ChatMessage, type ChatContentPart, type ModelInputs } from './model/chat.js'
 export * from './prompts/index.js'
 export * from './rewards/index.js'
 export * from './data/index.js'

@@ -22,7 +22,7 @@ export interface LoadOptions {
   config?: ModelConfig
 }
 
-/** A loaded Qwen2-VL / Qwen2.5-VL model. */
+/** A loaded Qwen2-VL / Qwen2.5-VL / Qwen3-VL model. */
 export class NativeModel {
   private constructor(readonly handle: NativeModelObject, readonly config: ModelConfig, readonly dir: string) {}
 

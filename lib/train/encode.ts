@@ -1,6 +1,6 @@
 /**
  * Samples → model inputs for training: a user turn with the image first and the problem text after it
- * (as the reference trainer builds it), Qwen2-VL's chat template with its default system turn, the image
+ * (as the reference trainer builds it), the model family's chat template (Qwen2-VL: default system turn; Qwen3-VL: none), the image
  * preprocessed with the run's min/max pixels, image pads expanded. Results are cached (LRU by sample id)
  * because the same few-shot samples come back every epoch. Targets for SFT are the target text's ids
  * followed by `<|im_end|>`.
