@@ -37,7 +37,6 @@ struct Qwen2VLImpl : torch::nn::Module {
   // -> (B, T, H), differentiable w.r.t. the embedding table and image_embeds. Qwen3-VL with images:
   // image_embeds (N_img, (1 + k)·H) from encode_images -> (B, T, (1 + k)·H), the DeepStack blocks zero
   // outside image rows (TextModelImpl::forward adds them after the first k layers).
-
   torch::Tensor embed(const torch::Tensor& ids, const torch::Tensor& image_embeds);
   // The LM head weight (V, H): lm_head.weight, or embed_tokens.weight when tied.
   torch::Tensor head_weight() const;

@@ -82,19 +82,20 @@ struct TextModelImpl : torch::nn::Module {
   // embeds (B, T, H), or (B, T, (1 + k)·H) for Qwen3-VL prompts with images: channel block 1 + l holds the
   // DeepStack feature added to the hidden states after decoder layer l (zero outside image positions, so
   // adding it everywhere is exact), as Qwen2VLImpl::embed makes them. Decode-step embeddings are plain
-  // (B, T, H): DeepStack enters with the prompt only. position_ids (3, B, T) int64; key_mask (B, start_pos + T) (1 = real token, 0 =
-  // padding) or undefined (all real); causal attention over cached + new keys. With a cache, writes the new
-  // keys at [start_pos, start_pos + T) and sets cache->length = start_pos + T. -> hidden after the final
-  // norm (B, T, H). run (optional): how each layer runs (see LayerRunner; not with a cache).
+  // (B, T, H): DeepStack enters with the prompt only. position_ids (3, B, T) int64; key_mask
+  // (B, start_pos + T) (1 = real token, 0 = padding) or undefined (all real); causal attention over cached
+  // + new keys. With a cache, writes the new keys at [start_pos, start_pos + T) and sets cache->length =
+  // start_pos + T. -> hidden after the final norm (B, T, H). run (optional): how each layer runs (see
+  // LayerRunner; not with a cache).
   torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& position_ids, const torch::Tensor& key_mask,
                         KVCache* cache = nullptr, int64_t start_pos = 0, std::vector<torch::Tensor>* trace = nullptr,
                         const LayerRunner* run = nullptr);
+  // embeds (..., (1 + k)·H) -> the hidden part (..., H) and the k DeepStack blocks (views).
+  std::pair<torch::Tensor, std::vector<torch::Tensor>> split_deepstack(const torch::Tensor& embeds) const;
   // Prompts shared by several continuations, differentiable: prompt embeds (U, Tp, H), positions (3, U, Tp),
   // mask (U, Tp) (left padding); continuation embeds (B, L, H), positions (3, B, L), mask (B, L) (right
   // padding), row b following prompt rows[b] (B). Equals forward() on each row's prompt + continuation.
   // -> (prompt hidden (U, Tp, H), continuation hidden (B, L, H)), after the final norm. run: as forward().
-  // embeds (..., (1 + k)·H) -> the hidden part (..., H) and the k DeepStack blocks (views).
-  std::pair<torch::Tensor, std::vector<torch::Tensor>> split_deepstack(const torch::Tensor& embeds) const;
   std::pair<torch::Tensor, torch::Tensor> forward_shared(const torch::Tensor& embeds_p, const torch::Tensor& pos_p,
                                                          const torch::Tensor& mask_p, const torch::Tensor& embeds_c,
                                                          const torch::Tensor& pos_c, const torch::Tensor& mask_c,
