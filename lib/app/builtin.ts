@@ -83,8 +83,8 @@ type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof 
 /** Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data). */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { warmStartImages: 512, warmStartSteps: 200, maxCompletionLength: 110 },
-  grounding: { warmStartImages: 512, warmStartSteps: 200, maxCompletionLength: 48 },
+  detection: { warmStartImages: 512, warmStartSteps: 150, maxCompletionLength: 110 },
+  grounding: { warmStartImages: 512, warmStartSteps: 150, maxCompletionLength: 48 },
 })
 
 /** The demo's settings after flags. */
