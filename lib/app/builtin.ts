@@ -76,6 +76,11 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   minPixels: D.minPixels,
   /** Held-out images drawn with their boxes into pictures/. */
   pictures: 4,
+  /**
+   * Detection and grounding scenes: objects centred in the cells of a grid × grid layout (with 112 px
+   * images, one cell per merged image token), 0 = anywhere; see BUILTIN_TASK_DEFAULTS.
+   */
+  grid: 0,
 })
 
 type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof BUILTIN_DEFAULTS)[K] extends number ? number : (typeof BUILTIN_DEFAULTS)[K] }
@@ -83,8 +88,8 @@ type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof 
 /** Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data). */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { warmStartImages: 512, warmStartSteps: 150, maxCompletionLength: 110 },
-  grounding: { warmStartImages: 512, warmStartSteps: 150, maxCompletionLength: 48 },
+  detection: { warmStartImages: 512, warmStartSteps: 120, maxCompletionLength: 110, grid: 4 },
+  grounding: { warmStartImages: 512, warmStartSteps: 120, maxCompletionLength: 48, grid: 4 },
 })
 
 /** The demo's settings after flags. */
@@ -135,7 +140,7 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
     v: 1, preset: TINY_PRESET, seed: s.seed, size: s.imageSize, n: s.warmStartImages, steps: s.warmStartSteps,
     lr: s.warmStartLearningRate, bs: s.warmStartPromptsPerStep, mb: s.microBatchSize, px: [s.minPixels, s.maxPixels],
     // the classification cache keeps its key from before the other tasks existed
-    ...(s.task === 'classification' ? {} : { task: s.task, v: 2 }),
+    ...(s.task === 'classification' ? {} : { task: s.task, v: 2, grid: s.grid }),
   })).digest('hex').slice(0, 16)
   const dir = join(s.cacheDir, `demo-warmstart-${key}`)
   if (existsSync(join(dir, 'model', 'config.json'))) return { dir: join(dir, 'model'), cached: true, seconds: 0 }

@@ -35,6 +35,11 @@ export interface SceneOptions {
   distractors?: number
   /** Object radius range as a fraction of the image side (default [0.12, 0.2]). */
   radius?: readonly [number, number]
+  /**
+   * Objects centred in the cells of a `grid` × `grid` layout (one cell per merged image token of Qwen2-VL
+   * when the image side is 28·grid px), unrotated, with a little jitter; 0 = anywhere, any rotation.
+   */
+  grid?: number
   /** `reference` (default: the paper's prompts) or `short`. */
   prompt?: 'reference' | 'short'
   clutter?: boolean
@@ -42,7 +47,7 @@ export interface SceneOptions {
 }
 
 /** Defaults of {@link SceneOptions}. */
-export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, radius: [0.12, 0.2] as const })
+export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, radius: [0.12, 0.2] as const, grid: 0 })
 
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
 
@@ -81,7 +86,19 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
   for (let i = 0; i < o.count; i++) {
     const asked = pick(rnd, o.classes)
     const objs: ShapeSpec[] = []
+    const grid = o.grid ?? SCENE_DEFAULTS.grid
+    const free = grid > 0 ? [...Array(grid * grid).keys()] : []
     const add = (cls: string): ShapeSpec | undefined => {
+      if (grid > 0) {
+        if (!free.length) return undefined
+        const cell = free.splice(Math.floor(rnd() * free.length), 1)[0]!
+        const w = size / grid
+        const jitter = () => (rnd() - 0.5) * w * 0.1
+        const p = { cx: ((cell % grid) + 0.5) * w + jitter(), cy: (Math.floor(cell / grid) + 0.5) * w + jitter(), r: w * 0.36 * (0.95 + rnd() * 0.1) }
+        const s = { ...spec(cls, p, rnd), rot: 0 }
+        objs.push(s)
+        return s
+      }
       const p = place(rnd, size, size * rMin, size * rMax, objs)
       if (!p) return undefined
       const s = spec(cls, p, rnd)
