@@ -42,6 +42,24 @@ t.test('detection scenes: asked class absent sometimes, 0–3 instances, perfect
   t.match(syntheticTarget(set.find((s) => s.boxes!.length === 0)!), /^<think>no \w+ \w+<\/think><answer>No Objects<\/answer>$/)
 })
 
+t.test('grid scenes: every box centred in a cell of the grid, one object per cell', async (t) => {
+  const { base, novel } = splitClasses()
+  const set = await makeSceneSet({ task: 'detection', count: 30, seed: 2, classes: novel, allClasses: [...base, ...novel], grid: 4, absentRate: 0 })
+  const cells = new Set<string>()
+  for (const s of set) {
+    for (const b of s.boxes!) {
+      const cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2
+      // cell centres at 125, 375, 625, 875 on the 0–1000 grid; shapes' boxes are not centred exactly on them
+      t.ok(Math.abs(((cx - 125) % 250 + 250) % 250) < 40 || Math.abs(((cx - 125) % 250 + 250) % 250 - 250) < 40, `x centre ${cx} near a cell centre`)
+      t.ok(Math.abs(((cy - 125) % 250 + 250) % 250) < 50 || Math.abs(((cy - 125) % 250 + 250) % 250 - 250) < 50, `y centre ${cy} near a cell centre`)
+      cells.add(`${Math.floor(cx / 250)},${Math.floor(cy / 250)}`)
+    }
+    const keys = s.boxes!.map((b) => `${Math.floor((b[0] + b[2]) / 500)},${Math.floor((b[1] + b[3]) / 500)}`)
+    t.equal(new Set(keys).size, keys.length, 'instances in different cells')
+  }
+  t.ok(cells.size > 8, 'objects spread over the grid')
+})
+
 t.test('grounding scenes: one box, an expression naming the class, relations that hold', async (t) => {
   const { base, novel } = splitClasses()
   const set = await makeSceneSet({ task: 'grounding', count: 30, seed: 4, classes: base, allClasses: [...base, ...novel] })
