@@ -10,14 +10,13 @@ import type { Box, Sample, Task } from '../sample.js'
 import { parseClassificationCompletion, parseDetectionCompletion, parseGroundingCompletion } from '../rewards/parse.js'
 import { detectionTruth, groundingTruth } from '../rewards/rewards.js'
 import { writeFileAtomic } from '../train/checkpoint.js'
-import { svgToPng } from './plot.js'
+import { esc, svgToPng } from './plot.js'
 
 /** Size of one picture: two panels of PANEL px with a margin, a title line and a caption line. */
 export const PICTURE = Object.freeze({ panel: 336, margin: 12, title: 40, caption: 44 })
 export const PICTURE_WIDTH = 2 * PICTURE.panel + 3 * PICTURE.margin
 export const PICTURE_HEIGHT = PICTURE.title + PICTURE.panel + PICTURE.caption
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s)
 
 /** What an answer says, for drawing: boxes with confidences (detection, grounding) and a short caption. */
