@@ -19,6 +19,7 @@ import { splitClasses } from '../lib/data/synthetic.js'
 import { PICTURE_HEIGHT, PICTURE_WIDTH, answerBoxes } from '../lib/app/pictures.js'
 import { rewardSet, scoreCompletions } from '../lib/rewards/scorer.js'
 import { syntheticTarget } from '../lib/data/synthetic.js'
+import { meanSd, verdict } from '../bench/demo-seeds.js'
 
 t.test('--task picks the demo task (detection by default); another value is a typed error', async (t) => {
   t.equal(builtinSettings({}).task, 'detection')
@@ -82,6 +83,19 @@ t.test('demo data per task: shots of novel classes only, detection shots contain
     t.ok([...d.shots, ...d.test].every((s) => d.classes.novel.includes(cls(s)!)), `${task}: shots and test on novel classes`)
     if (task === 'detection') t.ok(d.shots.every((s) => s.boxes!.length > 0))
   }
+})
+
+t.test('seeds benchmark: mean, sample sd, the 3-sd and beats-SFT verdicts', async (t) => {
+  t.same(meanSd([1, 2, 3]), { mean: 2, sd: 1 })
+  const run = (seed: number, w: number, g: number, f: number) => ({ task: 'detection' as const, seed, loadBefore: [0], loadAfter: [0], summary: { task: 'detection' as const, headline: 'mAP', metrics: { mAP: { warmStart: w, grpo: g, sft: f } }, seconds: 1, cpuSeconds: 1, warmStartCached: false } })
+  const v = verdict([run(1, 0.10, 0.30, 0.12), run(2, 0.11, 0.28, 0.15), run(3, 0.12, 0.31, 0.11)])
+  t.ok(Math.abs(v.warm.sd - 0.01) < 1e-12)
+  t.equal(v.gainOver3Sd, true)
+  t.equal(v.beatsSft, true)
+  const w = verdict([run(1, 0.0, 0.30, 0.4), run(2, 0.2, 0.28, 0.4), run(3, 0.1, 0.31, 0.4)])
+  t.equal(w.gainOver3Sd, false, 'a gain inside 3 sd of the warm start does not count')
+  t.equal(w.beatsSft, false)
+  t.equal(verdict([run(1, 0, 1, 0)]).gainOver3Sd, false, 'one seed has no spread: never passes')
 })
 
 t.test('answers drawn: detection boxes and No Objects, grounding box, unreadable answers', async (t) => {
