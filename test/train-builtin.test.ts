@@ -21,7 +21,7 @@ t.test('cache directory follows XDG_CACHE_HOME, else ~/.cache', async (t) => {
 })
 
 t.test('demo data: base and novel classes apart, k shots per novel class, deterministic', async (t) => {
-  const s = { seed: 1, imageSize: 112, warmStartImages: 24, shots: 2, testImages: 8 }
+  const s = { task: 'classification' as const, seed: 1, imageSize: 112, warmStartImages: 24, shots: 2, testImages: 8 }
   const d = await builtinData(s)
   t.equal(d.base.length, 24)
   t.equal(d.shots.length, 8)
@@ -41,7 +41,7 @@ if (!nativeAvailable() || typeof (native() as unknown as Record<string, unknown>
     const out = tempDir('vrft-demo-')
     let created = 0
     const createPolicy = async () => { created++; return new FakePolicy() }
-    const settings = { cacheDir: cache, output: join(out, 'a'), quiet: true, warmStartImages: 16, warmStartSteps: 2, warmStartPromptsPerStep: 4, shots: 1, testImages: 4, maxSteps: 3, promptsPerStep: 2, numGenerations: 2, evalEvery: 2 }
+    const settings = { task: 'classification' as const, cacheDir: cache, output: join(out, 'a'), quiet: true, warmStartImages: 16, warmStartSteps: 2, warmStartPromptsPerStep: 4, shots: 1, testImages: 4, maxSteps: 3, promptsPerStep: 2, numGenerations: 2, evalEvery: 2 }
     const logs: string[] = []
     const r = await runBuiltin({ createPolicy, handleSignals: false, log: (m) => logs.push(m), settings })
     t.equal(r.step, 3)

@@ -1,26 +1,28 @@
 /**
  * The built-in demo behind `npx vrft-native train` with no arguments: Visual-RFT's open-vocabulary
- * setting in miniature, on a CPU in minutes.
+ * setting in miniature, on a CPU in minutes. `--task detection` (default), `grounding` or `classification`.
  *
- *   1. data: synthetic coloured shapes (lib/data/synthetic.ts); classes are colour–shape pairs, split
- *      into 12 "base" and 4 held-out "novel" pairs (a Latin square: every word is seen, never the pair);
- *   2. model: a tiny Qwen2-VL-architecture model with the real Qwen tokenizer (init-model);
+ *   1. data: synthetic coloured shapes (lib/data/synthetic.ts, lib/data/synthetic-scenes.ts); classes are
+ *      colour–shape pairs, split into 12 "base" and 4 held-out "novel" pairs (a Latin square: every word
+ *      is seen, never the pair); per task see lib/app/builtin-tasks.ts;
+ *   2. model: a tiny Qwen2-VL-architecture model with the real Qwen tokenizer (lib/app/tiny.ts);
  *   3. warm start (stands in for pre-training): SFT on base classes, teaching the
- *      `<think>…</think><answer>…</answer>` format; cached under $XDG_CACHE_HOME/vrft-native (or
- *      ~/.cache/vrft-native) keyed by its settings and reused next time;
- *   4. few-shot GRPO on the novel classes (accuracy + format rewards), evaluated before and after on
+ *      `<think>…</think><answer>…</answer>` format (and, for boxes, localisation); cached under
+ *      $XDG_CACHE_HOME/vrft-native (or ~/.cache/vrft-native) keyed by its settings and reused next time;
+ *   4. few-shot GRPO on the novel classes (the task's reference rewards), evaluated before and after on
  *      held-out novel images, and the same budget of SFT on the same shots for comparison.
  *
  * Everything lands in the run directory: grpo/ and sft/ sub-runs (metrics, samples, charts,
- * checkpoints), summary.json and plots/compare.png.
+ * checkpoints), summary.json, plots/compare.png and pictures/ (held-out images with the ground-truth and
+ * predicted boxes, warm start vs GRPO).
  */
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { makeSyntheticSet, splitClasses, syntheticTarget } from '../data/synthetic.js'
-import type { Sample } from '../sample.js'
-import { VrftError } from '../errors.js'
+import { syntheticTarget } from '../data/synthetic.js'
+import type { Sample, Task } from '../sample.js'
+import { VrftError, describeValue } from '../errors.js'
 import { formatConfig, type TrainConfig } from '../train/config.js'
 import { GRPO_DEFAULTS as D, needsReference } from '../defaults.js'
 import { writeFileAtomic, writeJsonAtomic } from '../train/checkpoint.js'
@@ -37,12 +39,19 @@ import type { ModelFolder } from '../model/load.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from '../train/sft.js'
 import { TINY_PRESET, createTinyModel } from './tiny.js'
+import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, builtinData, builtinMetrics, type BuiltinMetrics } from './builtin-tasks.js'
+import { writePictures } from './pictures.js'
+import { detectionTruth } from '../rewards/rewards.js'
+
+export { builtinData } from './builtin-tasks.js'
 
 /**
  * Settings of the demo (the flags of `train` override the matching ones). Where the demo keeps the paper's
- * value it reads GRPO_DEFAULTS (lib/defaults.ts); the other numbers are the demo's own.
+ * value it reads GRPO_DEFAULTS (lib/defaults.ts); the other numbers are the demo's own. The task's own
+ * values (BUILTIN_TASK_DEFAULTS) replace these for that task.
  */
 export const BUILTIN_DEFAULTS = Object.freeze({
+  task: 'detection' as Task,
   seed: D.seed,
   imageSize: 112,
   warmStartImages: 256,
@@ -65,41 +74,52 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   microBatchSize: 16,
   maxPixels: 112 * 112,
   minPixels: D.minPixels,
+  /** Held-out images drawn with their boxes into pictures/. */
+  pictures: 4,
+  /**
+   * Detection and grounding scenes: objects centred in the cells of a grid × grid layout (with 112 px
+   * images, one cell per merged image token), 0 = anywhere; see BUILTIN_TASK_DEFAULTS.
+   */
+  grid: 0,
+})
+
+type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof BUILTIN_DEFAULTS)[K] extends number ? number : (typeof BUILTIN_DEFAULTS)[K] }
+
+/** Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data). */
+export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
+  classification: {},
+  detection: { warmStartImages: 512, warmStartSteps: 120, maxCompletionLength: 110, grid: 4 },
+  grounding: { warmStartImages: 512, warmStartSteps: 120, maxCompletionLength: 48, grid: 4 },
 })
 
 /** The demo's settings after flags. */
-export type BuiltinSettings = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof BUILTIN_DEFAULTS)[K] } & { output: string; cacheDir: string; quiet: boolean; sft: boolean }
+export type BuiltinSettings = BuiltinNumbers & { output: string; cacheDir: string; quiet: boolean; sft: boolean }
 
 /** The user's cache directory for vrft-native. */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.VRFT_CACHE_DIR ?? join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'vrft-native')
 }
 
+/** The demo task named by `--task` (default detection); ERR_INVALID_ARG for another. */
+function builtinTask(v: unknown): Task {
+  if (v === undefined) return BUILTIN_DEFAULTS.task
+  if (!(BUILTIN_TASKS as readonly unknown[]).includes(v)) throw new VrftError('ERR_INVALID_ARG', `Expected ${BUILTIN_TASKS.join(', ')} for the demo's --task but received ${describeValue(v)}`)
+  return v as Task
+}
+
 /** Flags of `train` that the demo honours, mapped onto its settings. */
 export function builtinSettings(flags: Record<string, unknown>, cfg?: Partial<TrainConfig>): BuiltinSettings {
-  const s: BuiltinSettings = { ...BUILTIN_DEFAULTS, output: cfg?.output ?? defaultRunDir('demo'), cacheDir: cacheDir(), quiet: Boolean(cfg?.quiet), sft: true }
+  const task = builtinTask(flags.task ?? cfg?.task ?? process.env.VRFT_DEMO_TASK)
+  const s: BuiltinSettings = { ...BUILTIN_DEFAULTS, ...BUILTIN_TASK_DEFAULTS[task], task, output: cfg?.output ?? defaultRunDir('demo'), cacheDir: cacheDir(), quiet: Boolean(cfg?.quiet), sft: true }
   for (const k of ['seed', 'maxSteps', 'promptsPerStep', 'numGenerations', 'maxCompletionLength', 'temperature', 'topK', 'beta', 'learningRate', 'microBatchSize'] as const) {
     if (flags[k] !== undefined) (s as Record<string, unknown>)[k] = flags[k]
   }
   for (const k of Object.keys(BUILTIN_DEFAULTS)) {
+    if (k === 'task') continue
     const env = process.env[`VRFT_DEMO_${k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()}`]
     if (env !== undefined && Number.isFinite(Number(env))) (s as Record<string, unknown>)[k] = Number(env)
   }
   return s
-}
-
-/** The demo's data sets (deterministic by seed). */
-export async function builtinData(s: { seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number }): Promise<{ base: Sample[]; shots: Sample[]; test: Sample[]; classes: { base: string[]; novel: string[] } }> {
-  const classes = splitClasses()
-  const size = s.imageSize
-  const base = await makeSyntheticSet({ task: 'classification', count: s.warmStartImages, seed: s.seed * 1000 + 1, size, classes: classes.base, idPrefix: 'base' })
-  // k shots per novel class: draw until every class has k.
-  const pool = await makeSyntheticSet({ task: 'classification', count: s.shots * classes.novel.length * 4, seed: s.seed * 1000 + 2, size, classes: classes.novel, idPrefix: 'shot' })
-  const shots: Sample[] = []
-  for (const c of classes.novel) shots.push(...pool.filter((x) => x.label === c).slice(0, s.shots))
-  const test = await makeSyntheticSet({ task: 'classification', count: s.testImages, seed: s.seed * 1000 + 3, size, classes: classes.novel, idPrefix: 'test' })
-  for (const x of [...base, ...shots, ...test]) x.classes = [...classes.base, ...classes.novel]
-  return { base, shots, test, classes }
 }
 
 function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: number, seed: number): PolicyFactoryOptions {
@@ -119,6 +139,8 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
   const key = createHash('sha256').update(JSON.stringify({
     v: 1, preset: TINY_PRESET, seed: s.seed, size: s.imageSize, n: s.warmStartImages, steps: s.warmStartSteps,
     lr: s.warmStartLearningRate, bs: s.warmStartPromptsPerStep, mb: s.microBatchSize, px: [s.minPixels, s.maxPixels],
+    // the classification cache keeps its key from before the other tasks existed
+    ...(s.task === 'classification' ? {} : { task: s.task, v: 2, grid: s.grid }),
   })).digest('hex').slice(0, 16)
   const dir = join(s.cacheDir, `demo-warmstart-${key}`)
   if (existsSync(join(dir, 'model', 'config.json'))) return { dir: join(dir, 'model'), cached: true, seconds: 0 }
@@ -154,27 +176,38 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
 
 /** Result of the demo. */
 export interface BuiltinResult extends CommandResult {
+  /** The task's headline metric (detection mAP, grounding mIoU, classification accuracy). */
   before: number
   afterGrpo: number
   afterSft?: number
   summary: Record<string, unknown>
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a')
+
+/** Held-out samples to draw: for detection the first images with the asked class and one without. */
+function pictureIndexes(task: Task, test: readonly Sample[], n: number): number[] {
+  if (task !== 'detection') return test.slice(0, n).map((_, i) => i)
+  const present = test.flatMap((s, i) => (detectionTruth(s).length ? [i] : []))
+  const absent = test.flatMap((s, i) => (detectionTruth(s).length ? [] : [i]))
+  return [...present.slice(0, Math.max(0, n - 1)), ...absent.slice(0, 1)].slice(0, n)
+}
 
 /** Run the demo (see the file header). */
 export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string, unknown>; config?: Partial<TrainConfig>; settings?: Partial<BuiltinSettings> } = {}): Promise<BuiltinResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
   const s: BuiltinSettings = { ...builtinSettings(o.flags ?? {}, o.config), ...o.settings }
+  const task = builtinTask(s.task)
   const runDir = resolve(s.output)
   mkdirSync(runDir, { recursive: true })
-  log(`vrft-native train: built-in demo (no --model/--data given) — run directory ${runDir}\n` +
-    'Open-vocabulary Visual-RFT in miniature: warm start on base colour–shape classes, few-shot GRPO on held-out novel pairs.\n' +
+  log(`vrft-native train: built-in demo, task ${task} (no --model/--data given) — run directory ${runDir}\n` +
+    `${TASK_BLURB[task]}\n` +
     `settings (saved to config.json):\n${formatConfig(s as unknown as Record<string, unknown>)}`)
   writeJsonAtomic(join(runDir, 'config.json'), { demo: true, ...s })
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     const data = await builtinData(s)
     log(`data: ${data.base.length} base images (${data.classes.base.length} classes), ${data.shots.length} shots of ${data.classes.novel.join(', ')}, ${data.test.length} novel test images`)
     let ws: Awaited<ReturnType<typeof warmStart>>
@@ -187,10 +220,10 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     }
     log(ws.cached ? `warm start: cached model ${ws.dir}` : `warm start: done in ${ws.seconds.toFixed(0)} s → ${ws.dir}`)
     const io = await modelIO(ws.dir, s)
-    const rewards = rewardSet('classification')
+    const rewards = rewardSet(task)
     const evaluate = async (policy: Awaited<ReturnType<typeof createPolicy>>): Promise<PolicyEvaluation> => evaluatePolicy({
       policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(data.test), eosTokenIds: io.eosTokenIds,
-      maxNewTokens: s.maxCompletionLength, task: 'classification', rewards, batchSize: 16,
+      maxNewTokens: s.maxCompletionLength, task, rewards, batchSize: 16,
     })
     // GRPO, evaluated on the held-out novel images before the first step, every evalEvery steps and at the end.
     const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.learningRate, s.maxSteps, s.beta, s.seed))
@@ -198,7 +231,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     try {
       const tr = new GRPOTrainer({
         policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), eval: arraySource(data.test), rewards, eosTokenIds: io.eosTokenIds,
-        runDir: join(runDir, 'grpo'), config: { demo: true, ...s }, task: 'classification', progress: s.quiet ? false : new Progress(), plot: plotRun,
+        runDir: join(runDir, 'grpo'), config: { demo: true, ...s }, task, progress: s.quiet ? false : new Progress(), plot: plotRun,
         ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
         settings: {
           promptsPerStep: s.promptsPerStep, numGenerations: s.numGenerations, maxCompletionLength: s.maxCompletionLength, temperature: s.temperature,
@@ -213,7 +246,10 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     const before = grpo.evaluations[0]
     const after = grpo.evaluations.at(-1)
     if (!before || !after) throw new VrftError('ERR_ABORTED', 'the demo was interrupted before its first evaluation')
-    log(`novel-class accuracy: warm start ${pct(before.score)} → after ${grpo.step} GRPO steps ${pct(after.score)} (format ${pct(before.rewards.format ?? 0)} → ${pct(after.rewards.format ?? 0)})`)
+    const mBefore = builtinMetrics(task, before)
+    const mAfter = builtinMetrics(task, after)
+    const head = Object.keys(mBefore)[0]!
+    log(`novel-class ${METRIC_LABELS[head] ?? head}: warm start ${pct(mBefore[head]!)} → after ${grpo.step} GRPO steps ${pct(mAfter[head]!)} (format ${pct(mBefore.format!)} → ${pct(mAfter.format!)})`)
     // The same budget of SFT on the same shots.
     let sftEval: PolicyEvaluation | undefined
     if (s.sft && !sig?.stop.aborted) {
@@ -227,30 +263,45 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
         })
         await st.train()
         sftEval = await evaluate(sp)
-        log(`after ${s.maxSteps} SFT steps on the same shots: novel-class accuracy ${pct(sftEval.score)}`)
       } finally {
         sp.dispose()
       }
     }
+    const mSft = sftEval ? builtinMetrics(task, sftEval) : undefined
+    const idx = pictureIndexes(task, data.test, s.pictures)
+    const pictures = await writePictures(join(runDir, 'pictures'), task, idx.map((i) => data.test[i]!), [
+      { label: 'warm start', completions: idx.map((i) => before.completions[i]!) },
+      { label: `+ GRPO (${grpo.step} steps)`, completions: idx.map((i) => after.completions[i]!) },
+    ], idx.length)
+    const cpu = process.cpuUsage(cpu0)
+    const metrics: Record<string, Record<string, number>> = {}
+    for (const k of Object.keys(mBefore)) metrics[k] = { warmStart: mBefore[k]!, grpo: mAfter[k]!, ...(mSft ? { sft: mSft[k]! } : {}) }
     const summary = {
-      task: 'classification (novel colour–shape pairs)', novelClasses: data.classes.novel, shots: s.shots, steps: grpo.step,
-      accuracy: { warmStart: before.score, grpo: after.score, ...(sftEval ? { sft: sftEval.score } : {}) },
-      format: { warmStart: before.rewards.format, grpo: after.rewards.format, ...(sftEval ? { sft: sftEval.rewards.format } : {}) },
-      seconds: (performance.now() - t0) / 1000, warmStartCached: ws.cached, warmStartModel: ws.dir,
+      task, headline: head, novelClasses: data.classes.novel, shots: s.shots, shotImages: data.shots.length, testImages: data.test.length, steps: grpo.step,
+      metrics, [head]: metrics[head], format: metrics.format,
+      seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, warmStartCached: ws.cached, warmStartSeconds: ws.seconds, warmStartModel: ws.dir,
+      pictures,
     }
     writeJsonAtomic(join(runDir, 'summary.json'), summary)
-    const bars = [{ label: 'warm start', value: before.score }, { label: '+ GRPO', value: after.score }, ...(sftEval ? [{ label: '+ SFT', value: sftEval.score }] : [])]
-    writeFileAtomic(join(runDir, 'plots', 'compare.png'), await svgToPng(barChartSvg({ title: 'Novel-class accuracy (held-out images)', bars, format: pct })))
+    const show = (m: BuiltinMetrics) => Object.keys(mBefore).map((k) => `${k} ${pct(m[k]!)}`).join('  ')
+    const bars = Object.keys(mBefore).filter((k) => k !== 'format').flatMap((k) => [
+      { label: `${k} warm`, value: mBefore[k]! }, { label: `${k} GRPO`, value: mAfter[k]! }, ...(mSft ? [{ label: `${k} SFT`, value: mSft[k]! }] : []),
+    ]).filter((b) => Number.isFinite(b.value))
+    const title = `Novel classes, held-out images (${task})`
+    writeFileAtomic(join(runDir, 'plots', 'compare.png'), await svgToPng(barChartSvg({ title, bars, format: pct, width: Math.max(520, 120 * bars.length) })))
     log('\n' + [
-      'novel-class accuracy on held-out images',
-      `  warm start only : ${pct(before.score)}`,
-      `  + GRPO          : ${pct(after.score)}  (${grpo.step} steps × ${s.promptsPerStep} prompts × G=${s.numGenerations})`,
-      ...(sftEval ? [`  + SFT (same budget): ${pct(sftEval.score)}`] : []),
-      `charts: ${join(runDir, 'grpo', 'plots')}  summary: ${join(runDir, 'summary.json')}  (${summary.seconds.toFixed(0)} s)`,
+      `${task}: novel classes on ${data.test.length} held-out images (${Object.keys(mBefore).map((k) => METRIC_LABELS[k] ?? k).join(', ')})`,
+      `  warm start only    : ${show(mBefore)}`,
+      `  + GRPO             : ${show(mAfter)}  (${grpo.step} steps × ${s.promptsPerStep} prompts × G=${s.numGenerations})`,
+      ...(mSft ? [`  + SFT (same budget): ${show(mSft)}`] : []),
+      `pictures (green dashed: truth, red: predicted; warm start | GRPO):`,
+      ...pictures.map((p) => `  ${p}`),
+      `charts: ${join(runDir, 'grpo', 'plots')}  comparison: ${join(runDir, 'plots', 'compare.png')}  summary: ${join(runDir, 'summary.json')}`,
+      `time: ${summary.seconds.toFixed(0)} s wall-clock, ${summary.cpuSeconds.toFixed(0)} s CPU${ws.cached ? ' (warm start cached)' : ''}`,
     ].join('\n'))
     return {
       runDir, step: grpo.step, stopped: grpo.stopped, ...(grpo.checkpoint ? { checkpoint: grpo.checkpoint } : {}), plots: grpo.plots,
-      before: before.score, afterGrpo: after.score, ...(sftEval ? { afterSft: sftEval.score } : {}), summary, lastEval: after.score,
+      before: mBefore[head]!, afterGrpo: mAfter[head]!, ...(mSft ? { afterSft: mSft[head]! } : {}), summary, lastEval: after.score,
     }
   } finally {
     sig?.dispose()

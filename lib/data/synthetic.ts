@@ -154,7 +154,7 @@ export async function renderShapes(objects: readonly ShapeSpec[], size: number, 
   return sharp(Buffer.from(svg)).removeAlpha().png({ compressionLevel: 6 }).toBuffer()
 }
 
-function place(rnd: () => number, size: number, rMin: number, rMax: number, taken: ShapeSpec[]): { cx: number; cy: number; r: number } | undefined {
+export function place(rnd: () => number, size: number, rMin: number, rMax: number, taken: ShapeSpec[]): { cx: number; cy: number; r: number } | undefined {
   for (let tries = 0; tries < 50; tries++) {
     const r = rMin + rnd() * (rMax - rMin)
     const m = r * 1.25
@@ -165,7 +165,8 @@ function place(rnd: () => number, size: number, rMin: number, rMax: number, take
   return undefined
 }
 
-const to1000 = (v: number, size: number) => Math.max(0, Math.min(1000, Math.round((v / size) * 1000)))
+/** Pixel coordinate → Qwen2-VL's 0–1000 integer grid. */
+export const to1000 = (v: number, size: number) => Math.max(0, Math.min(1000, Math.round((v / size) * 1000)))
 
 /** Generate `count` samples (deterministic for a given seed and options). Images are PNG bytes in memory. */
 export async function makeSyntheticSet(o: SyntheticOptions): Promise<Sample[]> {

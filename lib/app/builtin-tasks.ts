@@ -1,0 +1,98 @@
+/**
+ * The built-in demo's three tasks (lib/app/builtin.ts runs them): their data sets (synthetic, deterministic
+ * by seed, base classes for the warm start and held-out novel classes for few-shot training and testing),
+ * their held-out metrics and the lines the demo prints.
+ *
+ * - detection (default, the paper's headline): scenes with 0–3 instances of the asked colour–shape class
+ *   among distractors (lib/data/synthetic-scenes.ts); reward IoU + confidence + format; COCO mAP
+ *   (AP@[.5:.95]), AP50, format rate and the share of absent-class images answered `No Objects`.
+ * - grounding: one referring expression per image; reward IoU + format; mIoU and accuracy at IoU ≥ 0.5.
+ * - classification: one object per image; reward accuracy + format; accuracy.
+ */
+import { makeSyntheticSet, splitClasses } from '../data/synthetic.js'
+import { makeSceneSet } from '../data/synthetic-scenes.js'
+import type { Sample, Task } from '../sample.js'
+import type { PolicyEvaluation } from '../train/evaluate.js'
+import { parseDetectionCompletion } from '../rewards/parse.js'
+import { detectionTruth } from '../rewards/rewards.js'
+
+/** The demo's tasks; the first is the default. */
+export const BUILTIN_TASKS = ['detection', 'classification', 'grounding'] as const satisfies readonly Task[]
+
+/** What the data sets of a demo run need. */
+export interface BuiltinDataSettings { task: Task; seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number; grid?: number }
+
+/** The demo's data sets. */
+export interface BuiltinDataSets { base: Sample[]; shots: Sample[]; test: Sample[]; classes: { base: string[]; novel: string[] } }
+
+/** k samples per class from a pool (in pool order). */
+function perClass(pool: readonly Sample[], classes: readonly string[], k: number, classOf: (s: Sample) => string | undefined): Sample[] {
+  const out: Sample[] = []
+  for (const c of classes) out.push(...pool.filter((x) => classOf(x) === c).slice(0, k))
+  return out
+}
+
+/** The demo's data sets (deterministic by seed). */
+export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSets> {
+  const classes = splitClasses()
+  const all = [...classes.base, ...classes.novel]
+  const size = s.imageSize
+  const seed = (k: number) => s.seed * 1000 + k
+  const poolSize = s.shots * classes.novel.length * 4
+  if (s.task === 'classification') {
+    const base = await makeSyntheticSet({ task: 'classification', count: s.warmStartImages, seed: seed(1), size, classes: classes.base, idPrefix: 'base' })
+    // k shots per novel class: draw until every class has k.
+    const pool = await makeSyntheticSet({ task: 'classification', count: poolSize, seed: seed(2), size, classes: classes.novel, idPrefix: 'shot' })
+    const shots = perClass(pool, classes.novel, s.shots, (x) => x.label)
+    const test = await makeSyntheticSet({ task: 'classification', count: s.testImages, seed: seed(3), size, classes: classes.novel, idPrefix: 'test' })
+    for (const x of [...base, ...shots, ...test]) x.classes = all
+    return { base, shots, test, classes }
+  }
+  // Detection and grounding: distractors come from every class (base and novel), so the novel words appear
+  // in the base images too, as they would in real scenes.
+  const scenes = (classesAsked: readonly string[], count: number, k: number, idPrefix: string) =>
+    makeSceneSet({ task: s.task as 'detection' | 'grounding', count, seed: seed(k), size, classes: classesAsked, allClasses: all, idPrefix, grid: s.grid ?? 0 })
+  const base = await scenes(classes.base, s.warmStartImages, 1, 'base')
+  // k shots per novel class: for detection, k images in which the class is present (a few-shot data set
+  // is annotated where the class occurs).
+  const pool = await scenes(classes.novel, poolSize, 2, 'shot')
+  const shots = perClass(s.task === 'detection' ? pool.filter((x) => (x.boxes?.length ?? 0) > 0) : pool, classes.novel, s.shots, (x) => x.category)
+  const test = await scenes(classes.novel, s.testImages, 3, 'test')
+  return { base, shots, test, classes }
+}
+
+/** The held-out numbers of one evaluation, by task (all in [0, 1]). */
+export type BuiltinMetrics = Record<string, number>
+
+/** Share of test images without the asked class whose answer is `No Objects` (NaN when there are none). */
+export function noObjectsRate(ev: Pick<PolicyEvaluation, 'samples' | 'completions'>): number {
+  let n = 0, ok = 0
+  ev.samples.forEach((s, i) => {
+    if (detectionTruth(s).length > 0) return
+    n++
+    if (parseDetectionCompletion(ev.completions[i]!).kind === 'none') ok++
+  })
+  return n ? ok / n : NaN
+}
+
+/** The demo's metrics of one evaluation; `headline` is the first key. */
+export function builtinMetrics(task: Task, ev: PolicyEvaluation): BuiltinMetrics {
+  const r = ev.report
+  const format = ev.rewards.format ?? NaN
+  if (r.task === 'detection' && task === 'detection') return { mAP: r.AP, AP50: r.AP50, format, noObjects: noObjectsRate(ev) }
+  if (r.task === 'grounding') return { mIoU: r.mIoU, acc50: r.iou50, format }
+  if (r.task === 'classification') return { accuracy: r.accuracy, format }
+  return { score: ev.score, format }
+}
+
+/** Display name of a metric. */
+export const METRIC_LABELS: Readonly<Record<string, string>> = Object.freeze({
+  mAP: 'mAP (AP@[.5:.95])', AP50: 'AP50', format: 'format rate', noObjects: '"No Objects" correct', mIoU: 'mIoU', acc50: 'accuracy (IoU ≥ 0.5)', accuracy: 'accuracy',
+})
+
+/** One line per task explaining the demo. */
+export const TASK_BLURB: Readonly<Record<Task, string>> = Object.freeze({
+  detection: 'Few-shot open-vocabulary detection in miniature: warm start on base colour–shape classes, few-shot GRPO (IoU + confidence + format reward) on held-out novel classes.',
+  grounding: 'Referring-expression grounding in miniature: warm start on base colour–shape classes, few-shot GRPO (IoU + format reward) on expressions about held-out novel classes.',
+  classification: 'Open-vocabulary Visual-RFT in miniature: warm start on base colour–shape classes, few-shot GRPO on held-out novel pairs.',
+})

@@ -1,0 +1,144 @@
+/**
+ * Synthetic scenes for the built-in demo's detection and grounding tasks, drawn like the classification
+ * shapes (lib/data/synthetic.ts: coloured shapes on a cluttered background, sharp SVG → PNG, deterministic
+ * by seed). Classes are "colour shape" pairs, so the base/novel split of `splitClasses` carries over:
+ * a model warm-started on base pairs knows every word of a novel pair but not the pair.
+ *
+ * - detection: one asked class per image, 0–`maxInstances` instances of it (absent with probability
+ *   `absentRate`: `No Objects` is then the right answer) among `distractors` objects of other classes,
+ *   half of them sharing the asked colour or shape (the hard negatives of an open-vocabulary detector).
+ *   The paper's detection prompt (or a short one), boxes on Qwen2-VL's 0–1000 grid, listed left to right.
+ * - grounding: one referring expression per image ("the red square", or with a relation to another object:
+ *   "the red square left of the blue circle"), the reference grounding prompt, one 0–1000 box.
+ */
+import { detectionPrompt, detectionSolution, groundingPrompt, groundingSolution } from '../prompts/index.js'
+import { seededRandom } from './random.js'
+import { place, renderShapes, shapeBox, shortDetectionPrompt, to1000, type Shape, type ShapeSpec } from './synthetic.js'
+import type { Box, Sample } from '../sample.js'
+
+/** Options of {@link makeSceneSet}. */
+export interface SceneOptions {
+  task: 'detection' | 'grounding'
+  count: number
+  seed: number
+  /** Classes ("colour shape") that are asked about. */
+  classes: readonly string[]
+  /** Classes distractors are drawn from (default: `classes`); the asked class itself never is a distractor. */
+  allClasses?: readonly string[]
+  /** Image side in pixels (default 112). */
+  size?: number
+  /** Detection: most instances of the asked class (default 3; the paper's scenes have up to 4). */
+  maxInstances?: number
+  /** Detection: share of images without the asked class (default 0.2). */
+  absentRate?: number
+  /** Other objects per image: 1..distractors (default 2). */
+  distractors?: number
+  /** Object radius range as a fraction of the image side (default [0.12, 0.2]). */
+  radius?: readonly [number, number]
+  /**
+   * Objects centred in the cells of a `grid` × `grid` layout (one cell per merged image token of Qwen2-VL
+   * when the image side is 28·grid px), unrotated, with a little jitter; 0 = anywhere, any rotation.
+   */
+  grid?: number
+  /** `reference` (default: the paper's prompts) or `short`. */
+  prompt?: 'reference' | 'short'
+  clutter?: boolean
+  idPrefix?: string
+}
+
+/** Defaults of {@link SceneOptions}. */
+export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, radius: [0.12, 0.2] as const, grid: 0 })
+
+const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
+
+/** A distractor class: shares the colour or the shape of `asked` half of the time (when such a class exists). */
+function distractorClass(rnd: () => number, asked: string, pool: readonly string[]): string {
+  const others = pool.filter((c) => c !== asked)
+  const [col, sh] = asked.split(' ')
+  const near = others.filter((c) => c.startsWith(col + ' ') || c.endsWith(' ' + sh))
+  return pick(rnd, near.length && rnd() < 0.5 ? near : others)
+}
+
+const spec = (cls: string, p: { cx: number; cy: number; r: number }, rnd: () => number): ShapeSpec => {
+  const [color, shape] = cls.split(' ') as [string, Shape]
+  return { shape, color, ...p, rot: Math.floor(rnd() * 360) }
+}
+
+const boxOf = (o: ShapeSpec, size: number): Box => shapeBox(o).map((v) => to1000(v, size)) as Box
+
+/** Where `a` is relative to `b`, in words, when the two are clearly apart on one axis (else undefined). */
+export function relation(a: ShapeSpec, b: ShapeSpec): string | undefined {
+  const dx = a.cx - b.cx
+  const dy = a.cy - b.cy
+  if (Math.abs(dx) >= Math.abs(dy) * 1.5) return dx < 0 ? 'left of' : 'right of'
+  if (Math.abs(dy) >= Math.abs(dx) * 1.5) return dy < 0 ? 'above' : 'below'
+  return undefined
+}
+
+/** Generate `count` scene samples (deterministic for a given seed and options). */
+export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
+  const size = o.size ?? SCENE_DEFAULTS.size
+  const [rMin, rMax] = o.radius ?? SCENE_DEFAULTS.radius
+  const pool = o.allClasses ?? o.classes
+  const rnd = seededRandom(o.seed)
+  const prefix = o.idPrefix ?? `scene-${o.task}-${o.seed}`
+  const out: Sample[] = []
+  for (let i = 0; i < o.count; i++) {
+    const asked = pick(rnd, o.classes)
+    const objs: ShapeSpec[] = []
+    const grid = o.grid ?? SCENE_DEFAULTS.grid
+    const free = grid > 0 ? [...Array(grid * grid).keys()] : []
+    const add = (cls: string): ShapeSpec | undefined => {
+      if (grid > 0) {
+        if (!free.length) return undefined
+        const cell = free.splice(Math.floor(rnd() * free.length), 1)[0]!
+        const w = size / grid
+        const jitter = () => (rnd() - 0.5) * w * 0.1
+        const p = { cx: ((cell % grid) + 0.5) * w + jitter(), cy: (Math.floor(cell / grid) + 0.5) * w + jitter(), r: w * 0.36 * (0.95 + rnd() * 0.1) }
+        const s = { ...spec(cls, p, rnd), rot: 0 }
+        objs.push(s)
+        return s
+      }
+      const p = place(rnd, size, size * rMin, size * rMax, objs)
+      if (!p) return undefined
+      const s = spec(cls, p, rnd)
+      objs.push(s)
+      return s
+    }
+    const nd = 1 + Math.floor(rnd() * (o.distractors ?? SCENE_DEFAULTS.distractors))
+    if (o.task === 'detection') {
+      const absent = rnd() < (o.absentRate ?? SCENE_DEFAULTS.absentRate)
+      const n = absent ? 0 : 1 + Math.floor(rnd() * (o.maxInstances ?? SCENE_DEFAULTS.maxInstances))
+      const targets: ShapeSpec[] = []
+      for (let k = 0; k < n; k++) {
+        const t = add(asked)
+        if (t) targets.push(t)
+      }
+      for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool))
+      const boxes = targets.map((t) => boxOf(t, size)).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+      const bytes = await renderShapes(objs, size, rnd, o.clutter ?? true)
+      out.push({
+        id: `${prefix}-${i}`, image: { bytes }, task: 'detection', category: asked, boxes,
+        problem: o.prompt === 'short' ? shortDetectionPrompt(asked) : detectionPrompt(asked),
+        solution: detectionSolution(boxes),
+        meta: { width: size, height: size, reasoning: boxes.length ? `${boxes.length} ${asked}` : `no ${asked}` },
+      })
+      continue
+    }
+    const target = add(asked)!
+    for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool))
+    const others = objs.slice(1)
+    const ref = others.length && rnd() < 0.5 ? pick(rnd, others) : undefined
+    const rel = ref ? relation(target, ref) : undefined
+    const expression = `the ${asked}${ref && rel ? ` ${rel} the ${ref.color} ${ref.shape}` : ''}`
+    const box = boxOf(target, size)
+    const bytes = await renderShapes(objs, size, rnd, o.clutter ?? true)
+    out.push({
+      id: `${prefix}-${i}`, image: { bytes }, task: 'grounding', box, category: asked,
+      problem: groundingPrompt(`Where is ${expression}?`),
+      solution: groundingSolution(box),
+      meta: { width: size, height: size, expression, reasoning: expression },
+    })
+  }
+  return out
+}

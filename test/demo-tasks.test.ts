@@ -1,0 +1,149 @@
+/**
+ * The built-in demo's three tasks end to end, shortened: the real tiny Qwen2-VL (lib/app/tiny.ts) with a
+ * few warm-start steps, one GRPO step and one SFT step, on a handful of synthetic images per task. Checks
+ * the files a run leaves (summary.json's fields, metrics in range, plots/compare.png, pictures/ as PNGs of
+ * the documented size), the `--task` choice and its typed error, and the scene data (detection: absent
+ * classes and 0–3 instances, boxes on the asked objects; grounding: one box, a referring expression).
+ * Needs the native addon (skips with the reason otherwise). Run: npx tap test/demo-tasks.test.ts
+ */
+import { tempDir } from './tmp.js'
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import sharp from 'sharp'
+import { nativeAvailable } from '../lib/native/binding.js'
+import { builtinSettings, readSummary, runBuiltin } from '../lib/app/builtin.js'
+import { builtinData } from '../lib/app/builtin-tasks.js'
+import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
+import { splitClasses } from '../lib/data/synthetic.js'
+import { PICTURE_HEIGHT, PICTURE_WIDTH, answerBoxes } from '../lib/app/pictures.js'
+import { rewardSet, scoreCompletions } from '../lib/rewards/scorer.js'
+import { syntheticTarget } from '../lib/data/synthetic.js'
+import { meanSd, verdict } from '../bench/demo-seeds.js'
+
+t.test('--task picks the demo task (detection by default); another value is a typed error', async (t) => {
+  t.equal(builtinSettings({}).task, 'detection')
+  t.equal(builtinSettings({ task: 'grounding' }).task, 'grounding')
+  t.equal(builtinSettings({ task: 'classification' }).maxCompletionLength, 24)
+  t.ok(builtinSettings({}).maxCompletionLength > 24, 'detection answers are longer')
+  t.throws(() => builtinSettings({ task: 'segmentation' }), { code: 'ERR_INVALID_ARG', message: /detection, classification, grounding.*segmentation/ })
+})
+
+t.test('detection scenes: asked class absent sometimes, 0–3 instances, perfect answers score 3', async (t) => {
+  const { base, novel } = splitClasses()
+  const set = await makeSceneSet({ task: 'detection', count: 40, seed: 9, classes: novel, allClasses: [...base, ...novel] })
+  const counts = set.map((s) => s.boxes!.length)
+  t.ok(counts.some((n) => n === 0), 'some images without the asked class')
+  t.ok(counts.some((n) => n >= 2), 'some images with several instances')
+  t.ok(counts.every((n) => n <= 3))
+  t.ok(set.every((s) => novel.includes(s.category!) && s.problem.includes(`'${s.category}'`)))
+  t.ok(set.every((s) => s.boxes!.every((b, i, a) => i === 0 || a[i - 1]![0] <= b[0])), 'boxes listed left to right')
+  const sc = await scoreCompletions(rewardSet('detection'), set.map(syntheticTarget), set)
+  t.ok([...sc.totals].every((v) => Math.abs(v - 3) < 1e-9), 'the warm-start target scores iou + confidence + format = 3')
+  t.match(syntheticTarget(set.find((s) => s.boxes!.length === 0)!), /^<think>no \w+ \w+<\/think><answer>No Objects<\/answer>$/)
+})
+
+t.test('grid scenes: every box centred in a cell of the grid, one object per cell', async (t) => {
+  const { base, novel } = splitClasses()
+  const set = await makeSceneSet({ task: 'detection', count: 30, seed: 2, classes: novel, allClasses: [...base, ...novel], grid: 4, absentRate: 0 })
+  const cells = new Set<string>()
+  for (const s of set) {
+    for (const b of s.boxes!) {
+      const cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2
+      // cell centres at 125, 375, 625, 875 on the 0–1000 grid; shapes' boxes are not centred exactly on them
+      t.ok(Math.abs(((cx - 125) % 250 + 250) % 250) < 40 || Math.abs(((cx - 125) % 250 + 250) % 250 - 250) < 40, `x centre ${cx} near a cell centre`)
+      t.ok(Math.abs(((cy - 125) % 250 + 250) % 250) < 50 || Math.abs(((cy - 125) % 250 + 250) % 250 - 250) < 50, `y centre ${cy} near a cell centre`)
+      cells.add(`${Math.floor(cx / 250)},${Math.floor(cy / 250)}`)
+    }
+    const keys = s.boxes!.map((b) => `${Math.floor((b[0] + b[2]) / 500)},${Math.floor((b[1] + b[3]) / 500)}`)
+    t.equal(new Set(keys).size, keys.length, 'instances in different cells')
+  }
+  t.ok(cells.size > 8, 'objects spread over the grid')
+})
+
+t.test('grounding scenes: one box, an expression naming the class, relations that hold', async (t) => {
+  const { base, novel } = splitClasses()
+  const set = await makeSceneSet({ task: 'grounding', count: 30, seed: 4, classes: base, allClasses: [...base, ...novel] })
+  t.ok(set.every((s) => s.box && String(s.meta!.expression).startsWith(`the ${s.category}`)))
+  t.ok(set.some((s) => / (left of|right of|above|below) the /.test(String(s.meta!.expression))), 'some expressions use a relation')
+  const sc = await scoreCompletions(rewardSet('grounding'), set.map(syntheticTarget), set)
+  t.ok([...sc.totals].every((v) => Math.abs(v - 2) < 1e-9), 'the target scores iou + format = 2')
+  t.equal(relation({ shape: 'circle', color: 'red', cx: 10, cy: 50, r: 5, rot: 0 }, { shape: 'star', color: 'blue', cx: 80, cy: 55, r: 5, rot: 0 }), 'left of')
+  t.equal(relation({ shape: 'circle', color: 'red', cx: 50, cy: 90, r: 5, rot: 0 }, { shape: 'star', color: 'blue', cx: 55, cy: 10, r: 5, rot: 0 }), 'below')
+  t.equal(relation({ shape: 'circle', color: 'red', cx: 50, cy: 50, r: 5, rot: 0 }, { shape: 'star', color: 'blue', cx: 60, cy: 60, r: 5, rot: 0 }), undefined)
+})
+
+t.test('demo data per task: shots of novel classes only, detection shots contain their class', async (t) => {
+  for (const task of ['detection', 'grounding', 'classification'] as const) {
+    const d = await builtinData({ task, seed: 3, imageSize: 112, warmStartImages: 12, shots: 2, testImages: 6 })
+    t.equal(d.shots.length, 8, `${task}: 2 shots × 4 novel classes`)
+    t.equal(d.test.length, 6)
+    const cls = (s: { category?: string; label?: string }) => s.category ?? s.label
+    t.ok(d.base.every((s) => d.classes.base.includes(cls(s)!)), `${task}: warm start on base classes`)
+    t.ok([...d.shots, ...d.test].every((s) => d.classes.novel.includes(cls(s)!)), `${task}: shots and test on novel classes`)
+    if (task === 'detection') t.ok(d.shots.every((s) => s.boxes!.length > 0))
+  }
+})
+
+t.test('seeds benchmark: mean, sample sd, the 3-sd and beats-SFT verdicts', async (t) => {
+  t.same(meanSd([1, 2, 3]), { mean: 2, sd: 1 })
+  const run = (seed: number, w: number, g: number, f: number) => ({ task: 'detection' as const, seed, loadBefore: [0], loadAfter: [0], summary: { task: 'detection' as const, headline: 'mAP', metrics: { mAP: { warmStart: w, grpo: g, sft: f } }, seconds: 1, cpuSeconds: 1, warmStartCached: false } })
+  const v = verdict([run(1, 0.10, 0.30, 0.12), run(2, 0.11, 0.28, 0.15), run(3, 0.12, 0.31, 0.11)])
+  t.ok(Math.abs(v.warm.sd - 0.01) < 1e-12)
+  t.equal(v.gainOver3Sd, true)
+  t.equal(v.beatsSft, true)
+  const w = verdict([run(1, 0.0, 0.30, 0.4), run(2, 0.2, 0.28, 0.4), run(3, 0.1, 0.31, 0.4)])
+  t.equal(w.gainOver3Sd, false, 'a gain inside 3 sd of the warm start does not count')
+  t.equal(w.beatsSft, false)
+  t.equal(verdict([run(1, 0, 1, 0)]).gainOver3Sd, false, 'one seed has no spread: never passes')
+})
+
+t.test('answers drawn: detection boxes and No Objects, grounding box, unreadable answers', async (t) => {
+  t.same(answerBoxes('detection', "<think>x</think><answer>[{'Position': [1, 2, 30, 40], 'Confidence': 0.5}]</answer>").boxes, [{ box: [1, 2, 30, 40], confidence: 0.5 }])
+  t.equal(answerBoxes('detection', '<answer>No Objects</answer>').caption, 'No Objects')
+  t.match(answerBoxes('detection', 'garbage').caption, /unreadable/)
+  t.same(answerBoxes('grounding', '<answer>(1,2),(30,40)</answer>').boxes, [{ box: [1, 2, 30, 40] }])
+})
+
+if (!nativeAvailable()) {
+  t.comment('SKIPPED: the native addon is not built (the shortened demos run the real tiny model)')
+  t.skip('shortened demos: the native addon is not built')
+} else {
+  const inRange = (v: unknown) => typeof v === 'number' && ((v >= 0 && v <= 1) || Number.isNaN(v))
+  for (const task of ['detection', 'grounding', 'classification'] as const) {
+    t.test(`shortened ${task} demo with the real tiny model: summary, metrics in range, chart, pictures`, async (t) => {
+      const cache = tempDir('vrft-cache-')
+      const out = tempDir('vrft-demo-')
+      const logs: string[] = []
+      const r = await runBuiltin({
+        handleSignals: false, log: (m) => logs.push(m), flags: { task },
+        settings: { cacheDir: cache, output: out, quiet: true, warmStartImages: 8, warmStartSteps: 2, warmStartPromptsPerStep: 4, shots: 1, testImages: 6, maxSteps: 1, promptsPerStep: 2, numGenerations: 2, evalEvery: 1, maxCompletionLength: 12, pictures: 2 },
+      })
+      t.equal(r.step, 1)
+      const sum = readSummary(out) as { task: string; headline: string; metrics: Record<string, Record<string, number>>; pictures: string[]; seconds: number; cpuSeconds: number; testImages: number }
+      t.equal(sum.task, task)
+      const keys = { detection: ['mAP', 'AP50', 'format', 'noObjects'], grounding: ['mIoU', 'acc50', 'format'], classification: ['accuracy', 'format'] }[task]
+      t.same(Object.keys(sum.metrics), keys)
+      t.equal(sum.headline, keys[0])
+      for (const k of keys) {
+        t.same(Object.keys(sum.metrics[k]!).sort(), ['grpo', 'sft', 'warmStart'], `${k}: before, after GRPO, after SFT`)
+        // JSON writes NaN (no absent-class image among the test images) as null
+        for (const v of Object.values(sum.metrics[k]!)) t.ok(v === null || inRange(v), `${k} = ${v} in [0, 1]`)
+      }
+      t.ok(inRange(r.before) && inRange(r.afterGrpo) && inRange(r.afterSft))
+      t.ok(sum.seconds > 0 && sum.cpuSeconds > 0)
+      t.equal((await sharp(join(out, 'plots', 'compare.png')).metadata()).format, 'png')
+      t.equal(sum.pictures.length, 2)
+      for (const p of sum.pictures) {
+        t.ok(existsSync(p))
+        const m = await sharp(p).metadata()
+        t.match(m, { format: 'png', width: PICTURE_WIDTH, height: PICTURE_HEIGHT }, `${p}: a ${PICTURE_WIDTH}×${PICTURE_HEIGHT} PNG`)
+      }
+      const text = logs.join('\n')
+      t.match(text, new RegExp(`built-in demo, task ${task}`))
+      t.match(text, /warm start only/)
+      t.match(text, /\+ SFT \(same budget\)/)
+      t.ok(sum.pictures.every((p) => text.includes(p)), 'the picture paths are printed')
+    })
+  }
+}
