@@ -21,11 +21,12 @@ import { rewardSet, scoreCompletions } from '../lib/rewards/scorer.js'
 import { syntheticTarget } from '../lib/data/synthetic.js'
 import { meanSd, verdict } from '../bench/demo-seeds.js'
 
-t.test('--task picks the demo task (detection by default); another value is a typed error', async (t) => {
-  t.equal(builtinSettings({}).task, 'detection')
+t.test('--task picks the demo task (classification by default); another value is a typed error', async (t) => {
+  t.equal(builtinSettings({}).task, 'classification')
+  t.equal(builtinSettings({ task: 'detection' }).task, 'detection')
   t.equal(builtinSettings({ task: 'grounding' }).task, 'grounding')
   t.equal(builtinSettings({ task: 'classification' }).maxCompletionLength, 24)
-  t.ok(builtinSettings({}).maxCompletionLength > 24, 'detection answers are longer')
+  t.ok(builtinSettings({ task: 'detection' }).maxCompletionLength > 24, 'detection answers are longer')
   t.throws(() => builtinSettings({ task: 'segmentation' }), { code: 'ERR_INVALID_ARG', message: /detection, classification, grounding.*segmentation/ })
 })
 
