@@ -114,9 +114,12 @@ export function modelParameterCounts(c: ModelConfig): { text: number; embedding:
   const head = c.tieWordEmbeddings ? 0 : c.vocabSize * h
   const v = c.vision
   const w = v.width
-  const block = 3 * w * w + 3 * w + w * w + w + 2 * w * v.intermediate + w + v.intermediate + 4 * w + (v.act === 'silu' ? w * v.intermediate + v.intermediate : 0)
+  const v25 = c.arch === 'qwen2.5-vl' // gated MLP and RMSNorms (no bias) in the vision tower
+  const norm = v25 ? w : 2 * w
+  const mlp = v25 ? 3 * w * v.intermediate + 2 * v.intermediate + w : 2 * w * v.intermediate + v.intermediate + w
+  const block = 3 * w * w + 3 * w + w * w + w + mlp + 2 * norm
   const merged = w * v.spatialMergeSize ** 2
-  const merger = 2 * w + merged * merged + merged + merged * v.outHidden + v.outHidden
+  const merger = norm + merged * merged + merged + merged * v.outHidden + v.outHidden
   const vision = v.depth * block + v.inChannels * v.temporalPatchSize * v.patchSize ** 2 * w
   return { text: c.numLayers * layer + h, embedding, head, vision, merger, linears }
 }
