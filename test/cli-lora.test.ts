@@ -54,7 +54,7 @@ if (!nativeAvailable()) {
   writeFileSync(join(dir, 'hash.mjs'), 'export default (c) => { let h = 7; for (const ch of c) h = (h * 31 + ch.charCodeAt(0)) % 1009; return h / 1009 }\n')
   const base = ['train', '--model', model, '--data', join(dir, 'train.jsonl'), '--max-steps', '2', '--prompts-per-step', '2', '--num-generations', '2',
     '--micro-batch-size', '2', '--max-completion-length', '8', '--max-pixels', '3136', '--save-every', '0', '--sample-every', '0', '--quiet',
-    '--learning-rate', '0.01', '--lr-scheduler', 'constant', '--seed', '5', '--reward', join(dir, 'hash.mjs')]
+    '--learning-rate', '0.05', '--lr-scheduler', 'constant', '--seed', '5', '--reward', join(dir, 'hash.mjs')]
   const lora = ['--lora-rank', '4', '--lora-alpha', '8', '--lora-targets', 'q_proj', '--lora-targets', 'v_proj', '--lora-targets', 'down_proj', '--gradient-checkpointing']
   const targets = ['q_proj', 'v_proj', 'down_proj']
   const [adapterRun, mergedRun, fullRun] = await Promise.all([
@@ -89,7 +89,7 @@ if (!nativeAvailable()) {
       const r = await cli(['generate', '--model', m, '--prompt', 'What shape is it?', '--max-new-tokens', '12', '--json'])
       t.equal(r.code, 0, `generate --model ${m} exits 0`)
       if (r.code !== 0) t.comment(r.stderr.slice(-1500))
-      return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { promptIds: number[]; samples: Array<{ ids: number[] }> }
+      return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { promptIds: number[]; samples: Array<{ ids: number[]; logprobs: number[] }> }
     }
     const [fromMerged, fromBase] = await Promise.all([gen(merged), gen(model)])
     // base + adapter: the base model with LoRA adapters set from the adapter run's saved trainer state
@@ -110,6 +110,18 @@ if (!nativeAvailable()) {
     const adapterIds = [...r.completions[0]!.tokens]
     t.same(fromMerged.samples[0]!.ids, adapterIds, `merged model (generate CLI) = base + adapter: ${JSON.stringify(adapterIds)}`)
     t.comment(`base model alone: ${JSON.stringify(fromBase.samples[0]!.ids)} (${JSON.stringify(fromBase.samples[0]!.ids) === JSON.stringify(adapterIds) ? 'same' : 'different'} greedy ids)`)
+    // the log-probs of those tokens: merged = base + adapter (float32 rounding), and both differ from the base's
+    const lpAdapter = [...r.completions[0]!.logprobs]
+    const lpMerged = fromMerged.samples[0]!.logprobs
+    const diff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)))
+    t.ok(diff(lpMerged, lpAdapter) < 1e-3, `log-probs: merged vs base + adapter differ by ${diff(lpMerged, lpAdapter).toExponential(2)} at most`)
+    const n = Math.min(fromBase.samples[0]!.ids.length, adapterIds.length)
+    let firstDiff = 0
+    while (firstDiff < n && fromBase.samples[0]!.ids[firstDiff] === adapterIds[firstDiff]) firstDiff++
+    if (firstDiff > 0) {
+      const d = diff(fromBase.samples[0]!.logprobs.slice(0, firstDiff), lpAdapter.slice(0, firstDiff))
+      t.ok(d > 1e-3, `and the adapter moved the base's log-probs of the shared tokens (by up to ${d.toExponential(2)})`)
+    }
     // the merged weights differ from the base's in an adapted layer, and equal them in a layer without adapters
     const q = 'model.layers.0.self_attn.q_proj.weight'
     const k = 'model.layers.0.self_attn.k_proj.weight'
