@@ -57,10 +57,12 @@ if (!nativeAvailable()) {
     '--learning-rate', '0.05', '--lr-scheduler', 'constant', '--seed', '5', '--reward', join(dir, 'hash.mjs')]
   const lora = ['--lora-rank', '4', '--lora-alpha', '8', '--lora-targets', 'q_proj', '--lora-targets', 'v_proj', '--lora-targets', 'down_proj', '--gradient-checkpointing']
   const targets = ['q_proj', 'v_proj', 'down_proj']
-  const [adapterRun, mergedRun, fullRun] = await Promise.all([
+  const [adapterRun, mergedRun, fullRun, sftRun] = await Promise.all([
     cli([...base, ...lora, '--output', join(dir, 'adapter')]),
     cli([...base, ...lora, '--merge-lora', '--output', join(dir, 'merged')]),
     cli([...base, '--freeze-vision', '--freeze-merger', '--gradient-checkpointing', '--output', join(dir, 'full')]),
+    cli(['sft', '--model', model, '--data', join(dir, 'train.jsonl'), '--max-steps', '1', '--prompts-per-step', '2', '--micro-batch-size', '2', '--max-pixels', '3136',
+      '--save-every', '0', '--quiet', '--learning-rate', '0.01', ...lora, '--merge-lora', '--output', join(dir, 'sft')]),
   ])
 
   t.test('the LoRA flags are logged, saved and reach the trainer: a PEFT adapter', async (t) => {
@@ -152,6 +154,19 @@ if (!nativeAvailable()) {
     t.equal(vision, 0, 'no vision tensor changed')
     t.equal(merger, 0, 'no merger tensor changed')
     t.equal(decoderChanged, decoder, `every decoder MLP tensor changed (${decoderChanged}/${decoder})`)
+  })
+
+  t.test('sft: the same LoRA flags, merged on save', async (t) => {
+    t.equal(sftRun.code, 0, 'sft --lora-rank 4 --merge-lora exits 0')
+    if (sftRun.code !== 0) t.comment(sftRun.stderr.slice(-2000))
+    t.match(sftRun.stderr, /--lora-rank\s+4\n/)
+    t.match(sftRun.stderr, /--merge-lora\s+true/)
+    t.match(sftRun.stderr, /memory plan: estimated peak/)
+    const out = join(dir, 'sft', 'checkpoint-1', 'model')
+    t.notOk(existsSync(join(out, 'adapter_config.json')), 'a merged model, not an adapter')
+    const q = 'model.layers.1.mlp.down_proj.weight'
+    const read = async (d: string) => f32(await native().safetensorsReadTensor(join(d, 'model.safetensors'), q, 'F32'))
+    t.notOk(same(await read(out), await read(model)), `${q} merged with its trained adapter`)
   })
 
   t.test('--merge-lora without --lora-rank is ERR_CONFIG', async (t) => {

@@ -6,9 +6,10 @@
  *   - `train --dry-run` / `sft --dry-run` print the plan and exit without loading the weights (2B-shaped config);
  *   - a run that cannot fit is ERR_MEMORY_PLAN naming what to change, before loading; --ignore-memory-plan
  *     goes past it;
- *   - a lying config whose sizes agree with crafted headers (a header-only, sparse safetensors file of
- *     ~256 GB declaring a 2e9-token vocabulary: 512 GB of float32 weights) is refused by `generate`
- *     quickly, before anything is allocated, with the RSS staying small;
+ *   - a lying config whose sizes agree with crafted headers (a header-only, sparse safetensors file of 16 GB
+ *     declaring a 1.25e8-token vocabulary: 32 GB of float32 weights) is refused (ERR_MEMORY_PLAN) by the
+ *     library and `generate` quickly, before anything is allocated, with the RSS staying small; at 256 GB the
+ *     file cannot even be mapped to read its header (ERR_IO_READ), as fast;
  *   - measured: the plan's peak is within 25 % of the peak RSS (VmHWM) of real `train` runs of the ~100M
  *     `small` model (LoRA + gradient checkpointing + frozen vision tower; full fine-tuning with β > 0), and
  *     with LoRA β > 0 costs no second copy of the weights (peak RSS with β = 0.04 vs β = 0).
@@ -58,40 +59,6 @@ const planPeak = (stderr: string): number => {
   const m = /memory plan: estimated peak ([\d.]+) GiB/.exec(stderr)
   return m ? Number(m[1]) * GiB : NaN
 }
-
-t.test('parameter counts and how the items move with the options', async (t) => {
-  for (const [arch, size] of [['qwen2-vl', 'tiny'], ['qwen2-vl', 'small'], ['qwen2-vl', '2b'], ['qwen2.5-vl', '3b'], ['qwen2-vl', '7b']] as const) {
-    const c = parseModelConfig(hubConfig(arch, size, 'bfloat16'))
-    const k = modelParameterCounts(c)
-    if (nativeAvailable()) t.equal(k.text + k.embedding + k.head + k.vision + k.merger, native().modelParameterCount(c), `${arch} ${size}: the native model's parameter count`)
-  }
-  const config = parseModelConfig(hubConfig('qwen2-vl', '2b', 'bfloat16'))
-  const base: MemoryPlanInput = {
-    config, dtype: 'float32', kind: 'grpo', reference: true, numGenerations: 8, promptsPerStep: 2, microBatchSize: 8,
-    maxCompletionLength: 64, maxPromptLength: 1024, maxPixels: 401408, runtimeBytes: 0,
-  }
-  const item = (p: ReturnType<typeof trainingMemoryPlan>, n: string) => p.items.find((i) => i.name === n)?.bytes ?? 0
-  const full = trainingMemoryPlan(base)
-  const lora = trainingMemoryPlan({ ...base, lora: { rank: 16, targets: TRAINER_DEFAULTS.loraTargets } })
-  t.equal(item(full, 'reference model'), item(full, 'weights'), 'full fine-tuning with β > 0: a reference copy of the weights')
-  t.equal(item(lora, 'reference model'), 0, 'LoRA: the reference is the base with the adapters off')
-  t.ok(lora.peakBytes < full.peakBytes / 2, `LoRA ${(lora.peakBytes / GiB).toFixed(1)} GiB < full ${(full.peakBytes / GiB).toFixed(1)} GiB / 2`)
-  t.equal(lora.trainableParameters, 28 * 16 * (1536 + 1536 + 1536 + 256 + 1536 + 256 + 1536 + 1536 + 1536 + 8960 + 1536 + 8960 + 8960 + 1536), 'LoRA parameters: r·(in + out) per adapted Linear')
-  const gc = trainingMemoryPlan({ ...base, gradientCheckpointing: true })
-  t.ok(item(gc, 'activations') < item(full, 'activations') / 4, 'gradient checkpointing: far fewer activations')
-  const frozen = trainingMemoryPlan({ ...base, freezeVision: true })
-  t.equal(full.trainableParameters - frozen.trainableParameters, modelParameterCounts(config).vision, 'a frozen tower is not trained')
-  t.ok(item(frozen, 'vision activations') < item(full, 'vision activations'), 'nor kept for the backward pass')
-  const bf16 = trainingMemoryPlan({ ...base, dtype: 'bfloat16' })
-  t.equal(item(bf16, 'weights') * 2, item(full, 'weights'), 'bfloat16 weights: half')
-  t.equal(item(bf16, 'decode packed weights'), 0, 'no float32 packed copy in bfloat16')
-  const small = trainingMemoryPlan({ ...base, microBatchSize: 2, maxPixels: 100352 })
-  t.ok(item(small, 'activations') < item(full, 'activations'), 'a smaller micro-batch and image: fewer activations')
-  t.equal(full.imageTokens, 512, '401408 pixels: 512 image tokens')
-  const load = trainingMemoryPlan({ config, dtype: 'bfloat16', kind: 'load', checkpointBytes: 4.4e9, runtimeBytes: 0 })
-  t.same(Object.keys(load.phases), ['load', 'generation'])
-  t.equal(load.peakBytes, item(load, 'weights') + 4.4e9, 'loading: the weights and the mapped file')
-})
 
 if (!nativeAvailable()) {
   t.fail('the native addon is not built (npm run build:native)')
@@ -143,41 +110,51 @@ if (!nativeAvailable()) {
     t.match(i.stderr, /\[ERR_[A-Z_]+\]/, `a coded loading error instead: ${i.stderr.trim().split('\n').at(-1)}`)
   })
 
-  t.test('a lying config with matching headers for 512 GB of weights: refused before any allocation', async (t) => {
+  t.test('a lying config whose sizes agree with crafted headers: refused before any allocation', async (t) => {
     const tiny = join(dir, 'tiny')
     await initModel({ arch: 'qwen2-vl', size: 'tiny', out: tiny, dtype: 'bfloat16' })
     const info = await native().checkpointInfo(tiny)
-    const liar = join(dir, 'liar')
-    mkdirSync(liar)
-    const vocab = 2_000_000_000
-    writeFileSync(join(liar, 'config.json'), JSON.stringify({ ...hubConfig('qwen2-vl', 'tiny', 'bfloat16'), vocab_size: vocab }))
-    copyFileSync(join(tiny, 'tokenizer.json'), join(liar, 'tokenizer.json'))
-    // the tiny model's tensors, with the embedding [2e9, 64]: a header whose sizes agree with the config
-    const header: Record<string, unknown> = {}
-    let offset = 0
-    for (const x of info.tensors) {
-      const shape = x.name.endsWith('embed_tokens.weight') ? [vocab, x.shape[1]!] : x.shape
-      const bytes = shape.reduce((a, b) => a * b, 1) * 2
-      header[x.name] = { dtype: 'BF16', shape, data_offsets: [offset, offset + bytes] }
-      offset += bytes
+    // the tiny model's tensors with an embedding of `vocab` rows, in a header-only (sparse) safetensors file,
+    // and a config that says the same: the config-vs-headers check passes, the sizes are what lie
+    const liar = (name: string, vocab: number): { dir: string; bytes: number } => {
+      const d = join(dir, name)
+      mkdirSync(d)
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...hubConfig('qwen2-vl', 'tiny', 'bfloat16'), vocab_size: vocab }))
+      copyFileSync(join(tiny, 'tokenizer.json'), join(d, 'tokenizer.json'))
+      const header: Record<string, unknown> = {}
+      let offset = 0
+      for (const x of info.tensors) {
+        const shape = x.name.endsWith('embed_tokens.weight') ? [vocab, x.shape[1]!] : x.shape
+        const bytes = shape.reduce((p, q) => p * q, 1) * 2
+        header[x.name] = { dtype: 'BF16', shape, data_offsets: [offset, offset + bytes] }
+        offset += bytes
+      }
+      const json = Buffer.from(JSON.stringify(header))
+      const len = Buffer.alloc(8)
+      len.writeBigUInt64LE(BigInt(json.length))
+      const fd = openSync(join(d, 'model.safetensors'), 'w')
+      writeSync(fd, len)
+      writeSync(fd, json)
+      ftruncateSync(fd, 8 + json.length + offset) // sparse: no data on disk
+      closeSync(fd)
+      return { dir: d, bytes: offset }
     }
-    const json = Buffer.from(JSON.stringify(header))
-    const len = Buffer.alloc(8)
-    len.writeBigUInt64LE(BigInt(json.length))
-    const file = join(liar, 'model.safetensors')
-    const fd = openSync(file, 'w')
-    writeSync(fd, len)
-    writeSync(fd, json)
-    ftruncateSync(fd, 8 + json.length + offset) // sparse: no data on disk
-    closeSync(fd)
-    t.ok(offset > 250e9, `the file says ${(offset / 1e9).toFixed(0)} GB of bfloat16 weights`)
-    await t.rejects(NativeModel.load(liar), { code: 'ERR_MEMORY_PLAN', message: /Expected loading the model to fit the available memory .* but the memory plan estimates a peak of \d+\.\d+ GiB .*weights 4\d\d\.\d+ GiB/ }, 'the library refuses it')
-    const r = await cli(['generate', '--model', liar, '--prompt', 'hi', '--max-new-tokens', '1'])
+    // 16 GB of bfloat16 on disk = 32 GB of float32 weights (+ the decode kernel's packed copy): the memory plan refuses it
+    const big = liar('liar-16gb', 125_000_000)
+    t.ok(big.bytes > 15e9, `the file says ${(big.bytes / 1e9).toFixed(1)} GB of bfloat16 weights`)
+    await t.rejects(NativeModel.load(big.dir), { code: 'ERR_MEMORY_PLAN', message: /Expected loading the model to fit the available memory .* but the memory plan estimates a peak of \d+\.\d+ GiB .*weights 29\.\d+ GiB/ }, 'the library refuses it')
+    const r = await cli(['generate', '--model', big.dir, '--prompt', 'hi', '--max-new-tokens', '1'])
     t.equal(r.code, 1)
     t.match(r.stderr, /\[ERR_MEMORY_PLAN\]/, 'generate refuses it')
     t.match(r.stderr, /--dtype bfloat16, a smaller model or a machine with more memory/)
     t.ok(r.peak < 2 * GiB, `RSS stayed small (${(r.peak / GiB).toFixed(2)} GiB peak)`)
     t.ok(r.seconds < 120, `quickly (${r.seconds.toFixed(1)} s, most of it starting the TypeScript CLI)`)
+    // 256 GB (512 GB of float32): the checkpoint cannot even be mapped to read its header; a coded error as fast
+    const huge = liar('liar-256gb', 2_000_000_000)
+    const h = await cli(['generate', '--model', huge.dir, '--prompt', 'hi', '--max-new-tokens', '1'])
+    t.equal(h.code, 1)
+    t.match(h.stderr, /\[ERR_(MEMORY_PLAN|IO_READ)\]/, `${(huge.bytes / 1e9).toFixed(0)} GB: refused (${h.stderr.trim().split('\n').at(-1)})`)
+    t.ok(h.peak < 2 * GiB, `RSS stayed small (${(h.peak / GiB).toFixed(2)} GiB peak)`)
   })
 
   t.test('measured: the plan is within 25 % of the peak RSS of real runs (small model, ~100M)', async (t) => {
@@ -186,9 +163,11 @@ if (!nativeAvailable()) {
     const common = ['train', '--model', small, '--data', data, '--max-steps', '1', '--prompts-per-step', '2', '--num-generations', '4', '--micro-batch-size', '4',
       '--max-completion-length', '16', '--max-pixels', '200704', '--save-every', '0', '--sample-every', '0', '--quiet']
     const loraArgs = ['--lora-rank', '16', '--gradient-checkpointing', '--freeze-vision']
+    // the two LoRA runs (~2 GB each) side by side; full fine-tuning (~4 GB) under the shared big-memory lock
+    const [lora, lora0] = await Promise.all([cli([...common, ...loraArgs, '--output', join(dir, 'lora')]), cli([...common, ...loraArgs, '--beta', '0', '--output', join(dir, 'lora0')])])
     const runs = {
-      'LoRA r16, checkpointing, frozen tower, β 0.04': await cli([...common, ...loraArgs, '--output', join(dir, 'lora')]),
-      'LoRA r16, checkpointing, frozen tower, β 0': await cli([...common, ...loraArgs, '--beta', '0', '--output', join(dir, 'lora0')]),
+      'LoRA r16, checkpointing, frozen tower, β 0.04': lora,
+      'LoRA r16, checkpointing, frozen tower, β 0': lora0,
       'full fine-tuning, frozen tower, β 0.04': await cli([...common, '--freeze-vision', '--output', join(dir, 'full')], { lock: true }),
     }
     for (const [name, r] of Object.entries(runs)) {
@@ -204,3 +183,38 @@ if (!nativeAvailable()) {
     t.ok(withRef.peak - without.peak < 0.25 * weights, `LoRA: β > 0 adds no copy of the ${(weights / GiB).toFixed(2)} GiB of weights (peak ${(withRef.peak / GiB).toFixed(2)} vs ${(without.peak / GiB).toFixed(2)} GiB)`)
   })
 }
+
+t.test('parameter counts and how the items move with the options', async (t) => {
+  for (const [arch, size] of [['qwen2-vl', 'tiny'], ['qwen2-vl', 'small'], ['qwen2-vl', '2b'], ['qwen2.5-vl', '3b'], ['qwen2-vl', '7b']] as const) {
+    const c = parseModelConfig(hubConfig(arch, size, 'bfloat16'))
+    const k = modelParameterCounts(c)
+    if (nativeAvailable()) t.equal(k.text + k.embedding + k.head + k.vision + k.merger, native().modelParameterCount(c), `${arch} ${size}: the native model's parameter count`)
+  }
+  const config = parseModelConfig(hubConfig('qwen2-vl', '2b', 'bfloat16'))
+  const base: MemoryPlanInput = {
+    config, dtype: 'float32', kind: 'grpo', reference: true, numGenerations: 8, promptsPerStep: 2, microBatchSize: 8,
+    maxCompletionLength: 64, maxPromptLength: 1024, maxPixels: 401408, runtimeBytes: 0,
+  }
+  const item = (p: ReturnType<typeof trainingMemoryPlan>, n: string) => p.items.find((i) => i.name === n)?.bytes ?? 0
+  const full = trainingMemoryPlan(base)
+  const lora = trainingMemoryPlan({ ...base, lora: { rank: 16, targets: TRAINER_DEFAULTS.loraTargets } })
+  t.equal(item(full, 'reference model'), item(full, 'weights'), 'full fine-tuning with β > 0: a reference copy of the weights')
+  t.equal(item(lora, 'reference model'), 0, 'LoRA: the reference is the base with the adapters off')
+  t.ok(lora.peakBytes < full.peakBytes / 2, `LoRA ${(lora.peakBytes / GiB).toFixed(1)} GiB < full ${(full.peakBytes / GiB).toFixed(1)} GiB / 2`)
+  t.equal(lora.trainableParameters, 28 * 16 * (1536 + 1536 + 1536 + 256 + 1536 + 256 + 1536 + 1536 + 1536 + 8960 + 1536 + 8960 + 8960 + 1536), 'LoRA parameters: r·(in + out) per adapted Linear')
+  const gc = trainingMemoryPlan({ ...base, gradientCheckpointing: true })
+  t.ok(item(gc, 'activations') < item(full, 'activations') / 4, 'gradient checkpointing: far fewer activations')
+  const frozen = trainingMemoryPlan({ ...base, freezeVision: true })
+  t.equal(full.trainableParameters - frozen.trainableParameters, modelParameterCounts(config).vision, 'a frozen tower is not trained')
+  t.ok(item(frozen, 'vision activations') < item(full, 'vision activations'), 'nor kept for the backward pass')
+  const bf16 = trainingMemoryPlan({ ...base, dtype: 'bfloat16' })
+  t.equal(item(bf16, 'weights') * 2, item(full, 'weights'), 'bfloat16 weights: half')
+  t.equal(item(bf16, 'decode packed weights'), 0, 'no float32 packed copy in bfloat16')
+  const small = trainingMemoryPlan({ ...base, microBatchSize: 2, maxPixels: 100352 })
+  t.ok(item(small, 'activations') < item(full, 'activations'), 'a smaller micro-batch and image: fewer activations')
+  t.equal(full.imageTokens, 512, '401408 pixels: 512 image tokens')
+  const load = trainingMemoryPlan({ config, dtype: 'bfloat16', kind: 'load', checkpointBytes: 4.4e9, runtimeBytes: 0 })
+  t.same(Object.keys(load.phases), ['load', 'generation'])
+  t.equal(load.peakBytes, item(load, 'weights') + item(load, 'decode packed weights'), 'loading for generation: the weights (the mapped file is reclaimable) and, in float32, the packed copy')
+  t.equal(item(load, 'checkpoint map'), 4.4e9, 'the mapped file is listed')
+})
