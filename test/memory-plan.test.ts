@@ -180,7 +180,8 @@ if (!nativeAvailable()) {
     const withRef = runs['LoRA r16, checkpointing, frozen tower, β 0.04']
     const without = runs['LoRA r16, checkpointing, frozen tower, β 0']
     const weights = 101_713_408 * 4
-    t.ok(withRef.peak - without.peak < 0.25 * weights, `LoRA: β > 0 adds no copy of the ${(weights / GiB).toFixed(2)} GiB of weights (peak ${(withRef.peak / GiB).toFixed(2)} vs ${(without.peak / GiB).toFixed(2)} GiB)`)
+    // a reference copy would add all of the weights; RSS varies by ~0.1 GiB run to run (measured: −0.03 and +0.10 GiB)
+    t.ok(withRef.peak - without.peak < 0.5 * weights, `LoRA: β > 0 adds no copy of the ${(weights / GiB).toFixed(2)} GiB of weights (peak ${(withRef.peak / GiB).toFixed(2)} vs ${(without.peak / GiB).toFixed(2)} GiB)`)
   })
 }
 
