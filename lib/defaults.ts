@@ -59,10 +59,14 @@ export const GRPO_DEFAULTS = Object.freeze({
 
 /** Trainer settings a library user may leave out (the CLI's flags resolve to these unless given). */
 export const TRAINER_DEFAULTS = Object.freeze({
+  /** LoRA rank r; 0 = full fine-tuning (no adapters). */
+  loraRank: 0,
   /** LoRA scale = alpha / rank (PEFT's default alpha is 8; the Visual-RFT LoRA scripts use 16). */
   loraAlpha: 16,
   /** PEFT target_modules: the decoder's seven projections. */
   loraTargets: Object.freeze(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+  /** With LoRA: checkpoints hold the merged full model instead of the PEFT adapter. */
+  mergeLora: false,
   gradientCheckpointing: false,
   freezeVision: false,
   freezeMerger: false,
@@ -72,6 +76,19 @@ export const TRAINER_DEFAULTS = Object.freeze({
   totalSteps: 0,
   /** Seed of LoRA init and the trainer's generator. */
   seed: 0,
+})
+
+/**
+ * The memory plan of a run (lib/train/memory-plan.ts): printed by `--dry-run`, and every run refuses one whose
+ * estimated peak exceeds the machine's available memory unless `--ignore-memory-plan`.
+ */
+export const MEMORY_PLAN_DEFAULTS = Object.freeze({
+  dryRun: false,
+  ignoreMemoryPlan: false,
+  /** Text tokens of the longest prompt besides its image tokens (chat template + question), for the plan. */
+  promptTextTokens: 128,
+  /** Resident memory of the process before any model (node, libtorch, tokenizer), bytes, when not measured. */
+  runtimeBytes: 400 * 2 ** 20,
 })
 
 /** Whether a run needs the frozen reference model: the KL term exists only when β > 0. The one place this is decided. */

@@ -10,7 +10,8 @@ import { syntheticTarget } from '../data/synthetic.js'
 import { makeTargetEncoder } from '../train/encode.js'
 import { GRPOTrainer } from '../train/grpo.js'
 import { Progress } from '../train/progress.js'
-import { defaultRunDir, createPolicy, modelDirOf, modelIO, openData, policyOptions, resolveTask, rewardsOf, type PolicyFactory } from '../train/setup.js'
+import { defaultRunDir, createPolicy, modelDirOf, modelIO, openData, policyOptions, resolveDevice, resolveTask, rewardsOf, type ModelIO, type PolicyFactory } from '../train/setup.js'
+import { availableMemory, checkMemoryPlan, formatMemoryPlan, memoryPlanInputOf, trainingMemoryPlan, type MemoryPlan } from '../train/memory-plan.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from '../train/sft.js'
 import { checkSameConfig, distBackend, distEnv, initDistributed, launchLocal, shutdownDistributed } from '../train/distributed.js'
@@ -46,6 +47,8 @@ export interface CommandResult {
   checkpoint?: string
   plots: string[]
   lastEval?: number
+  /** The run's memory plan (with --dry-run the run stops after it). */
+  memoryPlan?: { plan: MemoryPlan; available?: number; text: string }
 }
 
 /** Common options of the command runners. */
@@ -58,6 +61,30 @@ export interface RunCommandOptions {
   log?: (msg: string) => void
 }
 
+/**
+ * The memory plan of a run (lib/train/memory-plan.ts), before the model is loaded: logged, and on the CPU
+ * checked against the available memory (ERR_MEMORY_PLAN) unless --ignore-memory-plan or --dry-run.
+ */
+async function planMemory(cfg: TrainConfig | SftConfig, io: ModelIO, kind: 'grpo' | 'sft', log: (m: string) => void, ranks = 1): Promise<NonNullable<CommandResult['memoryPlan']>> {
+  const device = resolveDevice(cfg.device)
+  let bytes: number | undefined
+  try {
+    bytes = (await native().checkpointInfo(io.folder.dir)).totalBytes
+  } catch { /* no weights (yet): the plan assumes a bfloat16 checkpoint; loading says what is missing */ }
+  // each rank generates for its share of the step's prompts
+  const plan = trainingMemoryPlan({
+    ...memoryPlanInputOf({ ...cfg, promptsPerStep: Math.max(1, cfg.promptsPerStep / ranks) }, io.folder.config, kind, device, bytes),
+    runtimeBytes: process.memoryUsage().rss,
+  })
+  const available = device === 'cpu' ? availableMemory() : undefined
+  const text = formatMemoryPlan(plan, available) + (available === undefined ? `\n  (device ${device}: not checked against host memory)` : '')
+  if (!cfg.dryRun) {
+    log(text)
+    if (available !== undefined && !cfg.ignoreMemoryPlan) checkMemoryPlan(plan, available, `vrft-native ${kind === 'grpo' ? 'train' : 'sft'}`)
+  }
+  return { plan, ...(available !== undefined ? { available } : {}), text }
+}
+
 function printConfig(log: (m: string) => void, title: string, cfg: Record<string, unknown>, runDir: string): void {
   log(`${title} — run directory ${runDir}\nresolved configuration (saved to config.json):\n${formatConfig(cfg)}`)
 }
@@ -65,8 +92,12 @@ function printConfig(log: (m: string) => void, title: string, cfg: Record<string
 /** `vrft-native train` with a model and data. */
 export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Promise<CommandResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
-  if (!cfg.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected training data (a .parquet/.jsonl/.json file, a folder of shards or a hub data set id) but received undefined (run with neither --model nor --data for the built-in demo)')
+  if (!cfg.data && !cfg.dryRun) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected training data (a .parquet/.jsonl/.json file, a folder of shards or a hub data set id) but received undefined (run with neither --model nor --data for the built-in demo)')
   const modelDir = modelDirOf(cfg.model)
+  if (cfg.dryRun) {
+    const memoryPlan = await planMemory(cfg, await modelIO(modelDir, cfg), 'grpo', log)
+    return { runDir: resolve(cfg.output ?? '.'), step: 0, stopped: false, plots: [], memoryPlan }
+  }
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('grpo'))
   const denv = distEnv()
@@ -95,6 +126,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
   const rewards = await rewardsOf(cfg, task)
   const resolved = { ...cfg, model: cfg.model, modelDir, task, output: runDir, rewards: rewards.map((r) => `${r.name}×${r.weight}`) }
   if (lead) printConfig(log, 'vrft-native train (GRPO)', resolved, runDir)
+  const memoryPlan = await planMemory(cfg, io, 'grpo', lead ? log : () => {}, denv.worldSize)
   const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
@@ -120,7 +152,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
     const r = await trainer.train()
     const last = r.evaluations.at(-1)
     log(`${r.stopped ? 'stopped' : 'finished'} at step ${r.step}; checkpoint ${r.checkpoint ?? '(none)'}; charts ${r.plots.length ? join(runDir, 'plots') : '(none)'}`)
-    return { runDir, step: r.step, stopped: r.stopped, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}), plots: r.plots, ...(last ? { lastEval: last.score } : {}) }
+    return { runDir, step: r.step, stopped: r.stopped, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}), plots: r.plots, ...(last ? { lastEval: last.score } : {}), memoryPlan }
   } finally {
     sig?.dispose()
     policy.dispose()
@@ -139,17 +171,22 @@ function logSkipped(log: (m: string) => void, ...sets: Array<{ source?: string }
 /** `vrft-native sft`: the supervised baseline on the same data (targets: each sample's solution). */
 export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: 'solution' | 'synthetic' } = {}): Promise<CommandResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
-  if (!cfg.data) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected training data (a .parquet/.jsonl/.json file, a folder of shards or a hub data set id) but received undefined')
+  if (!cfg.data && !cfg.dryRun) throw new VrftError('ERR_CONFIG', 'Invalid option --data: expected training data (a .parquet/.jsonl/.json file, a folder of shards or a hub data set id) but received undefined')
   const modelDir = modelDirOf(cfg.model)
+  if (cfg.dryRun) {
+    const memoryPlan = await planMemory(cfg, await modelIO(modelDir, cfg), 'sft', log)
+    return { runDir: resolve(cfg.output ?? '.'), step: 0, stopped: false, plots: [], memoryPlan }
+  }
   if (cfg.resume === true && !cfg.output) throw new VrftError('ERR_CONFIG', 'Invalid option --output: expected the run directory to continue (--resume) but received undefined')
   const runDir = resolve(cfg.output ?? defaultRunDir('sft'))
   const io = await modelIO(modelDir, cfg)
-  const train = await openData(cfg.data, cfg.task, { split: cfg.split, onError: cfg.onDataError })
+  const train = await openData(cfg.data!, cfg.task, { split: cfg.split, onError: cfg.onDataError })
   const task = await resolveTask(cfg.task, train)
   const evalData = cfg.evalData ? await openData(cfg.evalData, task, { split: cfg.evalSplit, onError: cfg.onDataError }) : undefined
   logSkipped(log, train, evalData)
   const resolved = { ...cfg, modelDir, task, output: runDir }
   printConfig(log, 'vrft-native sft', resolved, runDir)
+  const memoryPlan = await planMemory(cfg, io, 'sft', log)
   const policy = await (o.createPolicy ?? createPolicy)(policyOptions(cfg, io.folder))
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
@@ -171,7 +208,7 @@ export async function runSft(cfg: SftConfig, o: RunCommandOptions & { target?: '
     const r = await trainer.train()
     const last = r.evaluations.at(-1)
     log(`${r.stopped ? 'stopped' : 'finished'} at step ${r.step}; checkpoint ${r.checkpoint ?? '(none)'}`)
-    return { runDir, step: r.step, stopped: r.stopped, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}), plots: r.plots, ...(last ? { lastEval: last.score } : {}) }
+    return { runDir, step: r.step, stopped: r.stopped, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}), plots: r.plots, ...(last ? { lastEval: last.score } : {}), memoryPlan }
   } finally {
     sig?.dispose()
     policy.dispose()

@@ -40,6 +40,9 @@ const GROUPS: Record<string, string> = {
   maxPromptLength: 'Data and model:', maxPixels: 'Data and model:', minPixels: 'Data and model:',
   saveEvery: 'Run:', evalEvery: 'Run:', sampleEvery: 'Run:', keepCheckpoints: 'Run:', seed: 'Run:', maxSteps: 'Optimizer:',
   checkEvery: 'Distributed:',
+  loraRank: 'LoRA, freezing and memory:', loraAlpha: 'LoRA, freezing and memory:', loraTargets: 'LoRA, freezing and memory:', mergeLora: 'LoRA, freezing and memory:',
+  gradientCheckpointing: 'LoRA, freezing and memory:', freezeVision: 'LoRA, freezing and memory:', freezeMerger: 'LoRA, freezing and memory:',
+  dryRun: 'LoRA, freezing and memory:', ignoreMemoryPlan: 'LoRA, freezing and memory:',
 }
 
 function optionsOf(shape: Record<string, unknown>, overrides: Record<string, unknown> = {}): Opt[] {
@@ -86,4 +89,15 @@ export function givenFlags(argv: Record<string, unknown>, opts: readonly Opt[]):
     if (v !== undefined) out[o.key] = o.type === 'array' ? (Array.isArray(v) ? v.map(String) : [String(v)]) : v
   }
   return out
+}
+
+/**
+ * `--dry-run`: print the memory plan and one JSON line (peak, phase, available, fits) to stdout; true when it
+ * printed (the command then ends there).
+ */
+export function printDryRun(dryRun: boolean, m: { plan: { peakBytes: number; peakPhase: string }; available?: number; text: string } | undefined): boolean {
+  if (!dryRun || !m) return false
+  console.log(m.text)
+  console.log(JSON.stringify({ dryRun: true, peakBytes: m.plan.peakBytes, peakPhase: m.plan.peakPhase, available: m.available ?? null, fits: m.available === undefined ? null : m.plan.peakBytes <= m.available }))
+  return true
 }

@@ -9,6 +9,9 @@
  * - the parameters the config implies (a lower bound: the big matrices only) must not exceed the
  *   parameters the checkpoint holds — a config bigger than its weights cannot load anyway.
  * Smaller mismatches (one wrong width) stay with the native loader's ERR_WEIGHTS_SHAPE naming the tensor.
+ * Then, on the CPU, what the weights need (the memory plan's load phase, lib/train/memory-plan.ts: the
+ * parameters in the compute dtype plus the checkpoint pages read through the memory map) is compared with the
+ * available memory: a checkpoint that cannot fit is ERR_MEMORY_PLAN before anything is allocated.
  */
 import { VrftError } from '../errors.js'
 import type { ModelConfig } from './config.js'
@@ -71,9 +74,29 @@ export function checkConfigAgainstTensors(config: ModelConfig, tensors: readonly
   }
 }
 
-/** Read the safetensors headers of `dir` (no tensor data) and check `config` against them. */
-export async function checkConfigAgainstCheckpoint(dir: string, config: ModelConfig, source = 'config.json'): Promise<void> {
+/** What {@link checkConfigAgainstCheckpoint} checks besides the sizes. */
+export interface CheckpointCheckOptions {
+  /** Compute dtype the weights will have; with device, the memory the load needs is checked. */
+  dtype?: 'float32' | 'bfloat16' | 'float16'
+  /** Only 'cpu' (the default) is checked against host memory. */
+  device?: string
+  /** Skip the memory check (--ignore-memory-plan). Default false. */
+  ignoreMemory?: boolean
+}
+
+/**
+ * Read the safetensors headers of `dir` (no tensor data), check `config` against them, then check that the
+ * weights fit the available memory (ERR_MEMORY_PLAN). Returns the checkpoint's bytes on disk.
+ */
+export async function checkConfigAgainstCheckpoint(dir: string, config: ModelConfig, source = 'config.json', o: CheckpointCheckOptions = {}): Promise<number> {
   const { native } = await import('../native/binding.js')
   const info = await native().checkpointInfo(dir)
   checkConfigAgainstTensors(config, info.tensors, source)
+  const device = o.device ?? 'cpu'
+  if (!o.ignoreMemory && device === 'cpu') {
+    const { availableMemory, checkMemoryPlan, trainingMemoryPlan } = await import('../train/memory-plan.js')
+    const plan = trainingMemoryPlan({ config, dtype: o.dtype ?? 'float32', kind: 'load', checkpointBytes: info.totalBytes, runtimeBytes: process.memoryUsage().rss })
+    checkMemoryPlan(plan, availableMemory(), 'loading the model')
+  }
+  return info.totalBytes
 }

@@ -32,7 +32,7 @@ export class NativeModel {
     const config = options.config ?? readModelConfig(dir, options.configFile)
     const device = options.device ?? 'cpu'
     const dtype = options.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
-    await checkConfigAgainstCheckpoint(dir, config, options.configFile) // before the native side allocates what the config says
+    await checkConfigAgainstCheckpoint(dir, config, options.configFile, { dtype, device }) // before the native side allocates what the config says
     const handle = await native().modelLoad(dir, config, { dtype, device })
     return new NativeModel(handle, config, dir)
   }

@@ -12,7 +12,7 @@ import { extname } from 'node:path'
 import YAML from 'yaml'
 import { z } from 'zod'
 import { VrftError, describeValue } from '../errors.js'
-import { DATA_DEFAULTS, resolveEpsilonHigh } from '../defaults.js'
+import { DATA_DEFAULTS, MEMORY_PLAN_DEFAULTS, TRAINER_DEFAULTS as TD, resolveEpsilonHigh } from '../defaults.js'
 import { GRPO_DEFAULTS as D, SFT_DEFAULTS, flagName } from './defaults.js'
 
 export { SFT_DEFAULTS }
@@ -56,6 +56,15 @@ const common = {
   quiet: z.boolean().default(false),
   onDataError: z.enum(['throw', 'skip']).default(D.onDataError),
   tokenizer: z.string().min(1).optional(),
+  loraRank: int(0).max(1 << 16).default(TD.loraRank),
+  loraAlpha: z.number().positive().max(1e6).default(TD.loraAlpha),
+  loraTargets: z.array(z.string().min(1)).min(1).default([...TD.loraTargets]),
+  mergeLora: z.boolean().default(TD.mergeLora),
+  gradientCheckpointing: z.boolean().default(TD.gradientCheckpointing),
+  freezeVision: z.boolean().default(TD.freezeVision),
+  freezeMerger: z.boolean().default(TD.freezeMerger),
+  dryRun: z.boolean().default(MEMORY_PLAN_DEFAULTS.dryRun),
+  ignoreMemoryPlan: z.boolean().default(MEMORY_PLAN_DEFAULTS.ignoreMemoryPlan),
 }
 
 /** The GRPO (`vrft-native train`) configuration schema. */
@@ -183,6 +192,7 @@ export function resolveConfig<S extends typeof trainConfigSchema | typeof sftCon
     throw new VrftError('ERR_CONFIG', `Invalid option ${flagName(key)}${sources[key] ? ` (from ${sources[key]})` : ''}: expected ${expected} but received ${received(v)}`)
   }
   if (cfg.minPixels > cfg.maxPixels) fail('minPixels', `a value <= max-pixels (${cfg.maxPixels})`, cfg.minPixels)
+  if (cfg.mergeLora && cfg.loraRank === 0) fail('mergeLora', 'false without LoRA (merging needs --lora-rank > 0)', cfg.mergeLora)
   if ('epsilon' in cfg) (cfg as Record<string, unknown>).epsilonHigh = resolveEpsilonHigh(cfg.epsilon as number, cfg.epsilonHigh as number | undefined)
   return Object.freeze(cfg) as z.output<S>
 }

@@ -15,9 +15,9 @@ export interface DefaultEntry {
   source: string
 }
 
-import { GRPO_DEFAULTS } from '../defaults.js'
+import { GRPO_DEFAULTS, MEMORY_PLAN_DEFAULTS, TRAINER_DEFAULTS } from '../defaults.js'
 
-export { GRPO_DEFAULTS, TRAINER_DEFAULTS, SFT_DEFAULTS, GENERATION_DEFAULTS, EVAL_DEFAULTS, NATIVE_CALL_DEFAULTS, needsReference } from '../defaults.js'
+export { GRPO_DEFAULTS, TRAINER_DEFAULTS, MEMORY_PLAN_DEFAULTS, SFT_DEFAULTS, GENERATION_DEFAULTS, EVAL_DEFAULTS, NATIVE_CALL_DEFAULTS, needsReference } from '../defaults.js'
 
 const REF = 'reference code'
 
@@ -59,6 +59,15 @@ export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([
   { key: 'checkEvery', value: GRPO_DEFAULTS.checkEvery, description: 'data parallel: compare a parameter checksum across ranks every N steps (0 = only at start)', source: 'vrft-native' },
   { key: 'groundingReward', value: GRPO_DEFAULTS.groundingReward, description: 'grounding reward: iou (paper) or giou (GIoU + 1, code)', source: 'paper' },
   { key: 'onDataError', value: GRPO_DEFAULTS.onDataError, description: 'a malformed data record: throw (stop with its error) or skip (count it in the log and go on)', source: 'vrft-native' },
+  { key: 'loraRank', value: TRAINER_DEFAULTS.loraRank, description: 'LoRA rank r (0 = full fine-tuning); the reference model is then the base with the adapters off, no second copy', source: 'vrft-native' },
+  { key: 'loraAlpha', value: TRAINER_DEFAULTS.loraAlpha, description: 'LoRA alpha (scale = alpha / rank; PEFT\'s default is 8)', source: 'vrft-native' },
+  { key: 'loraTargets', value: TRAINER_DEFAULTS.loraTargets, description: 'LoRA target modules (PEFT target_modules: module-name suffixes; repeatable); default: the decoder\'s seven projections', source: 'vrft-native' },
+  { key: 'mergeLora', value: TRAINER_DEFAULTS.mergeLora, description: 'with LoRA: checkpoints hold the merged full model instead of the PEFT adapter', source: 'vrft-native' },
+  { key: 'gradientCheckpointing', value: TRAINER_DEFAULTS.gradientCheckpointing, description: 'recompute each decoder layer and vision block in the backward pass (less activation memory, ~1/3 more compute)', source: 'vrft-native' },
+  { key: 'freezeVision', value: TRAINER_DEFAULTS.freezeVision, description: 'freeze the vision tower (patch embedding and blocks; with LoRA everything but the adapters is frozen anyway)', source: 'vrft-native' },
+  { key: 'freezeMerger', value: TRAINER_DEFAULTS.freezeMerger, description: 'freeze the vision merger (the projection into the language model)', source: 'vrft-native' },
+  { key: 'dryRun', value: MEMORY_PLAN_DEFAULTS.dryRun, description: 'print the memory plan (estimated peak memory of these options) and exit without loading the model', source: 'vrft-native' },
+  { key: 'ignoreMemoryPlan', value: MEMORY_PLAN_DEFAULTS.ignoreMemoryPlan, description: 'run even when the memory plan says the run cannot fit the available memory (ERR_MEMORY_PLAN otherwise)', source: 'vrft-native' },
   { key: 'rewardErrors', value: GRPO_DEFAULTS.rewardErrors, description: 'a reward that throws or returns NaN: throw (ERR_REWARD) or skip (score that component 0, counted as rewardErrors)', source: 'vrft-native' },
 ] satisfies DefaultEntry[])
 

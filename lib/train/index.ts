@@ -26,3 +26,7 @@ export { DataOrder, mulberry32, mixSeed, permutation } from './order.js'
 export { Progress, formatStep, formatDuration } from './progress.js'
 export { makePromptEncoder, makeTargetEncoder, toModelImage, type PromptEncoderOptions } from './encode.js'
 export { createPolicy, policyOptions, modelIO, openData, rewardsOf, resolveTask, resolveDevice, loadEvalPolicy, type PolicyFactory, type PolicyFactoryOptions, type ModelIO } from './setup.js'
+export {
+  trainingMemoryPlan, memoryPlanInputOf, formatMemoryPlan, checkMemoryPlan, availableMemory, modelParameterCounts, imageTokensOf,
+  type MemoryPlan, type MemoryPlanInput, type MemoryPlanItem, type PlannedRunOptions,
+} from './memory-plan.js'

@@ -17,7 +17,7 @@ import {
 } from '../native/binding.js'
 import type { NativeBatch } from '../native/binding.js'
 import { resolveGenerateOptions, withAbort } from '../native/generate.js'
-import { GRPO_DEFAULTS } from './defaults.js'
+import { GRPO_DEFAULTS, TRAINER_DEFAULTS } from './defaults.js'
 import { resolveTrainerSettings, type TrainerSettings } from './trainer-settings.js'
 import type { Completion, EncodedPrompt, Rollout, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
 
@@ -35,7 +35,9 @@ export interface NativePolicyOptions {
   dtype?: 'float32' | 'bfloat16'
   /** Trainer settings (AdamW, schedule, clipping, LoRA, freezing, checkpointing). */
   train?: TrainerSettings
-  /** With LoRA: saveModel writes the merged full model instead of the PEFT adapter. Default false. */
+  /** Load even when the weights' memory exceeds the available memory (ERR_MEMORY_PLAN otherwise). Default false. */
+  ignoreMemoryPlan?: boolean
+  /** With LoRA: saveModel writes the merged full model instead of the PEFT adapter. Default TRAINER_DEFAULTS.mergeLora. */
   mergeOnSave?: boolean
   /** Called when the non-finite guard skips an update (default: a console.warn line). */
   onSkip?: (metrics: StepMetrics, skippedTotal: number) => void
@@ -44,7 +46,7 @@ export interface NativePolicyOptions {
 /** Options of {@link NativePolicy.fromModel}: an already loaded model handle. */
 export interface NativePolicyFromModelOptions extends Omit<NativePolicyOptions, 'config' | 'device' | 'dtype'> {
   model: NativeModelHandle
-  /** Dispose the model with the policy. Default false. */
+  /** Dispose the model with the policy. Default TRAINER_DEFAULTS.mergeLora. */
   ownsModel?: boolean
 }
 
@@ -130,7 +132,7 @@ export class NativePolicy implements TrainablePolicy {
     this.model = model
     this.trainer = trainer
     this.modelDir = o.modelDir
-    this.mergeOnSave = o.mergeOnSave ?? false
+    this.mergeOnSave = o.mergeOnSave ?? TRAINER_DEFAULTS.mergeLora
     this.ownsModel = o.ownsModel ?? false
     this.onSkip = o.onSkip ?? ((m, total) => console.warn(`vrft-native: non-finite loss or gradient (loss ${m.loss}, grad norm ${m.gradNorm}): update skipped (${total} so far)`))
   }
@@ -145,7 +147,7 @@ export class NativePolicy implements TrainablePolicy {
     const dtype = o.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
     expectArg(dtype === 'float32' || dtype === 'bfloat16', "'float32' or 'bfloat16'", 'dtype', dtype)
     const settings = resolveTrainerSettings(o.train ?? {}, o.modelDir)
-    await checkConfigAgainstCheckpoint(o.modelDir, config) // before the native side allocates what the config says
+    await checkConfigAgainstCheckpoint(o.modelDir, config, 'config.json', { dtype, device, ignoreMemory: o.ignoreMemoryPlan ?? false }) // before the native side allocates what the config says
     const mb = native()
     const model = await mb.modelLoad(o.modelDir, config, { dtype, device })
     try {

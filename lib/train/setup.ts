@@ -39,9 +39,19 @@ export interface PolicyFactoryOptions {
   warmupSteps: number
   totalSteps: number
   maxGradNorm: number
-  /** Keep a frozen reference model (needed when β > 0). */
+  /** Keep a frozen reference model (needed when β > 0; with LoRA the base with the adapters off, no copy). */
   reference: boolean
   seed: number
+  /** LoRA instead of full fine-tuning (absent: full fine-tuning). */
+  lora?: { rank: number; alpha: number; targets: string[] }
+  /** With LoRA: checkpoints hold the merged model instead of the PEFT adapter. Default TRAINER_DEFAULTS.mergeLora. */
+  mergeLora?: boolean
+  /** Default TRAINER_DEFAULTS.gradientCheckpointing / freezeVision / freezeMerger. */
+  gradientCheckpointing?: boolean
+  freezeVision?: boolean
+  freezeMerger?: boolean
+  /** Skip the memory check of the weights (--ignore-memory-plan). Default false. */
+  ignoreMemoryPlan?: boolean
 }
 
 /** Builds a policy. */
@@ -71,10 +81,16 @@ export async function createPolicy(o: PolicyFactoryOptions): Promise<TrainablePo
     config: o.config ?? readModelConfig(o.modelDir),
     device: o.device,
     ...(o.dtype ? { dtype: o.dtype } : {}),
+    ...(o.mergeLora !== undefined ? { mergeOnSave: o.mergeLora } : {}),
+    ...(o.ignoreMemoryPlan ? { ignoreMemoryPlan: true } : {}),
     train: {
       lr: o.learningRate, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay,
       maxGradNorm: o.maxGradNorm, schedule: o.lrScheduler, warmupSteps: o.warmupSteps, totalSteps: o.totalSteps,
       reference: o.reference, seed: o.seed,
+      ...(o.lora ? { lora: o.lora } : {}),
+      ...(o.gradientCheckpointing !== undefined ? { gradientCheckpointing: o.gradientCheckpointing } : {}),
+      ...(o.freezeVision !== undefined ? { freezeVision: o.freezeVision } : {}),
+      ...(o.freezeMerger !== undefined ? { freezeMerger: o.freezeMerger } : {}),
     },
   })
 }
@@ -87,6 +103,8 @@ export function policyOptions(cfg: TrainConfig | SftConfig, model: string | Mode
     learningRate: cfg.learningRate, weightDecay: cfg.weightDecay, adamBeta1: cfg.adamBeta1, adamBeta2: cfg.adamBeta2,
     adamEpsilon: cfg.adamEpsilon, lrScheduler: cfg.lrScheduler, warmupSteps: cfg.warmupSteps, totalSteps: cfg.maxSteps,
     maxGradNorm: cfg.maxGradNorm, reference: 'beta' in cfg ? needsReference(cfg.beta) : false, seed: cfg.seed,
+    ...(cfg.loraRank > 0 ? { lora: { rank: cfg.loraRank, alpha: cfg.loraAlpha, targets: [...cfg.loraTargets] } } : {}),
+    mergeLora: cfg.mergeLora, ignoreMemoryPlan: cfg.ignoreMemoryPlan, gradientCheckpointing: cfg.gradientCheckpointing, freezeVision: cfg.freezeVision, freezeMerger: cfg.freezeMerger,
   }
 }
 

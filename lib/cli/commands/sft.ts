@@ -6,6 +6,8 @@ import type { CommandModule } from 'yargs'
 import { resolveSftConfig } from '../../train/config.js'
 import { addOptions, givenFlags, SFT_OPTIONS } from '../options.js'
 import { runSft } from '../../app/commands.js'
+import { VrftError } from '../../errors.js'
+import { printDryRun } from '../options.js'
 
 export const sftCommand: CommandModule<object, Record<string, unknown>> = {
   command: 'sft',
@@ -16,7 +18,9 @@ export const sftCommand: CommandModule<object, Record<string, unknown>> = {
   handler: async (argv) => {
     const flags = givenFlags(argv, SFT_OPTIONS)
     const cfg = resolveSftConfig(flags, argv.config as string | undefined)
+    if (cfg.dryRun && !cfg.model) throw new VrftError('ERR_CONFIG', 'Invalid option --model: expected the model to plan for with --dry-run but received undefined')
     const r = await runSft(cfg)
+    if (printDryRun(cfg.dryRun, r.memoryPlan)) return
     console.log(JSON.stringify({ runDir: r.runDir, step: r.step, stopped: r.stopped, checkpoint: r.checkpoint ?? null }))
   },
 }

@@ -7,7 +7,9 @@
 import type { CommandModule } from 'yargs'
 import { resolveTrainConfig } from '../../train/config.js'
 import { addOptions, givenFlags, TRAIN_OPTIONS } from '../options.js'
-import { runTrain } from '../../app/commands.js'
+import { runTrain, type CommandResult } from '../../app/commands.js'
+import { VrftError } from '../../errors.js'
+import { printDryRun } from '../options.js'
 import { runBuiltin } from '../../app/builtin.js'
 
 export const trainCommand: CommandModule<object, Record<string, unknown>> = {
@@ -16,13 +18,16 @@ export const trainCommand: CommandModule<object, Record<string, unknown>> = {
   builder: (y) => addOptions(y, TRAIN_OPTIONS)
     .example('$0 train', 'built-in demo: tiny model, synthetic shapes, a few minutes on a CPU')
     .example('$0 train --model Qwen/Qwen2-VL-2B-Instruct --data train.parquet --eval-data test.jsonl', 'the paper\'s setting')
+    .example('$0 train --model <dir> --lora-rank 16 --gradient-checkpointing --freeze-vision --dry-run', 'print the memory plan of a LoRA run and exit')
     .example('$0 train --config run.yaml --resume --output runs/x', 'continue a run from its latest checkpoint')
     .strict(),
   handler: async (argv) => {
     const flags = givenFlags(argv, TRAIN_OPTIONS)
     const cfg = resolveTrainConfig(flags, argv.config as string | undefined)
+    if (cfg.dryRun && !cfg.model) throw new VrftError('ERR_CONFIG', 'Invalid option --model: expected the model to plan for with --dry-run but received undefined')
     const r = !cfg.model && !cfg.data ? await runBuiltin({ flags, config: cfg }) : await runTrain(cfg)
     process.exitCode = 0
+    if (printDryRun(cfg.dryRun, (r as CommandResult).memoryPlan)) return
     console.log(JSON.stringify({ runDir: r.runDir, step: r.step, stopped: r.stopped, checkpoint: r.checkpoint ?? null }))
   },
 }
