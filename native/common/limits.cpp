@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "model/layers.h"
 
 namespace vrft {
 
@@ -48,6 +49,26 @@ Measured measure_matmul_flops(int n, const std::string& dtype, const std::string
     sync(dev);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(2.0 * n * double(n) * n / s);
+  }
+  return summarize(rates);
+}
+
+Measured measure_linear_flops(int m, int k, int n, const std::string& dtype, const std::string& device, int reps) {
+  if (m < 1 || k < 1 || n < 1 || double(m) * k > 1e9 || double(n) * k > 2e9)
+    throw_range(fmt("Expected 1 <= m, k, n with m·k <= 1e9 and n·k <= 2e9 but received m ", m, ", k ", k, ", n ", n));
+  torch::NoGradGuard ng;
+  auto dev = parse_device(device);
+  auto opts = torch::TensorOptions().dtype(parse_dtype(dtype)).device(dev);
+  auto x = torch::randn({m, k}, opts), w = torch::randn({n, k}, opts);
+  auto y = model::linear(x, w);  // warm-up
+  sync(dev);
+  std::vector<double> rates;
+  for (int r = 0; r < std::max(1, reps); ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    y = model::linear(x, w);
+    sync(dev);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(2.0 * m * double(k) * n / s);
   }
   return summarize(rates);
 }
