@@ -1,6 +1,6 @@
 // Loading a bfloat16 checkpoint for bfloat16 compute maps it instead of copying it (native/model/weights.cpp):
-//   - peak RSS during the load of a ~100M-parameter sharded bf16 checkpoint stays within 1.15 × the file
-//     size (a child process reading VmHWM), while a float32 load of the same files needs the converted copy
+//   - peak RSS during the load of a ~100M-parameter sharded bf16 checkpoint and a first forward (which makes
+//     the weights resident) stays within 1.15 × the file size (a child process reading VmHWM), while a float32 load of the same files needs the converted copy
 //     (>= 2 × the file size: the measurement can tell the two apart);
 //   - the mapped model computes exactly what a converted copy computes (bf16 from a bf16 file vs bf16 from
 //     the float32 file: identical logits);

@@ -1,6 +1,6 @@
 // A child process of test/bf16-load.test.ts: loads the model in argv[2] (flat config JSON in argv[3]) at the
-// dtype argv[4] on the CPU and prints one JSON line: the file bytes, the RSS before the load, and the peak RSS
-// during it (VmHWM, reset just before the load through /proc/self/clear_refs; falls back to the peak since
+// dtype argv[4] on the CPU, runs one text forward (so the weights are resident, mapped or not) and prints one
+// JSON line: the file bytes, the RSS before the load, and the peak RSS over load + forward (VmHWM, reset just before the load through /proc/self/clear_refs; falls back to the peak since
 // start where the kernel does not allow the reset). Loads the addon like lib/native/binding.ts.
 import { createRequire } from 'node:module'
 import { join, dirname } from 'node:path'
@@ -17,6 +17,8 @@ let reset = true
 try { writeFileSync('/proc/self/clear_refs', '5') } catch { reset = false }
 const rss0 = status('VmRSS')
 const model = await n.modelLoad(dir, config, { dtype, device: 'cpu' })
+// a text forward reads every decoder weight and the (tied) head: the mapped pages are resident after it
+await n.modelForward(model, { inputIds: Int32Array.from([151644, 8948, 198, 2610]), batch: 1, logits: 'last' })
 const hwm = status('VmHWM')
 n.modelDispose(model)
 process.stdout.write(JSON.stringify({ dtype, fileBytes, rss0, hwm, growth: hwm - rss0, reset }) + '\n')
