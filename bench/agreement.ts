@@ -5,7 +5,9 @@
  * pixels; the vision geometry of every Qwen2-VL size is the same) with the model loaded in float32 (a
  * converted copy) and then in bfloat16 (mapped), one after the other in this process. Reports how many
  * leading greedy tokens agree, and the log-probs each run gave its tokens over the agreeing prefix.
- *   flock /tmp/vrft-bigmem.lock node dist/bench/agreement.js --model /tmp/m2b [--tokens 32]
+ *   VRFT_PACK_WEIGHTS=0 flock /tmp/vrft-bigmem.lock node dist/bench/agreement.js --model /tmp/m2b [--tokens 32]
+ * (VRFT_PACK_WEIGHTS=0: the float32 decode kernel's packed copies of the weights would add ~6 GB at 2b —
+ * a float32 2b model with packing reached 14.8 GB anonymous RSS and was OOM-killed on this 24 GB machine.)
  * Writes bench/results/agreement-<model>-<date>.json (with the command).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
