@@ -43,10 +43,12 @@ export interface Row {
 export interface Limits { matmulFlops: number; matmulDtype: string; bandwidth: number; device: string }
 
 export interface Context {
-  size: 'tiny' | 'small' | '2b' | '7b'
+  size: 'tiny' | 'small' | '2b' | '3b' | '7b'
   /** Model architecture of the model benchmarks (`--arch`, default qwen2-vl). */
   arch: ModelArch
   quick: boolean
+  /** --model: an existing checkpoint of `size` (the realsize suite needs one at 2b/3b/7b). */
+  modelDir?: string
   device: string
   dtype: 'float32' | 'bfloat16'
   limits: Limits

@@ -12,20 +12,12 @@
  * by benchCheckpoint): 'tiny' = the goldens' tiny Qwen2-VL (fast, for --quick); 'small' = ~100M parameters,
  * head_dim 128, vocabulary 151936. Prompt: ~400 tokens around one 476×644 image (391 image tokens).
  */
-import type { ModelConfig } from '../../lib/model/config.js'
 import { native } from '../../lib/native/binding.js'
 import { generateIds } from '../../lib/native/generate.js'
 import { modelBinding } from '../../lib/native/model.js'
 import { type Context, type Row, type Suite, spreadOf, time } from '../harness.js'
 import { benchCheckpoint } from './model.js'
-import { benchModelConfig, benchPrompt, sizeLabel } from './shapes.js'
-
-/** Bytes read per decode step besides the KV cache: every decoder weight plus the LM head. */
-function decodeWeightBytes(c: ModelConfig, eltBytes: number): number {
-  const H = c.hiddenSize, d = c.headDim, q = c.numHeads * d, kv = c.numKvHeads * d
-  const layer = H * q + q + 2 * (H * kv + kv) + q * H + 3 * H * c.intermediateSize + 2 * H
-  return (c.numLayers * layer + c.vocabSize * H + H) * eltBytes
-}
+import { benchModelConfig, benchPrompt, decodeWeightBytes, sizeLabel } from './shapes.js'
 
 export const generateSuite: Suite = {
   name: 'generate',

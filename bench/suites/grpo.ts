@@ -17,14 +17,28 @@ import { modelBinding, type ModelHandle } from '../../lib/native/model.js'
 import { resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeGrpoOptions } from '../../lib/train/trainer-settings.js'
 import { type Context, type Row, type Suite, peakRss, spreadOf, time } from '../harness.js'
 import { benchCheckpoint } from './model.js'
-import { promptGrid, benchModelConfig, benchPrompt, forwardFlops, sharedPrefixTextFlops, sizeLabel } from './shapes.js'
+import { promptGrid, benchModelConfig, benchPrompt, grpoStepFlops, sizeLabel } from './shapes.js'
+import type { ModelArch } from '../../lib/model/config.js'
+
+/** The benchmark prompt (shapes.ts, of `arch`) with G fixed completions of L tokens and alternating advantages. */
+export function grpoBenchBatch(vocabSize: number, G: number, L: number, arch: ModelArch = 'qwen2-vl'): NativeBatch {
+  const prompt = benchPrompt(arch)
+  return {
+    prompts: [{ inputIds: Int32Array.from(prompt.inputIds), pixelValues: prompt.pixelValues as Float32Array, imageGridThw: promptGrid(arch) }],
+    rollouts: Array.from({ length: G }, (_, r) => ({
+      prompt: 0,
+      tokens: Int32Array.from({ length: L }, (_, j) => (r * 7919 + j * 104729) % vocabSize),
+      advantage: (r % 2 ? 1 : -1) * (0.5 + r / G),
+    })),
+  }
+}
 
 export const grpoSuite: Suite = {
   name: 'grpo',
   async run(ctx: Context): Promise<Row[]> {
     const label = sizeLabel(ctx.size, ctx.arch)
-    if ((ctx.size === '2b' || ctx.size === '7b') && !ctx.device.startsWith('cuda')) {
-      return [{ bench: `grpo step ${label}`, metric: 'samples/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU (device is ${ctx.device})` }]
+    if ((ctx.size === '2b' || ctx.size === '3b' || ctx.size === '7b') && !ctx.device.startsWith('cuda')) {
+      return [{ bench: `grpo step ${label}`, metric: 'samples/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU here (device is ${ctx.device}); on the CPU the realsize suite runs it` }]
     }
     const cfg = benchModelConfig(ctx.size, ctx.arch)
     const G = ctx.quick ? 4 : 8
@@ -33,32 +47,13 @@ export const grpoSuite: Suite = {
     const dir = await benchCheckpoint(ctx)
     const prompt = benchPrompt(ctx.arch)
     const P = prompt.inputIds.length
-    const batch: NativeBatch = {
-      prompts: [{ inputIds: Int32Array.from(prompt.inputIds), pixelValues: prompt.pixelValues as Float32Array, imageGridThw: promptGrid(ctx.arch) }],
-      rollouts: Array.from({ length: G }, (_, r) => ({
-        prompt: 0,
-        tokens: Int32Array.from({ length: L }, (_, j) => (r * 7919 + j * 104729) % cfg.vocabSize),
-        advantage: (r % 2 ? 1 : -1) * (0.5 + r / G),
-      })),
-    }
+    const batch = grpoBenchBatch(cfg.vocabSize, G, L, ctx.arch)
     const opts: NativeGrpoOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: micro, clipped: false, maxCompletionLength: L, update: true, details: false }
     const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
     const mb = modelBinding()
     const params = mb.modelParameterCount(cfg)
-    // analytic FLOPs of one step: per policy micro-batch one image encoding, the prompt's P tokens once plus
-    // micro × L completion tokens, micro × L logit rows; the reference pass (no graph) runs the prompt
-    // group of G rows at once, so once per step
     const patches = promptGrid(ctx.arch).reduce((a, b) => a * b, 1)
-    const f = forwardFlops(cfg, L, patches, L)
-    const pass = (rows: number) => f.vision + sharedPrefixTextFlops(cfg, P, rows, L) + rows * f.head
-    let fwd = 0, tokens = 0
-    for (let b = 0; b < G; b += micro) {
-      const rows = Math.min(micro, G - b)
-      fwd += pass(rows)
-      tokens += P + rows * L
-    }
-    const refFwd = pass(G)
-    const useful = 3 * fwd + refFwd  // policy forward + backward, reference forward
+    const { useful, tokens } = grpoStepFlops(cfg, P, patches, G, L, micro)
     const naive = 6 * params * tokens + 2 * params * (P + G * L)
 
     const run = async (ckpt: boolean) => {

@@ -17,5 +17,7 @@ import { serveSuite } from './serve.js'
 import { distSuite } from './dist.js'
 import { multihostSuite } from './multihost.js'
 import { dataSuite } from './data.js'
+import { realsizeSuite } from './realsize.js'
+import { dtypeSuite } from './dtype.js'
 
-export const suites: Suite[] = [limitsSuite, rewardsSuite, evalSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite, dataSuite, multihostSuite]
+export const suites: Suite[] = [limitsSuite, rewardsSuite, evalSuite, tokenizerSuite, preprocessSuite, modelSuite, generateSuite, logprobsSuite, grpoSuite, e2eSuite, serveSuite, distSuite, dataSuite, multihostSuite, dtypeSuite, realsizeSuite]

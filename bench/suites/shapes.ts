@@ -4,11 +4,13 @@
  *   tiny  — the tiny Qwen2-VL shape of the goldens (hidden 64, 2 layers; seconds, for --quick);
  *   small — ~100M parameters, Qwen2-VL-shaped: hidden 512, 8 layers, head_dim 128, vocabulary 151936
  *           (the same shape as bench/suites/generate.ts, so the numbers compare);
- *   2b/7b — the real Qwen2-VL-2B / -7B shapes (random weights; GPU only).
+ *   2b/3b/7b — the real Qwen2-VL-2B, Qwen2.5-VL-3B, Qwen2-VL-7B shapes (random weights; the model / grpo
+ *           suites run them on a GPU only; on the CPU the realsize suite does, from an init-model checkpoint).
  * `--arch qwen3-vl`: the same sizes as Qwen3-VL (qwen3Config; 2b/7b = Qwen3-VL-2B / -8B).
  * Prompt: ~400 tokens around one 476×644 image (grid 1×34×46: 1564 patches, 391 image tokens), random pixels.
  */
-import type { ModelArch, ModelConfig } from '../../lib/model/config.js'
+import { parseModelConfig, type ModelArch, type ModelConfig } from '../../lib/model/config.js'
+import { hubConfig } from '../../lib/model/init-model.js'
 import type { PromptBatch } from '../../lib/native/generate.js'
 import type { Context } from '../harness.js'
 
@@ -34,6 +36,8 @@ export function benchModelConfig(size: Context['size'], arch: ModelArch = 'qwen2
       return { ...base, hiddenSize: 512, intermediateSize: 1536, numLayers: 8, numHeads: 4, numKvHeads: 2, headDim: 128, mropeSection: [16, 24, 24], tieWordEmbeddings: true, vision: vision(2, 256, 4, 512) }
     case '2b':
       return { ...base, hiddenSize: 1536, intermediateSize: 8960, numLayers: 28, numHeads: 12, numKvHeads: 2, headDim: 128, mropeSection: [16, 24, 24], tieWordEmbeddings: true, vision: vision(32, 1280, 16, 1536) }
+    case '3b':  // Qwen2.5-VL-3B, as init-model writes it
+      return parseModelConfig(hubConfig('qwen2.5-vl', '3b', 'bfloat16'))
     case '7b':
       return { ...base, hiddenSize: 3584, intermediateSize: 18944, numLayers: 28, numHeads: 28, numKvHeads: 4, headDim: 128, mropeSection: [16, 24, 24], tieWordEmbeddings: false, vision: vision(32, 1280, 16, 3584) }
   }
@@ -61,6 +65,8 @@ function qwen3Config(size: Context['size']): ModelConfig {
       return { ...base, hiddenSize: 512, intermediateSize: 1536, numLayers: 8, numHeads: 4, numKvHeads: 2, headDim: 128, mropeSection: [24, 20, 20], tieWordEmbeddings: true, vision: vision(2, 256, 4, 1024, 512, [0, 1]) }
     case '2b':
       return { ...base, hiddenSize: 2048, intermediateSize: 6144, numLayers: 28, numHeads: 16, numKvHeads: 8, headDim: 128, mropeSection: [24, 20, 20], tieWordEmbeddings: true, vision: vision(24, 1024, 16, 4096, 2048, [5, 11, 17]) }
+    case '3b':
+      throw new Error('Expected --size tiny, small, 2b or 7b with --arch qwen3-vl (Qwen3-VL has no 3B release) but received 3b')
     case '7b':
       return { ...base, hiddenSize: 4096, intermediateSize: 12288, numLayers: 36, numHeads: 32, numKvHeads: 8, headDim: 128, mropeSection: [24, 20, 20], tieWordEmbeddings: false, vision: vision(27, 1152, 16, 4304, 4096, [8, 16, 24]) }
   }
@@ -120,4 +126,30 @@ export function forwardFlops(c: ModelConfig, tokens: number, patches: number, lo
   const text = c.numLayers * (2 * T * (H * q + 2 * H * kv + q * H + 3 * H * c.intermediateSize) + 4 * T * T * q)
   const head = 2 * logitRows * H * c.vocabSize
   return { vision, text, head, total: vision + text + head }
+}
+
+/** Bytes read per decode step besides the KV cache: every decoder weight plus the LM head. */
+export function decodeWeightBytes(c: ModelConfig, eltBytes: number): number {
+  const H = c.hiddenSize, d = c.headDim, q = c.numHeads * d, kv = c.numKvHeads * d
+  const layer = H * q + q + 2 * (H * kv + kv) + q * H + 3 * H * c.intermediateSize + 2 * H
+  return (c.numLayers * layer + c.vocabSize * H + H) * eltBytes
+}
+
+/**
+ * Analytic matmul FLOPs of one GRPO step (the `grpo` suite's count): G completions of L tokens after a
+ * P-token prompt with `patches` vision patches, micro-batches of `micro`. Per policy micro-batch one image
+ * encoding, the prompt once plus micro × L completion tokens, micro × L logit rows, × 3 for forward +
+ * backward; the reference forward (no graph) runs the prompt group of G rows at once. Gradient-checkpoint
+ * recomputation is not useful work and is not counted. `tokens`: the policy's tokens (for the naive figure).
+ */
+export function grpoStepFlops(c: ModelConfig, P: number, patches: number, G: number, L: number, micro: number): { useful: number; tokens: number } {
+  const f = forwardFlops(c, L, patches, L)
+  const pass = (rows: number) => f.vision + sharedPrefixTextFlops(c, P, rows, L) + rows * f.head
+  let fwd = 0, tokens = 0
+  for (let b = 0; b < G; b += micro) {
+    const rows = Math.min(micro, G - b)
+    fwd += pass(rows)
+    tokens += P + rows * L
+  }
+  return { useful: 3 * fwd + pass(G), tokens }
 }

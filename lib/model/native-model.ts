@@ -9,6 +9,7 @@ import { expectArg } from '../errors.js'
 import { native, type ForwardOptions, type ForwardResult, type ModelConfig, type NativeModelObject } from '../native/binding.js'
 import { readModelConfig } from './config.js'
 import { checkConfigAgainstCheckpoint } from './config-check.js'
+import { traceModelLoad } from '../native/model.js'
 
 /** Options of {@link NativeModel.load}. */
 export interface LoadOptions {
@@ -34,6 +35,7 @@ export class NativeModel {
     const dtype = options.dtype ?? (device.startsWith('cuda') ? 'bfloat16' : 'float32')
     await checkConfigAgainstCheckpoint(dir, config, options.configFile, { dtype, device }) // before the native side allocates what the config says
     const handle = await native().modelLoad(dir, config, { dtype, device })
+    traceModelLoad(handle, dir)
     return new NativeModel(handle, config, dir)
   }
 

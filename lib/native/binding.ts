@@ -27,6 +27,8 @@ export interface RuntimeInfo {
   /** The CPU decode kernels (skinny GEMM, short-query attention) compiled for this CPU: 'avx512', 'avx2', or
    * 'none' (torch::linear and the usual attention everywhere). */
   skinnyGemm: 'avx512' | 'avx2' | 'none'
+  /** The bfloat16 decode GEMM: 'avx512bf16' (vdpbf16ps), 'avx512' / 'avx2' (widening to float32), or 'none'. */
+  skinnyGemmBf16: 'avx512bf16' | 'avx512' | 'avx2' | 'none'
   /** Whether they are in use (VRFT_SKINNY_GEMM=0 or setSkinnyGemm(false) turn them off). */
   skinnyGemmEnabled: boolean
   /** Whether the decode GEMMs read packed copies of the weights (VRFT_PACK_WEIGHTS, setPackedWeights). */
@@ -333,7 +335,11 @@ export interface NativeBinding {
   /** Test hook: the decode kernel against torch::linear on random (m, k)·(n, k)ᵀ inputs. */
   decodeAttentionCheck(o: { b: number; h: number; r: number; l: number; d: number; mask?: 0 | 1 | 2; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean }>
   skinnyGemmCheck(o: { m: number; k: number; n: number; bias?: boolean; strided?: boolean; packed?: boolean; seed?: number }): Promise<{ maxAbsDiff: number; maxAbsRef: number; used: boolean; tasks: number; packed: boolean }>
+  /** Test hook: the bfloat16 decode kernel against the exact product of random bfloat16 inputs (and libtorch's bf16 linear). */
+  skinnyGemmBf16Check(o: { m: number; k: number; n: number; bias?: boolean; strided?: boolean; seed?: number }): Promise<{ maxAbsDiff: number; torchAbsDiff: number; maxAbsRef: number; used: boolean; outBf16: boolean }>
   measureMatmul(o: { n?: number; dtype?: 'float32' | 'bfloat16' | 'float16'; device?: string; reps?: number }): Promise<Measured>
+  /** FLOP/s of the model's linear layer x (m, k) · W (n, k)ᵀ in `dtype`, as the model runs it (decode kernels for m <= 16). */
+  measureLinear(o: { m: number; k: number; n: number; dtype?: 'float32' | 'bfloat16' | 'float16'; device?: string; reps?: number }): Promise<Measured>
   measureBandwidth(o: { bytes?: number; device?: string; reps?: number }): Promise<Measured>
   busyWork(ms: number): Promise<number>
   throwTest(kind: string, async?: boolean): Promise<void> | void

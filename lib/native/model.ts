@@ -27,3 +27,13 @@ export function ropeIndex(config: ModelConfig, batch: TokenBatchInput): { positi
 export function parameterCount(config: ModelConfig): number {
   return modelBinding().modelParameterCount(config)
 }
+
+/**
+ * With VRFT_TRACE_LOAD set, one stderr line per loaded model with the dtype and device the native side
+ * reports for its weights (what the tests of `--dtype` check for every command); otherwise nothing.
+ */
+export function traceModelLoad(handle: NativeModelObject, dir: string): void {
+  if (!process.env.VRFT_TRACE_LOAD) return
+  const i = modelBinding().modelInfo(handle)
+  process.stderr.write(`[vrft] model loaded: ${dir} dtype=${i.dtype} device=${i.device} parameters=${i.parameters}\n`)
+}

@@ -17,6 +17,7 @@ import {
 } from '../native/binding.js'
 import type { NativeBatch } from '../native/binding.js'
 import { resolveGenerateOptions, withAbort } from '../native/generate.js'
+import { traceModelLoad } from '../native/model.js'
 import { GRPO_DEFAULTS, TRAINER_DEFAULTS } from './defaults.js'
 import { resolveTrainerSettings, type TrainerSettings } from './trainer-settings.js'
 import type { Completion, EncodedPrompt, Rollout, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
@@ -150,6 +151,7 @@ export class NativePolicy implements TrainablePolicy {
     await checkConfigAgainstCheckpoint(o.modelDir, config, 'config.json', { dtype, device, ignoreMemory: o.ignoreMemoryPlan ?? false }) // before the native side allocates what the config says
     const mb = native()
     const model = await mb.modelLoad(o.modelDir, config, { dtype, device })
+    traceModelLoad(model, o.modelDir)
     try {
       const trainer = await mb.trainerCreate(model, settings)
       return new NativePolicy(model, trainer, { ...o, model, ownsModel: true })

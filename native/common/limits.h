@@ -13,6 +13,9 @@ struct Measured {
 
 Measured measure_matmul_flops(int n, const std::string& dtype, const std::string& device, int reps);
 Measured measure_bandwidth(long long bytes, const std::string& device, int reps);
+// FLOP/s of the model's linear layer y = x·Wᵀ, x (m, k), W (n, k), both in `dtype`, as the model runs it
+// (model::linear: the CPU decode kernels for m <= 16, libtorch — BLAS / oneDNN — otherwise; outside autograd).
+Measured measure_linear_flops(int m, int k, int n, const std::string& dtype, const std::string& device, int reps);
 // Keeps a core busy with real libtorch work for about `ms` milliseconds (used to prove work is off the JS thread).
 double busy_work(int ms);
 

@@ -56,6 +56,13 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   if (q.size(-2) <= kDecodeMaxQueries) {  // decode steps on the CPU
     auto out = decode_attention(q, k, v, allowed);
     if (out.defined()) return out;
+    // bfloat16 cache: the float32 kernel on float32 copies (the cache is small next to the weights a
+    // decode step reads; libtorch 1.13 would run one bf16 BLAS call per row and head)
+    if (q.scalar_type() == torch::kBFloat16 && q.device().is_cpu() && !(at::GradMode::is_enabled() && q.requires_grad())) {
+      auto f = torch::kFloat32;
+      out = decode_attention(q.to(f), k.to(f), v.to(f), allowed);
+      if (out.defined()) return out.to(q.scalar_type());
+    }
   }
 #if TORCH_VERSION_MAJOR >= 2
   if (using_sdpa()) {

@@ -42,6 +42,16 @@ std::string skinny_gemm_isa();  // "avx512", "avx2" or "none" (this CPU or compi
 // many parallel tasks it split W's rows (> 1 only when this code is built with libtorch's OpenMP).
 struct SkinnyCheck { double max_abs_diff, max_abs_ref; bool used; int tasks; bool packed; };
 
+// The bfloat16 decode kernel (skinny_gemm_bf16.cpp): y = x·Wᵀ + b for a bfloat16 W and a bfloat16 or
+// float32 x of at most kSkinnyMaxRows rows outside autograd, on the CPU; y in x's dtype. Undefined when the
+// inputs do not fit (linear() then calls torch::linear). Same switch as the float32 kernel.
+torch::Tensor linear_bf16(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+std::string skinny_gemm_bf16_isa();  // "avx512bf16" (vdpbf16ps), "avx512" / "avx2" (widening) or "none"
+// Self-check for the tests: linear() on random bfloat16 inputs against the exact (float64) product of those
+// inputs; torch_abs_diff is libtorch's own bfloat16 linear against the same reference.
+struct SkinnyBf16Check { double max_abs_diff, torch_abs_diff, max_abs_ref; bool used, out_bf16; };
+SkinnyBf16Check skinny_gemm_bf16_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, uint64_t seed);
+
 // Attention of a few query rows (a decode step: rep·T <= kDecodeMaxQueries) against a KV cache, float32 on
 // the CPU outside autograd: q (B, h, R, d), k/v (B, h, L, d) with contiguous rows (views of the cache are
 // fine), allowed as in attention(). Reads K and V once, with no (R × L) score tensors or BLAS calls per

@@ -62,7 +62,8 @@ torch::Tensor decode_positions(const torch::Tensor& rope_deltas, int64_t start, 
 
 // ---- loading, init, counting ----
 // Builds the model on dtype/device and fills it from a HF directory (model.safetensors or shards, either
-// naming scheme), converting tensor by tensor from the memory map. Errors: ERR_WEIGHTS_MISSING /
+// naming scheme), tensor by tensor from the memory map: on the CPU a tensor stored in `dtype` becomes the
+// parameter without a copy (the private copy-on-write mapping), any other is converted. Errors: ERR_WEIGHTS_MISSING /
 // ERR_WEIGHTS_UNEXPECTED / ERR_WEIGHTS_SHAPE naming the tensor(s).
 Qwen2VL load_model(const std::string& dir, const ModelConfig& c, c10::ScalarType dtype, c10::Device device);
 // Number of parameters (tied embedding counted once), computed on the meta device (no memory).

@@ -5,7 +5,7 @@
 // Decode is bound by reading the weights, so this kernel streams each weight row once, keeps the rows of
 // x in L1 and all partial sums in registers, prefetches one tile ahead, and splits the rows of W across
 // the intra-op threads. Compiled for AVX-512 and for AVX2+FMA, chosen at run time; other CPUs, other
-// dtypes, autograd and larger M go to torch::linear.
+// dtypes, autograd and larger M go to torch::linear; a bfloat16 W goes to skinny_gemm_bf16.cpp.
 // The same file dispatches the decode-attention kernel (decode_attention_kernel.inc): a few query rows
 // against the KV cache. libtorch 1.13 runs that as one small BLAS call per (row, head) in a serial loop
 // plus masked_fill / softmax / copies (~8 ms per step at G = 8 on the `small` model, where reading the
@@ -203,6 +203,10 @@ std::string skinny_gemm_isa() { return isa().name; }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, PackedWeight* pack) {
   const Isa& k = isa();
+  if (w.scalar_type() == torch::kBFloat16) {  // the bfloat16 kernel (skinny_gemm_bf16.cpp), or libtorch
+    auto y = linear_bf16(x, w, b);
+    return y.defined() ? y : torch::linear(x, w, b);
+  }
   const bool grad = at::GradMode::is_enabled() &&
                     (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
   if (!k.columns || grad || !skinny_gemm_enabled() || !x.device().is_cpu() || !w.device().is_cpu() ||

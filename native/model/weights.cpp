@@ -1,5 +1,5 @@
-// Loading a HF checkpoint directory into Qwen2VL (tensor by tensor from the memory map, converted to the
-// target dtype/device), parameter counting on the meta device, and random checkpoints for tests/tools.
+// Loading a HF checkpoint directory into Qwen2VL (tensor by tensor from the memory map: mapped as is when
+// the stored dtype is the CPU target's, else converted to the target dtype/device), parameter counting on the meta device, and random checkpoints for tests/tools.
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
@@ -81,9 +81,16 @@ Qwen2VL load_model(const std::string& dir, const ModelConfig& c, c10::ScalarType
       throw_coded("ERR_WEIGHTS_DTYPE", fmt("Expected a floating-point dtype (F32, BF16, F16 or F64) for tensor ", key, " in ",
                                            file->path(), " but found ", info->dtype));
   }
-  for (auto& p : params) {  // one tensor at a time: mmap view -> converted copy into the parameter
+  // One tensor at a time. Stored in the target dtype on the CPU: the parameter takes the mapping itself
+  // (File::get's zero-copy view of the private, copy-on-write map), so loading makes no second copy and
+  // the peak RSS is the file's pages; an in-place update (an optimizer step of full training) privatizes
+  // only the pages it writes and never reaches the file. Otherwise: mmap view -> converted copy.
+  const bool map_in_place = device.is_cpu();
+  for (auto& p : params) {
     auto& [key, file] = by_name[p.key()];
-    p.value().copy_(file->get(key));
+    auto src = file->get(key);
+    if (map_in_place && src.scalar_type() == dtype) p.value().set_(src);
+    else p.value().copy_(src);
   }
   return m;
 }

@@ -25,6 +25,7 @@ static Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
     o.Set("haveGloo", r.have_gloo);
     o.Set("numThreads", r.num_threads);
     o.Set("skinnyGemm", model::skinny_gemm_isa());
+    o.Set("skinnyGemmBf16", model::skinny_gemm_bf16_isa());
     o.Set("skinnyGemmEnabled", model::skinny_gemm_enabled());
     o.Set("packedWeights", model::packed_weights_enabled());
     o.Set("napiVersion", NAPI_VERSION);
@@ -81,6 +82,21 @@ static Napi::Value MeasureMatmul(const Napi::CallbackInfo& info) {
   });
 }
 
+// measureLinear({ m, k, n, dtype, device, reps }) -> Promise<{median, best, repetitions}> (FLOP/s of model::linear)
+static Napi::Value MeasureLinear(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    int m = static_cast<int>(opt_int(o, "m", 8, 1, 1 << 20)), k = static_cast<int>(opt_int(o, "k", 1024, 1, 1 << 20)),
+        n = static_cast<int>(opt_int(o, "n", 1024, 1, 1 << 24));
+    auto dtype = opt_string(o, "dtype", "float32");
+    auto device = opt_string(o, "device", "cpu");
+    int reps = static_cast<int>(opt_int(o, "reps", 5, 1, 1000));
+    auto out = std::make_shared<Measured>();
+    return run_async(info.Env(), [=] { *out = measure_linear_flops(m, k, n, dtype, device, reps); },
+                     [out](Napi::Env env) -> Napi::Value { return measured(env, *out); });
+  });
+}
+
 // measureBandwidth({ bytes, device, reps }) -> Promise<{median, best, repetitions}> (bytes/s)
 static Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
   return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -101,6 +117,28 @@ static Napi::Value BusyWork(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<double>(0);
     return run_async(info.Env(), [=] { *out = busy_work(ms); },
                      [out](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *out); });
+  });
+}
+
+// skinnyGemmBf16Check({ m, k, n, bias, strided, seed }) -> Promise<{ maxAbsDiff, torchAbsDiff, maxAbsRef, used, outBf16 }>
+// (tests)
+static Napi::Value SkinnyGemmBf16Check(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto o = get_object(info[0], "options");
+    const int64_t m = opt_int(o, "m", 8, 1, 4096), k = opt_int(o, "k", 64, 1, 1 << 16), n = opt_int(o, "n", 64, 1, 1 << 20);
+    const bool bias = opt_bool(o, "bias", false), strided = opt_bool(o, "strided", false);
+    const auto seed = static_cast<uint64_t>(opt_int(o, "seed", 0, 0, 1 << 30));
+    auto out = std::make_shared<model::SkinnyBf16Check>();
+    return run_async(info.Env(), [=] { *out = model::skinny_gemm_bf16_check(m, k, n, bias, strided, seed); },
+                     [out](Napi::Env env) -> Napi::Value {
+                       auto r = Napi::Object::New(env);
+                       r.Set("maxAbsDiff", out->max_abs_diff);
+                       r.Set("torchAbsDiff", out->torch_abs_diff);
+                       r.Set("maxAbsRef", out->max_abs_ref);
+                       r.Set("used", out->used);
+                       r.Set("outBf16", out->out_bf16);
+                       return r;
+                     });
   });
 }
 
@@ -183,6 +221,8 @@ void init_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("busyWork", Napi::Function::New(env, BusyWork));
   exports.Set("throwTest", Napi::Function::New(env, ThrowTest));
   exports.Set("skinnyGemmCheck", Napi::Function::New(env, SkinnyGemmCheck));
+  exports.Set("measureLinear", Napi::Function::New(env, MeasureLinear));
+  exports.Set("skinnyGemmBf16Check", Napi::Function::New(env, SkinnyGemmBf16Check));
   exports.Set("setPackedWeights", Napi::Function::New(env, SetPackedWeights));
   exports.Set("decodeAttentionCheck", Napi::Function::New(env, DecodeAttentionCheck));
 }

@@ -18,7 +18,7 @@ import { TOKENIZER_FLAG_HELP } from '../../model/tokenizer.js'
 
 interface EvalArgs {
   model?: string; data?: string; split: string; task?: 'detection' | 'classification' | 'grounding'; limit?: number; maxNewTokens: number
-  batchSize: number; maxPixels: number; minPixels: number; device: string; output?: string; json: boolean
+  batchSize: number; maxPixels: number; minPixels: number; device: string; dtype: 'auto' | 'float32' | 'bfloat16'; output?: string; json: boolean
   annotations?: string; results?: string; classes?: string[]; askPresence: boolean; presenceMap?: string; tokenizer?: string
   protocol?: DetectionProtocol; maxDets?: number
 }
@@ -37,6 +37,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('max-pixels', { type: 'number', default: GRPO_DEFAULTS.maxPixels, describe: 'image max_pixels' })
     .option('min-pixels', { type: 'number', default: GRPO_DEFAULTS.minPixels, describe: 'image min_pixels' })
     .option('device', { type: 'string', default: GRPO_DEFAULTS.device, describe: 'cpu, cuda, cuda:N or auto' })
+    .option('dtype', { type: 'string', choices: ['auto', 'float32', 'bfloat16'] as const, default: GRPO_DEFAULTS.dtype, describe: 'compute dtype: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16' })
     .option('tokenizer', { type: 'string', describe: TOKENIZER_FLAG_HELP })
     .option('ask-presence', { type: 'boolean', default: false, describe: 'detection: first ask whether the class is present; "no" pairs get no detections (the paper\'s open-vocabulary protocol)' })
     .option('presence-map', { type: 'string', describe: 'detection: exist-map JSON {"<imageId>": ["category", ...]} (the reference format; --ask-presence writes one beside --output): only listed pairs are detected' })
@@ -76,7 +77,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         ...(groundTruth ? { groundTruth } : {}), ...(argv.protocol ? { protocol: argv.protocol } : {}), ...(argv.maxDets !== undefined ? { maxDets: argv.maxDets } : {}),
         ...(classes && groundTruth ? { catIds: resolveCategories(groundTruth, classes) } : {}),
       }
-      const policy = await loadEvalPolicy(io.folder, { device: resolveDevice(argv.device) })
+      const policy = await loadEvalPolicy(io.folder, { device: resolveDevice(argv.device), ...(argv.dtype === 'auto' ? {} : { dtype: argv.dtype }) })
       try {
         const ev = await evaluatePolicy({
           policy, decoder: io.tokenizer, encode: io.encode, data, eosTokenIds: io.eosTokenIds, maxNewTokens: argv.maxNewTokens, task,
