@@ -13,11 +13,35 @@
  *
  * Run alone: node dist/bench/run.js --only grpo --size small
  */
+import type { ModelConfig } from '../../lib/model/config.js'
 import { modelBinding, type ModelHandle } from '../../lib/native/model.js'
 import { resolveTrainerSettings, trainerBinding, type NativeBatch, type NativeGrpoOptions } from '../../lib/train/trainer-settings.js'
 import { type Context, type Row, type Suite, peakRss, spreadOf, time } from '../harness.js'
 import { benchCheckpoint } from './model.js'
 import { PROMPT_GRID, benchModelConfig, benchPrompt, forwardFlops, sharedPrefixTextFlops, sizeLabel } from './shapes.js'
+
+/** The step's shape (also the Hugging Face baseline's, bench/gpu/hf_baseline.py): G completions of L tokens, micro-batches. */
+export function grpoShape(quick: boolean): { G: number; L: number; micro: number } {
+  return { G: quick ? 4 : 8, L: quick ? 16 : 64, micro: 4 }
+}
+
+/**
+ * Analytic matmul FLOPs of one step: per policy micro-batch one image encoding, the prompt's P tokens once
+ * plus micro × L completion tokens, micro × L logit rows; the reference pass (no graph) runs the prompt
+ * group of G rows at once, so once per step. useful = policy forward + backward (3 forwards) + reference.
+ */
+export function grpoStepFlops(cfg: ModelConfig, P: number, s: { G: number; L: number; micro: number }): { useful: number; tokens: number } {
+  const patches = PROMPT_GRID[0] * PROMPT_GRID[1] * PROMPT_GRID[2]
+  const f = forwardFlops(cfg, s.L, patches, s.L)
+  const pass = (rows: number) => f.vision + sharedPrefixTextFlops(cfg, P, rows, s.L) + rows * f.head
+  let fwd = 0, tokens = 0
+  for (let b = 0; b < s.G; b += s.micro) {
+    const rows = Math.min(s.micro, s.G - b)
+    fwd += pass(rows)
+    tokens += P + rows * s.L
+  }
+  return { useful: 3 * fwd + pass(s.G), tokens }
+}
 
 export const grpoSuite: Suite = {
   name: 'grpo',
@@ -27,9 +51,7 @@ export const grpoSuite: Suite = {
       return [{ bench: `grpo step ${label}`, metric: 'samples/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU (device is ${ctx.device})` }]
     }
     const cfg = benchModelConfig(ctx.size)
-    const G = ctx.quick ? 4 : 8
-    const L = ctx.quick ? 16 : 64
-    const micro = 4
+    const { G, L, micro } = grpoShape(ctx.quick)
     const dir = await benchCheckpoint(ctx)
     const prompt = benchPrompt()
     const P = prompt.inputIds.length
@@ -45,20 +67,7 @@ export const grpoSuite: Suite = {
     const reps = { warmup: 1, reps: ctx.quick ? 2 : 3 }
     const mb = modelBinding()
     const params = mb.modelParameterCount(cfg)
-    // analytic FLOPs of one step: per policy micro-batch one image encoding, the prompt's P tokens once plus
-    // micro × L completion tokens, micro × L logit rows; the reference pass (no graph) runs the prompt
-    // group of G rows at once, so once per step
-    const patches = PROMPT_GRID[0] * PROMPT_GRID[1] * PROMPT_GRID[2]
-    const f = forwardFlops(cfg, L, patches, L)
-    const pass = (rows: number) => f.vision + sharedPrefixTextFlops(cfg, P, rows, L) + rows * f.head
-    let fwd = 0, tokens = 0
-    for (let b = 0; b < G; b += micro) {
-      const rows = Math.min(micro, G - b)
-      fwd += pass(rows)
-      tokens += P + rows * L
-    }
-    const refFwd = pass(G)
-    const useful = 3 * fwd + refFwd  // policy forward + backward, reference forward
+    const { useful, tokens } = grpoStepFlops(cfg, P, { G, L, micro })
     const naive = 6 * params * tokens + 2 * params * (P + G * L)
 
     const run = async (ckpt: boolean) => {
