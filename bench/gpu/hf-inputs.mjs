@@ -39,7 +39,7 @@ writeFileSync(join(out, 'config.json'), JSON.stringify(hub, null, 2) + '\n')
 writeFileSync(join(out, 'work.json'), JSON.stringify({
   size, quick,
   inputIds: Array.from(prompt.inputIds), imageGridThw: PROMPT_GRID, padTokenId: ours.padTokenId,
-  grpo: { ...grpo, beta: 0.04, flops: grpoStepFlops(ours, prompt.inputIds.length, grpo) },
+  grpo: { ...grpo, beta: 0.04, flops: grpoStepFlops(ours, prompt.inputIds.length, grpo).useful },
   decode: decodeShape(quick),
 }) + '\n')
 console.error(`hf-inputs: wrote ${out}/config.json and work.json (${size}, prompt ${prompt.inputIds.length} tokens)`)

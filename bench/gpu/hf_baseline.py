@@ -97,6 +97,11 @@ def run(args, work, result):
     patches = math.prod(work['imageGridThw'])
     px = (torch.rand(patches, 1176, device=dev) * 4 - 2).to(torch.bfloat16)
     ones = torch.ones_like(ids)
+    # transformers >= 5 wants the processor's per-token modality ids (1 = image) for M-RoPE; 4.x has no such input
+    import inspect
+    mm = 'mm_token_type_ids' in inspect.signature(model.forward).parameters
+    image_id = config.image_token_id
+    extra = (lambda x: {'mm_token_type_ids': (x == image_id).to(torch.int64)}) if mm else (lambda x: {})
 
     # generate: G samples of N new tokens
     G, N = work['decode']['G'], work['decode']['N']
@@ -104,7 +109,7 @@ def run(args, work, result):
 
     def gen(new):
         with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=ones, pixel_values=px, image_grid_thw=grid, do_sample=True,
+            out = model.generate(input_ids=ids, attention_mask=ones, pixel_values=px, image_grid_thw=grid, **extra(ids), do_sample=True,
                                  temperature=1.0, top_k=0, top_p=1.0, num_return_sequences=G, max_new_tokens=new,
                                  min_new_tokens=new, pad_token_id=work['padTokenId'])
         assert out.shape == (G, ids.shape[1] + new), f'generate returned {tuple(out.shape)}'
@@ -129,7 +134,7 @@ def run(args, work, result):
     def logp(lo, hi):
         n_rows = hi - lo
         out = model(input_ids=seq[lo:hi], attention_mask=torch.ones_like(seq[lo:hi]), pixel_values=px.repeat(n_rows, 1),
-                    image_grid_thw=grid.repeat(n_rows, 1), logits_to_keep=L + 1, use_cache=False)
+                    image_grid_thw=grid.repeat(n_rows, 1), **extra(seq[lo:hi]), logits_to_keep=L + 1, use_cache=False)
         logits = out.logits[:, :-1].float()
         return torch.log_softmax(logits, -1).gather(-1, comp[lo:hi].unsqueeze(-1)).squeeze(-1)
 

@@ -25,12 +25,14 @@
 #                                            here (build/Release/vrft_native.node); the build command is shown.
 #   bash bench/gpu/run.sh --pack             (re)makes the bundle only
 # Environment: VRFT_GPU_BUNDLE, VRFT_BUILD_JOBS (default: all cores), VRFT_GPU_BUDGET_S (default 480: the
-# run says so when it took longer).
+# run says so when it took longer), VRFT_PYTHON (the python with torch and transformers, default python3; a
+# dry run runs the baseline for real, on the CPU at tiny size, when that python has both).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bundle=${VRFT_GPU_BUNDLE:-$here/bundle}
 budget=${VRFT_GPU_BUDGET_S:-480}
+py=${VRFT_PYTHON:-python3}
 mode=run; out=
 for a in "$@"; do
   case $a in
@@ -117,9 +119,12 @@ cd "$tree" || die "no $tree"
 preflight() {
   if [ "$mode" = run ]; then
     nvidia-smi -L || die "nvidia-smi found no GPU"
-    python3 -c 'import torch, sys; assert torch.cuda.is_available(), "torch sees no CUDA device"; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0)); print("libtorch:", torch.utils.cmake_prefix_path)' || die "python3 torch with CUDA is needed"
-    python3 -c 'import transformers; print("transformers", transformers.__version__)' || die "python3 transformers is needed"
+    "$py" -c 'import torch, sys; assert torch.cuda.is_available(), "torch sees no CUDA device"; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0)); print("libtorch:", torch.utils.cmake_prefix_path)' || die "python3 torch with CUDA is needed"
+    "$py" -c 'import transformers; print("transformers", transformers.__version__)' || die "python3 transformers is needed"
     cmake --version | head -1 || die "cmake is needed"
+    # A CUDA torch's CMake config (Caffe2's cuda.cmake) looks for the CUDA toolkit; say early when there is none.
+    command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || [ -n "${CUDA_HOME:-}${CUDAToolkit_ROOT:-}" ] ||
+      echo "WARNING: no nvcc on PATH, /usr/local/cuda or CUDA_HOME: the CUDA libtorch's CMake config may fail to find the toolkit"
     ninja --version || echo "no ninja: cmake-js uses make"
   fi
   command -v xz >/dev/null || die "xz is needed"
@@ -136,7 +141,9 @@ build_addon() {
     mkdir -p build/Release && cp "$repo/build/Release/vrft_native.node" build/Release/
     return 0
   fi
-  VRFT_BUILD_JOBS=${VRFT_BUILD_JOBS:-$(nproc)} node native/tools/build-native.mjs --force 2>&1 | tee "$out/build.log" | grep -E "vrft-native:|error|warning: unused" | head -40
+  # the libtorch of $py's torch (native/tools/find-torch.mjs would ask `python3`)
+  local tdir; tdir=$("$py" -c 'import os, torch.utils; print(os.path.join(torch.utils.cmake_prefix_path, "Torch"))') || return 1
+  Torch_DIR=${Torch_DIR:-$tdir} VRFT_BUILD_JOBS=${VRFT_BUILD_JOBS:-$(nproc)} node native/tools/build-native.mjs --force 2>&1 | tee "$out/build.log" | grep -E "vrft-native:|error|warning: unused" | head -40
   [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
   grep -q "vrft-native: libtorch has CUDA" "$out/build.log" || { echo "the libtorch found is not a CUDA build"; return 1; }
   grep -q "vrft-native: NCCL process group: 1" "$out/build.log" || echo "WARNING: built without the NCCL process group (the NCCL test will fail)"
@@ -181,12 +188,12 @@ hf() {
   if [ "$mode" = dry ]; then node bench/gpu/hf-inputs.mjs "$work/hf-in" tiny --quick || return 1
   else node bench/gpu/hf-inputs.mjs "$work/hf-in" 2b || return 1; fi
   if [ "$mode" = run ]; then
-    python3 bench/gpu/hf_baseline.py --inputs "$work/hf-in" --out "$work/hf.json" --device cuda --reps 3
-  elif python3 -c 'import torch, transformers' 2>/dev/null; then
-    python3 bench/gpu/hf_baseline.py --inputs "$work/hf-in" --out "$work/hf.json" --device cpu --reps 1
+    "$py" bench/gpu/hf_baseline.py --inputs "$work/hf-in" --out "$work/hf.json" --device cuda --reps 3
+  elif "$py" -c 'import torch, transformers' 2>/dev/null; then
+    "$py" bench/gpu/hf_baseline.py --inputs "$work/hf-in" --out "$work/hf.json" --device cpu --reps 1
   else
-    echo "dry run: no torch/transformers in this python3: checking the baseline's inputs only (--check)"
-    python3 bench/gpu/hf_baseline.py --inputs "$work/hf-in" --out "$work/hf.json" --check
+    echo "dry run: no torch/transformers in $py: checking the baseline's inputs only (--check)"
+    "$py" bench/gpu/hf_baseline.py --inputs "$work/hf-in" --out "$work/hf.json" --check
   fi
 }
 step hf-baseline hf
