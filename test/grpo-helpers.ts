@@ -105,9 +105,9 @@ export async function smallRandomModel(seed = 1, text: Json = {}): Promise<{ dir
   return { dir, config }
 }
 
-/** Loads `dir` and creates a trainer over it. */
-export async function makeTrainer(dir: string, settings: TrainerSettings, config?: Json): Promise<{ model: NativeModelHandle; trainer: NativeTrainerHandle; dispose(): void }> {
-  const model = await mb().modelLoad(dir, config ?? configOf(dir), { dtype: 'float32', device: 'cpu' })
+/** Loads `dir` (float32 on the CPU unless `load` says otherwise) and creates a trainer over it. */
+export async function makeTrainer(dir: string, settings: TrainerSettings, config?: Json, load: { dtype: string; device: string } = { dtype: 'float32', device: 'cpu' }): Promise<{ model: NativeModelHandle; trainer: NativeTrainerHandle; dispose(): void }> {
+  const model = await mb().modelLoad(dir, config ?? configOf(dir), load)
   const trainer = await tb().trainerCreate(model, resolveTrainerSettings(settings, dir))
   return {
     model, trainer, dispose() {

@@ -19,6 +19,11 @@ import { type Context, type Row, type Suite, spreadOf, time } from '../harness.j
 import { benchCheckpoint } from './model.js'
 import { benchModelConfig, benchPrompt, decodeWeightBytes, sizeLabel } from './shapes.js'
 
+/** The decode measurement's shape (also the Hugging Face baseline's): G samples of N new tokens. */
+export function decodeShape(quick: boolean): { G: number; N: number } {
+  return { G: 8, N: quick ? 32 : 128 }
+}
+
 export const generateSuite: Suite = {
   name: 'generate',
   async run(ctx: Context): Promise<Row[]> {
@@ -44,7 +49,7 @@ export const generateSuite: Suite = {
         target: { description: `>= 5x at ${N1} new tokens`, met: ratio1 >= 5 },
       })
       // 2. shared prefill vs per-sample prefill, G = 8
-      const G = 8
+      const G = decodeShape(ctx.quick).G
       const N2 = ctx.quick ? 8 : 16
       const g2 = { maxNewTokens: N2, numGenerations: G, temperature: 1, seed: 1, eosIds: [] as number[] }
       let shared = 0, perSample = 0
@@ -60,7 +65,7 @@ export const generateSuite: Suite = {
       })
       // 3. decode throughput vs the bandwidth roofline, G = 1 and 8; on a CPU with the skinny-GEMM kernel,
       //    against the same decode with every GEMM in torch::linear (the BLAS) as the baseline
-      const N3 = ctx.quick ? 32 : 128
+      const N3 = decodeShape(ctx.quick).N
       const kernel = ctx.device === 'cpu' ? native().runtimeInfo().skinnyGemm : 'none'
       const decode = async (numGenerations: number, seed: number) => {
         const secs: number[] = []

@@ -33,6 +33,11 @@ export function grpoBenchBatch(vocabSize: number, G: number, L: number, arch: Mo
   }
 }
 
+/** The step's shape (also the Hugging Face baseline's, bench/gpu/hf_baseline.py): G completions of L tokens, micro-batches. */
+export function grpoShape(quick: boolean): { G: number; L: number; micro: number } {
+  return { G: quick ? 4 : 8, L: quick ? 16 : 64, micro: 4 }
+}
+
 export const grpoSuite: Suite = {
   name: 'grpo',
   async run(ctx: Context): Promise<Row[]> {
@@ -41,9 +46,7 @@ export const grpoSuite: Suite = {
       return [{ bench: `grpo step ${label}`, metric: 'samples/s', value: 0, notes: `skipped: the ${ctx.size} shape needs a GPU here (device is ${ctx.device}); on the CPU the realsize suite runs it` }]
     }
     const cfg = benchModelConfig(ctx.size, ctx.arch)
-    const G = ctx.quick ? 4 : 8
-    const L = ctx.quick ? 16 : 64
-    const micro = 4
+    const { G, L, micro } = grpoShape(ctx.quick)
     const dir = await benchCheckpoint(ctx)
     const prompt = benchPrompt(ctx.arch)
     const P = prompt.inputIds.length

@@ -20,7 +20,9 @@ export async function doctor(): Promise<{ checks: Check[]; ok: boolean }> {
     const addon = addonCandidates().find((p) => existsSync(p)) ?? '?'
     checks.push({ name: 'addon', ok: true, detail: `${addon} (Node-API ${info.napiVersion})` })
     checks.push({ name: 'libtorch', ok: true, detail: `${info.torchVersion} from ${info.torchDir}` })
-    checks.push({ name: 'cuda', ok: true, detail: info.builtWithCuda ? `built with CUDA; ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'no device visible'}` : 'CPU-only libtorch' })
+    // A CUDA build runs on a machine without a GPU (everything on the CPU): that is a state, not a failure.
+    checks.push({ name: 'cuda', ok: true, detail: info.builtWithCuda ? `CUDA build, ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'no device'}` : 'CPU-only libtorch' })
+    checks.push({ name: 'nccl', ok: true, detail: n.distInfo().ncclAvailable ? 'NCCL process group available (CUDA ranks use it)' : 'no NCCL process group in this build (CUDA ranks use Gloo)' })
     checks.push({ name: 'blas', ok: !info.referenceBlas, detail: info.referenceBlas ? `REFERENCE BLAS ${info.blas}: matmul ~15x slower; apt-get install libopenblas0-pthread` : info.blas })
     checks.push({ name: 'threads', ok: true, detail: `${info.numThreads} intra-op threads (VRFT_NUM_THREADS to change)` })
     checks.push({ name: 'decode kernel', ok: true, detail: info.skinnyGemm === 'none' ? 'none for this CPU (decode uses the BLAS)' : `${info.skinnyGemm} skinny GEMM + decode attention, ${info.skinnyGemmEnabled ? `on, ${info.packedWeights ? 'packed weights' : 'weights as stored (VRFT_PACK_WEIGHTS=0)'}` : 'off (VRFT_SKINNY_GEMM=0)'}` })
