@@ -29,7 +29,7 @@ const [a, b] = shard(4, env.rank, env.worldSize)
 const mine = all.slice(a * 2, b * 2)
 let allreduce = 0
 for (let step = 0; step < 3; step++) {
-  const m = await policy.grpoStepBatch(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
+  const m = await policy.grpoStepBatch(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, lossType: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
   allreduce += (m.seconds as { allreduce?: number }).allreduce ?? 0
 }
 const tb = trainerBinding()
