@@ -68,10 +68,10 @@ if (why) {
     }],
     ['--reward-normalization normalize_then_sum', { rewardNormalization: 'normalize_then_sum', overlongBuffer: 6 }, []],
     ['--top-entropy-quantile 0.3', { topEntropyQuantile: 0.3 }, [], (t, m) => {
-      for (const x of m) t.ok(x.entropyKept > 0.2 && x.entropyKept < 0.5, `kept fraction ${x.entropyKept}`)
+      for (const x of m) t.ok(x.entropyKept! > 0.2 && x.entropyKept! < 0.5, `kept fraction ${x.entropyKept}`)
     }],
     ['--rollout-correction tis --tis-cap 1.5', { rolloutCorrection: 'tis', tisCap: 1.5 }, [], (t, m) => {
-      for (const x of m) t.ok(x.tisMean > 0.9 && x.tisMean <= 1.5, `mean TIS weight ${x.tisMean}`)
+      for (const x of m) t.ok(x.tisMean! > 0.9 && x.tisMean! <= 1.5, `mean TIS weight ${x.tisMean}`)
     }],
   ]
   for (const [name, opts, charts, extra] of cases) {
@@ -88,7 +88,7 @@ if (why) {
       t.same(m.map((x) => x.step), [1, 2, 3])
       for (const x of m) {
         t.ok(Number.isFinite(x.loss) && Number.isFinite(x.gradNorm), `step ${x.step}: loss ${x.loss}`)
-        t.ok(x.entropy > 0 && x.entropy < Math.log(151936) + 1e-3, `mean token entropy ${x.entropy} logged`)
+        t.ok(x.entropy! > 0 && x.entropy! < Math.log(151936) + 1e-3, `mean token entropy ${x.entropy} logged`)
         t.ok(x.rolloutLogpDiff && x.rolloutLogpDiff.mean >= 0 && x.rolloutLogpDiff.max >= x.rolloutLogpDiff.mean, 'rollout/training |Δlogp| logged')
         t.ok(Number.isFinite(x.tisMean) && Number.isFinite(x.entropyKept))
       }

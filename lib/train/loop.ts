@@ -138,14 +138,14 @@ export interface StepRecord {
   rewardErrors: number
   /** Generated tokens per second of generation time. */
   tokensPerSecond: number
-  /** Mean predictive entropy (nats) of the trained tokens on the first update (chunked LM-head pass). */
-  entropy: number
+  /** Mean predictive entropy (nats) of the trained tokens on the first update (chunked LM-head pass; the native policy always reports it). */
+  entropy?: number
   /** Fraction of trained tokens the entropy mask kept (1 when --top-entropy-quantile is 1). */
-  entropyKept: number
+  entropyKept?: number
   /** |logp_rollout − logp_train| per token on the first update: the sampler's log-probs against the training pass's. */
   rolloutLogpDiff?: { mean: number; max: number }
   /** Mean TIS weight on the first update (--rollout-correction tis; 1 when off). */
-  tisMean: number
+  tisMean?: number
   /** --mask-truncated-completions: fraction of the trained completions left out of the loss. */
   truncatedMasked?: number
   /** --dynamic-sampling: generate rounds, fraction of sampled groups dropped, seconds of generation after the first round. */
@@ -312,10 +312,10 @@ export async function grpoStep(ctx: StepContext, step: number, position: number,
     skippedPrompts,
     rewardErrors: rounds.reduce((a, r) => a + Object.values(r.scores.errors).reduce((x, y) => x + y, 0), 0),
     tokensPerSecond: genTokens / Math.max(genSeconds, 1e-9),
-    entropy: first.entropy ?? 0,
-    entropyKept: first.entropyKept ?? 1,
+    ...(first.entropy !== undefined ? { entropy: first.entropy } : {}),
+    ...(first.entropyKept !== undefined ? { entropyKept: first.entropyKept } : {}),
     ...(first.rolloutLogpDiff ? { rolloutLogpDiff: first.rolloutLogpDiff } : {}),
-    tisMean: first.tisMean ?? 1,
+    ...(first.tisMean !== undefined ? { tisMean: first.tisMean } : {}),
     ...(inLoss ? { truncatedMasked: inLoss.reduce((a, v) => a + (v ? 0 : 1), 0) / inLoss.length } : {}),
     ...(s.dynamicSampling ? {
       dynamicSampling: { rounds: rounds.length, filteredFraction: 1 - kept / Math.max(1, sampledGroups), groups: kept, extraGenerationSeconds: genSeconds - firstGen },
