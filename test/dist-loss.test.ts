@@ -4,28 +4,15 @@
 // token mean (bnpo) gives a different gradient for the same split — shown too, so the check can fail.
 import { tempDir } from './tmp.js'
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { initModel } from '../lib/model/init-model.js'
+import { spawnRanks } from './helpers/dist-run.js'
 
 const worker = join(import.meta.dirname, 'helpers', 'dist-loss-worker.ts')
-const port = () => new Promise<number>((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) }) })
-
 interface Out { rank: number; loss: number; tokens: number; gradNorm: number; grads: Record<string, number[]> }
 
 async function run(world: number, dir: string, lossType: string, micro: number): Promise<Out[]> {
-  const masterPort = await port()
-  const rs = await Promise.all(Array.from({ length: world }, (_, rank) => new Promise<{ code: number | null; out: string; err: string }>((res) => {
-    const p = spawn(process.execPath, [...process.execArgv, worker, dir, lossType, String(micro)], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(masterPort), VRFT_NUM_THREADS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = '', err = ''
-    p.stdout.on('data', (d) => { out += d })
-    p.stderr.on('data', (d) => { err += d })
-    p.on('exit', (code) => res({ code, out, err }))
-  })))
+  const rs = await spawnRanks(worker, [dir, lossType, String(micro)], world)
   for (const r of rs) if (r.code !== 0) throw new Error(`worker failed (${r.code}): ${r.err.slice(-2000)}`)
   return rs.map((r) => JSON.parse(r.out.trim().split('\n').pop()!) as Out)
 }

@@ -5,21 +5,16 @@
 import { distEnv, initDistributed, shard, shutdownDistributed } from '../../lib/train/distributed.js'
 import { NativePolicy, toNativeBatch } from '../../lib/train/native-policy.js'
 import { trainerBinding } from '../../lib/train/trainer-settings.js'
-import type { EncodedPrompt, LossType, Rollout } from '../../lib/train/types.js'
+import type { LossType, Rollout } from '../../lib/train/types.js'
+import { imagePrompt } from './dist-run.js'
 
 const env = distEnv()
 await initDistributed(env, 30000)
 const [modelDir, lossType, micro] = [process.argv[2]!, process.argv[3]! as LossType, Number(process.argv[4])]
 const policy = await NativePolicy.create({ modelDir, train: { lr: 1e-3, seed: 1, maxGradNorm: 0 } })
 
-function prompt(k: number): EncodedPrompt {
-  const ids = [151644, 8948, 198, 151652, 151655, 151655, 151655, 151655, 151653, 100 + k, 200 + k, 151645, 198, 151644, 77091, 198]
-  const px = new Float32Array(16 * 1176)
-  for (let i = 0; i < px.length; i++) px[i] = Math.sin(i * 0.37 + k)
-  return { inputIds: Int32Array.from(ids), pixelValues: [px], imageGridThw: [[1, 4, 4]] }
-}
 // Rank 0's completions hold 9 + 2 tokens, rank 1's 3 + 1: a per-rank token mean weighs them differently.
-const p0 = prompt(0), p1 = prompt(1)
+const p0 = imagePrompt(0), p1 = imagePrompt(1)
 const all: Rollout[] = [
   { prompt: p0, tokens: Int32Array.from([300, 301, 302, 303, 304, 305, 306, 307, 151645]), advantage: 0.9 },
   { prompt: p0, tokens: Int32Array.from([400, 151645]), advantage: -0.9 },
