@@ -10,7 +10,7 @@
 import { VrftError } from '../errors.js'
 import type { Sample } from '../data/types.js'
 import { scoreCompletions, type NamedReward, type ScoreResult } from '../rewards/scorer.js'
-import type { DataOrder } from './order.js'
+import { mixSeed, type DataOrder } from './order.js'
 import { promptRecord } from './samples.js'
 import { allgather, shard } from './distributed.js'
 import { addOverlongPenalty, informativeGroups, selectScores, stepAdvantages, truncationMask, type ObjectiveSettings } from './variants.js'
@@ -237,7 +237,7 @@ export async function grpoStep(ctx: StepContext, step: number, position: number,
       const tg = now()
       const sampling: SamplingOptions = {
         numGenerations: G, maxNewTokens: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
-        seed: round === 0 ? seed : (seed + 0x9e3779b1 * round) >>> 0, eosTokenIds: ctx.eosTokenIds,
+        seed: round === 0 ? seed : mixSeed(seed, round), eosTokenIds: ctx.eosTokenIds,
       }
       if (signal) sampling.signal = signal
       const rollouts = await sampleGroups(ctx.policy, batch.items.map((b) => b.prompt), sampling)
@@ -292,7 +292,7 @@ export async function grpoStep(ctx: StepContext, step: number, position: number,
   for (const k of Object.keys(rounds[0]!.scores.components)) rewards[k] = meanStd(rounds.flatMap((r) => Array.from(r.scores.components[k]!)))
   const logprobsSec = ms.reduce((a, m) => a + m.seconds.logprobs, 0)
   const updateSec = ms.reduce((a, m) => a + m.seconds.update, 0)
-  const kept = parts.reduce((a, r) => a + r.keep.length, 0)
+  const kept = rounds.reduce((a, r) => a + r.keep.length, 0)  // informative groups kept (0 when the step fell back to a whole round)
   const record: StepRecord = {
     step,
     position: pos,
