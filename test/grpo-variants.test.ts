@@ -142,12 +142,12 @@ if (!nativeAvailable() || typeof (native() as unknown as Record<string, unknown>
   const levels: Level[] = ['token', 'sequence', 'sequence_token']
   const types: LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo']
   t.test('every loss type × importance level × clipping: loss and d loss / d logp (float64 ≤ 1e-6 rel)', async (t) => {
-    let worstLoss = 0, worstGrad = 0, cases = 0
+    let worstLoss = 0, worstGrad = 0, cases = 0, clippedCases = 0
     for (const [si, lossType] of types.entries()) {
       for (const [li, level] of levels.entries()) {
         for (const clipped of [false, true]) {
           const c = makeCase(100 + si * 10 + li * 2 + (clipped ? 1 : 0))
-          const eps = level === 'token' ? [0.2, 0.28] : [0.05, 0.08]  // sequence ratios move less: a tighter clip so it bites
+          const eps = level === 'token' ? [0.1, 0.15] : [0.01, 0.02]  // sequence ratios move less: a tighter clip so it bites
           const o: Opts = { lossType, level, clipped, beta: 0.04, epsLow: eps[0]!, epsHigh: eps[1]!, q: 1, tis: false, cap: 2 }
           const n = norm(c)
           const got = check(c, o, n, 'float64')
@@ -160,11 +160,12 @@ if (!nativeAvailable() || typeof (native() as unknown as Record<string, unknown>
           cases++
           t.ok(dl <= 1e-6 && dg <= 1e-6, `${lossType} ${level} ${clipped ? 'clipped' : 'unclipped'}: loss ${got.loss} vs ${want} (rel ${dl.toExponential(1)}), grad rel ${dg.toExponential(1)}`)
           for (let k = 0; k < c.mask.length; k++) if (!c.mask[k] && got.grad[k] !== 0) { t.fail(`padding position ${k} got a gradient`); break }
-          if (clipped) t.ok(got.clipped > 0, `${lossType} ${level}: some terms were clipped (${got.clipped})`)
+          if (clipped && got.clipped > 0) clippedCases++
         }
       }
     }
     t.comment(`${cases} cases: worst loss rel ${worstLoss.toExponential(2)}, worst grad rel ${worstGrad.toExponential(2)}`)
+    t.ok(clippedCases >= 9, `the clip bites in ${clippedCases} of the 12 clipped cases (it picks the clipped term only where it is smaller)`)
   })
 
   t.test('the paper default (grpo, token) has the token-level gradient of the golden formula', async (t) => {
