@@ -364,6 +364,7 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   double kl_sum = 0, clip_sum = 0, ent_sum = 0, kept_sum = 0, tis_sum = 0, diff_sum = 0, diff_max = 0;
   for (size_t b = 0; b < n && !nonfinite; b += o.micro_batch) {
     auto p = pack(seqs, b, std::min(n, b + size_t(o.micro_batch)));
+    if (p.tmask.sum().item<double>() == 0) continue;  // every row left out of the loss (e.g. all truncated): adds nothing
     torch::Tensor ref, rollout;
     if (ref_all.defined()) ref = ref_all.narrow(0, b, p.rows.size()).narrow(1, 0, p.tmask.size(1));  // (B, L)
     if (all_rollout) rollout = padded(seqs, p, true);                                                  // (B, L)
