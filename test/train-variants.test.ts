@@ -88,7 +88,9 @@ if (why) {
       t.same(m.map((x) => x.step), [1, 2, 3])
       for (const x of m) {
         t.ok(Number.isFinite(x.loss) && Number.isFinite(x.gradNorm), `step ${x.step}: loss ${x.loss}`)
-        t.ok(x.entropy! > 0 && x.entropy! < Math.log(151936) + 1e-3, `mean token entropy ${x.entropy} logged`)
+        // (a run that masks truncated completions may leave no token in the loss: the untrained tiny model never says eos)
+        if (x.truncatedMasked === 1) t.ok(x.entropy === 0 && x.loss === 0, `every completion masked: no token in the loss (loss ${x.loss})`)
+        else t.ok(x.entropy! > 0 && x.entropy! < Math.log(151936) + 1e-3, `mean token entropy ${x.entropy} logged`)
         t.ok(x.rolloutLogpDiff && x.rolloutLogpDiff.mean >= 0 && x.rolloutLogpDiff.max >= x.rolloutLogpDiff.mean, 'rollout/training |Δlogp| logged')
         t.ok(Number.isFinite(x.tisMean) && Number.isFinite(x.entropyKept))
       }
@@ -116,5 +118,13 @@ if (why) {
     t.ok(Math.abs(a.loss - b.loss) <= 1e-6 * Math.max(1, Math.abs(b.loss)), `loss ${a.loss} vs ${b.loss}`)
     t.ok(Math.abs(a.gradNorm - b.gradNorm) <= 1e-5 * b.gradNorm, `grad norm ${a.gradNorm} vs ${b.gradNorm}`)
     t.throws(() => policy.selectGroups([{ rollouts: r1, groups: [2] }]), { message: /groups between 0 and 1/ })
+    // inLoss: a completion left out of the loss counts nowhere (dapo: neither in the sum nor in the token count)
+    const batch = sel.completions.map((c, i) => ({ prompt: promptOf[c.promptIndex]!, tokens: c.tokens, advantage: adv[i]!, oldLogprobs: c.logprobs }))
+    const masked = await policy.grpoStepBatch(batch.map((r, i) => (i === 2 ? { ...r, inLoss: false } : r)), opts)
+    const without = await policy.grpoStepBatch(batch.filter((_, i) => i !== 2), opts)
+    t.equal(masked.tokens, without.tokens, `tokens in the loss ${masked.tokens}`)
+    t.ok(Math.abs(masked.loss - without.loss) <= 1e-6 * Math.max(1, Math.abs(without.loss)), `masked ${masked.loss} vs left out ${without.loss}`)
+    const viaStep = await policy.grpoStep(sel, adv, { ...opts, inLoss: [1, 1, 0, 1, 1, 1] })
+    t.ok(Math.abs(viaStep.loss - without.loss) <= 1e-6 * Math.max(1, Math.abs(without.loss)), `trainerStep inLoss: ${viaStep.loss}`)
   })
 }

@@ -56,6 +56,8 @@ export interface Rollout {
   advantage: number
   /** Log-probs of the policy that sampled it (needed when μ > 1; else old = stopgrad(logp)). */
   oldLogprobs?: Float32Array
+  /** false: left out of the loss and its normalizers (a truncated completion). Default true. */
+  inLoss?: boolean
 }
 
 /** Settings of one optimizer step. */
