@@ -42,7 +42,7 @@ export const DEFAULTS_TABLE: readonly DefaultEntry[] = Object.freeze([
   { key: 'overlongPenalty', value: GRPO_DEFAULTS.overlongPenalty, description: 'soft overlong penalty P (the reward at the limit)', source: 'DAPO penalty_factor' },
   { key: 'rewardNormalization', value: GRPO_DEFAULTS.rewardNormalization, description: 'advantage of the summed reward (sum_then_normalize), or each reward component normalized in its group, then the weighted sum (normalize_then_sum)', source: 'GDPO' },
   { key: 'topEntropyQuantile', value: GRPO_DEFAULTS.topEntropyQuantile, description: 'entropy masking: only tokens in the top q of the micro-batch by predictive entropy carry the policy term (1 = off)', source: 'TRL top_entropy_quantile' },
-  { key: 'rolloutCorrection', value: GRPO_DEFAULTS.rolloutCorrection, description: 'rollout/training mismatch: none, or tis (each token weighted by min(π_train/π_rollout, --tis-cap)); needs --num-iterations 1', source: 'verl / TRL (TIS)' },
+  { key: 'rolloutCorrection', value: GRPO_DEFAULTS.rolloutCorrection, description: 'rollout/training mismatch: none, or tis (each token weighted by min(π_train/π_rollout, C), C = the TIS cap below); needs --num-iterations 1', source: 'verl / TRL (TIS)' },
   { key: 'tisCap', value: GRPO_DEFAULTS.tisCap, description: 'TIS cap C', source: 'verl / TRL vllm_importance_sampling_cap' },
   { key: 'advantageScale', value: GRPO_DEFAULTS.advantageScale, description: 'advantage scaling: group std (+1e-4), batch std, none', source: REF },
   { key: 'learningRate', value: GRPO_DEFAULTS.learningRate, description: 'AdamW learning rate', source: REF },
