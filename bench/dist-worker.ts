@@ -27,7 +27,7 @@ const mine = all.slice(a * G, b * G)
 const times: number[] = [], comm: number[] = []
 for (let s = 0; s < Number(stepsArg); s++) {
   const t0 = performance.now()
-  const m = await policy.grpoStepBatch(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 4, clipped: false, maxCompletionLength: 32 })
+  const m = await policy.grpoStepBatch(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, lossType: 'grpo', microBatchSize: 4, clipped: false, maxCompletionLength: 32 })
   times.push((performance.now() - t0) / 1000)
   comm.push(m.seconds.allreduce ?? 0)
 }

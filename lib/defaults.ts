@@ -18,7 +18,28 @@ export const GRPO_DEFAULTS = Object.freeze({
   epsilon: 0.2,
   epsilonHigh: 0.2,
   numIterations: 1,
-  aggregation: 'grpo' as const,
+  /** Loss type (TRL's loss_type names): grpo = mean of per-sequence token means (the paper). */
+  lossType: 'grpo' as 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo',
+  /** Importance ratio per token (the paper), per sequence (GSPO) or GSPO-token. */
+  importanceSamplingLevel: 'token' as 'token' | 'sequence' | 'sequence_token',
+  /** DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts. */
+  dynamicSampling: false,
+  /** Dynamic sampling: generate rounds per step at most (the first included). */
+  maxSamplingRounds: 3,
+  /** Leave completions that hit the length limit without eos out of the loss (DAPO). */
+  maskTruncatedCompletions: false,
+  /** DAPO soft overlong punishment: the last L tokens before the limit (0 = off) ... */
+  overlongBuffer: 0,
+  /** ... cost up to P (reward −P·k/L, k tokens into the buffer). */
+  overlongPenalty: 1.0,
+  /** Advantage of the summed reward (the paper) or the sum of per-component group advantages (GDPO). */
+  rewardNormalization: 'sum_then_normalize' as 'sum_then_normalize' | 'normalize_then_sum',
+  /** Entropy masking: only the top q of the tokens by predictive entropy carry the policy term (1 = off). */
+  topEntropyQuantile: 1,
+  /** Rollout/training mismatch correction: none, or truncated importance sampling (TIS). */
+  rolloutCorrection: 'none' as 'none' | 'tis',
+  /** TIS cap C: weight min(π_train / π_rollout, C). */
+  tisCap: 2,
   /** Advantage scaling: group std (+1e-4), batch std, none. */
   advantageScale: 'group' as 'group' | 'batch' | 'none',
   learningRate: 1e-6,

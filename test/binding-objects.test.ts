@@ -90,5 +90,5 @@ if (!nativeAvailable()) {
 }
 
 function stepOpts(clipped: boolean): StepOptions {
-  return { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped, maxCompletionLength: 4 }
+  return { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, lossType: 'grpo', microBatchSize: 2, clipped, maxCompletionLength: 4 }
 }

@@ -36,10 +36,12 @@ t.test('--help documents every option with its default', async (t) => {
   const r = await cli(['train', '--help'])
   t.equal(r.code, 0)
   for (const f of ['--num-generations', '--temperature', '--max-completion-length', '--beta', '--learning-rate', '--weight-decay', '--lr-scheduler',
-    '--max-grad-norm', '--prompts-per-step', '--max-pixels', '--min-pixels', '--max-prompt-length', '--num-iterations', '--epsilon', '--aggregation',
+    '--max-grad-norm', '--prompts-per-step', '--max-pixels', '--min-pixels', '--max-prompt-length', '--num-iterations', '--epsilon', '--loss-type',
+    '--importance-sampling-level', '--dynamic-sampling', '--max-sampling-rounds', '--mask-truncated-completions', '--overlong-buffer', '--overlong-penalty',
+    '--reward-normalization', '--top-entropy-quantile', '--rollout-correction', '--tis-cap',
     '--config', '--model', '--data', '--resume', '--save-every', '--output']) t.match(r.stdout, f, f)
   t.match(r.stdout, /completions per prompt \(G\) \[default: 8\]/)
-  t.match(r.stdout, /KL coefficient β.*\[default: 0\.04\]/)
+  t.match(r.stdout, /KL coefficient β[^[]*\[default:\s+0\.04\]/)  // (the help may wrap before the default)
 })
 
 t.test('a bad option is ERR_CONFIG naming option, expected and received', async (t) => {

@@ -2,33 +2,19 @@
 // 1 rank x batch 2b with the same seed and data (float32 tolerance).
 import { tempDir } from './tmp.js'
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { initModel } from '../lib/model/init-model.js'
+import { spawnRanks } from './helpers/dist-run.js'
 
 const worker = join(import.meta.dirname, 'helpers', 'dist-train-worker.ts')
-const port = () => new Promise<number>((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) }) })
-
-function run(world: number, dir: string, masterPort: number) {
-  return Promise.all(Array.from({ length: world }, (_, rank) => new Promise<{ code: number | null; out: string; err: string }>((res) => {
-    const p = spawn(process.execPath, [...process.execArgv, worker, dir], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(masterPort), VRFT_NUM_THREADS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = '', err = ''
-    p.stdout.on('data', (d) => { out += d })
-    p.stderr.on('data', (d) => { err += d })
-    p.on('exit', (code) => res({ code, out, err }))
-  })))
-}
+const run = (world: number, dir: string) => spawnRanks(worker, [dir], world)
 
 t.test('2 ranks x b == 1 rank x 2b after 3 GRPO steps', async (t) => {
   const dir = tempDir('vrft-dist-')
   const model = join(dir, 'tiny')
   await initModel({ arch: 'qwen2-vl', size: 'tiny', out: model, seed: 3 })
-  const one = await run(1, model, await port())
-  const two = await run(2, model, await port())
+  const one = await run(1, model)
+  const two = await run(2, model)
   for (const r of [...one, ...two]) t.equal(r.code, 0, r.err.slice(-2000))
   const parse = (r: { out: string }) => JSON.parse(r.out.trim().split('\n').pop()!) as { sums: Record<string, [number, number]>; allreduce: number }
   const ref = parse(one[0]!)

@@ -22,7 +22,7 @@ if (!nativeAvailable()) {
     const prompts: EncodedPrompt[] = [[1, 2, 3], [4, 5, 6, 7], [8, 9]].map((ids) => ({ inputIds: Int32Array.from(ids), pixelValues: [], imageGridThw: [] }))
     const G = 8
     const sampling: SamplingOptions = { numGenerations: G, maxNewTokens: 6, temperature: 1, topP: 1, topK: 0, eosTokenIds: [310] }
-    const step: StepOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 12, clipped: false, maxCompletionLength: 6 }
+    const step: StepOptions = { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, lossType: 'grpo', microBatchSize: 12, clipped: false, maxCompletionLength: 6 }
     // The rewarded token: one that some (not many) initial samples contain, so that groups see rewards early.
     const initial = await policy.generate(prompts, { ...sampling, numGenerations: 32, seed: 1000 })
     const counts = new Map<number, number>()

@@ -22,7 +22,7 @@ t.test('500 generate+step iterations keep RSS flat', async (t) => {
   const rss: number[] = []
   for (let i = 0; i < total; i++) {
     const comps = await policy.generate([prompt], { numGenerations: 2, maxNewTokens: 4, temperature: 1, topP: 1, topK: 0, seed: i, eosTokenIds: [151645] })
-    const m = await policy.grpoStep(comps, [0.5, -0.5], { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
+    const m = await policy.grpoStep(comps, [0.5, -0.5], { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, lossType: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
     if (m.skipped) skipped++
     if (i === 199) { global.gc?.(); warm = process.memoryUsage().rss }
     if (i % 50 === 49) rss.push(process.memoryUsage().rss)

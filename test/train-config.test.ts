@@ -20,7 +20,9 @@ t.test('defaults are the reference values', async (t) => {
   t.match(c, {
     numGenerations: 8, temperature: 1, topP: 1, topK: 0, maxCompletionLength: 256, beta: 0.04, learningRate: 1e-6, weightDecay: 0,
     lrScheduler: 'linear', warmupSteps: 0, maxGradNorm: 1, promptsPerStep: 16, maxPixels: 401408, minPixels: 3136, maxPromptLength: 1024,
-    numIterations: 1, epsilon: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', advantageScale: 'group', iouNormalize: 'max', classificationMatch: 'exact',
+    numIterations: 1, epsilon: 0.2, epsilonHigh: 0.2, lossType: 'grpo', advantageScale: 'group',
+    importanceSamplingLevel: 'token', dynamicSampling: false, maskTruncatedCompletions: false, overlongBuffer: 0,
+    rewardNormalization: 'sum_then_normalize', topEntropyQuantile: 1, rolloutCorrection: 'none', iouNormalize: 'max', classificationMatch: 'exact',
     groundingReward: 'iou', resume: false, builtinRewards: true,
   })
   t.ok(Object.isFrozen(c))
@@ -54,7 +56,13 @@ t.test('ERR_CONFIG names the option, the expected and the received value', async
   t.throws(() => resolveTrainConfig({ beta: -1 }), { code: 'ERR_CONFIG', message: /--beta \(from flag --beta\): expected a number >= 0 but received -1/ })
   t.throws(() => resolveTrainConfig({ numGenerations: 2.5 }), { code: 'ERR_CONFIG', message: /--num-generations.*expected an integer but received 2\.5/ })
   t.throws(() => resolveTrainConfig({ numGenerations: 1 }), { code: 'ERR_CONFIG', message: /--num-generations.*expected a number >= 2 but received 1/ })
-  t.throws(() => resolveTrainConfig({ aggregation: 'mean' }), { code: 'ERR_CONFIG', message: /--aggregation.*expected one of "grpo", "token", "dr_grpo" but received "mean"/ })
+  t.throws(() => resolveTrainConfig({ lossType: 'mean' }), { code: 'ERR_CONFIG', message: /--loss-type.*expected one of "grpo", "bnpo", "dr_grpo", "dapo" but received "mean"/ })
+  t.throws(() => resolveTrainConfig({ aggregation: 'token' }), { code: 'ERR_CONFIG', message: /--aggregation \(from flag --aggregation\) is now --loss-type.*token → dapo.*received "token"/ }, 'the pre-#20 option names its replacement')
+  t.throws(() => resolveTrainConfig({ importanceSamplingLevel: 'seq' }), { code: 'ERR_CONFIG', message: /--importance-sampling-level.*expected one of "token", "sequence", "sequence_token"/ })
+  t.throws(() => resolveTrainConfig({ topEntropyQuantile: 0 }), { code: 'ERR_CONFIG', message: /--top-entropy-quantile.*expected a number > 0 but received 0/ })
+  t.throws(() => resolveTrainConfig({ overlongBuffer: 300 }), { code: 'ERR_CONFIG', message: /--overlong-buffer.*expected a value <= max-completion-length \(256\) but received 300/ })
+  t.throws(() => resolveTrainConfig({ rolloutCorrection: 'tis', numIterations: 2 }), { code: 'ERR_CONFIG', message: /--rollout-correction.*needs --num-iterations 1/ })
+  t.throws(() => resolveTrainConfig({ tisCap: 0.5 }), { code: 'ERR_CONFIG', message: /--tis-cap.*expected a number >= 1/ })
   t.throws(() => resolveTrainConfig({ temperature: NaN }), { code: 'ERR_CONFIG', message: /--temperature.*received NaN/ })
   t.throws(() => resolveTrainConfig({ topP: 0 }), { code: 'ERR_CONFIG', message: /--top-p.*expected a number > 0 but received 0/ })
   t.throws(() => resolveTrainConfig({ minPixels: 500000 }), { code: 'ERR_CONFIG', message: /--min-pixels.*expected a value <= max-pixels \(401408\) but received 500000/ })

@@ -96,6 +96,19 @@ export class FakePolicy implements TrainablePolicy {
     })
     return { numGenerations: opts.numGenerations, completions: out, prompts }
   }
+  /** Dynamic sampling's regrouping: the listed groups of earlier rollouts, prompts re-indexed in order. */
+  selectGroups(parts: Array<{ rollouts: Rollouts; groups: number[] }>): Rollouts & { prompts: EncodedPrompt[] } {
+    const prompts: EncodedPrompt[] = []
+    const completions: Completion[] = []
+    const G = parts[0]!.rollouts.numGenerations
+    for (const { rollouts, groups } of parts) {
+      for (const g of groups) {
+        prompts.push((rollouts as Rollouts & { prompts: EncodedPrompt[] }).prompts[g]!)
+        for (let j = 0; j < G; j++) completions.push({ ...rollouts.completions[g * G + j]!, promptIndex: prompts.length - 1 })
+      }
+    }
+    return { numGenerations: G, completions, prompts }
+  }
   private lrNow(): number {
     return this.lr * Math.max(0, 1 - this.step / this.totalSteps)
   }

@@ -9,6 +9,7 @@ import { formatConfig, type SftConfig, type TrainConfig } from '../train/config.
 import { syntheticTarget } from '../data/synthetic.js'
 import { makeTargetEncoder } from '../train/encode.js'
 import { GRPOTrainer } from '../train/grpo.js'
+import { objectiveSettings } from '../train/variants.js'
 import { Progress } from '../train/progress.js'
 import { defaultRunDir, createPolicy, modelDirOf, modelIO, openData, policyOptions, resolveDevice, resolveTask, rewardsOf, type ModelIO, type PolicyFactory } from '../train/setup.js'
 import { availableMemory, checkMemoryPlan, formatMemoryPlan, memoryPlanInputOf, trainingMemoryPlan, type MemoryPlan } from '../train/memory-plan.js'
@@ -138,7 +139,7 @@ export async function runTrain(cfg: TrainConfig, o: RunCommandOptions = {}): Pro
       settings: {
         promptsPerStep: cfg.promptsPerStep, numGenerations: cfg.numGenerations, maxCompletionLength: cfg.maxCompletionLength,
         maxPromptLength: cfg.maxPromptLength, temperature: cfg.temperature, topP: cfg.topP, topK: cfg.topK, beta: cfg.beta,
-        epsilon: cfg.epsilon, epsilonHigh: cfg.epsilonHigh, numIterations: cfg.numIterations, aggregation: cfg.aggregation,
+        epsilon: cfg.epsilon, epsilonHigh: cfg.epsilonHigh, numIterations: cfg.numIterations, ...objectiveSettings(cfg),
         advantageScale: cfg.advantageScale, microBatchSize: cfg.microBatchSize, maxSteps: cfg.maxSteps, seed: cfg.seed,
         saveEvery: cfg.saveEvery, evalEvery: evalData ? cfg.evalEvery : 0, keepCheckpoints: cfg.keepCheckpoints, sampleEvery: cfg.sampleEvery,
         evalMaxNewTokens: cfg.maxCompletionLength, ...(cfg.evalLimit ? { evalLimit: cfg.evalLimit } : {}),

@@ -1,8 +1,10 @@
 /**
  * Training charts without a chart library: line charts written as SVG here and rasterized to PNG with
  * sharp (librsvg). `plotRun(runDir)` reads metrics.jsonl (and eval.jsonl when present) and writes
- * plots/reward.png (total and each component), plots/kl.png, plots/length.png, plots/loss.png and
- * plots/eval.png.
+ * plots/reward.png (total and each component), plots/kl.png, plots/length.png, plots/entropy.png (mean token
+ * entropy, entropy-mask kept fraction), plots/agreement.png (rollout vs training |Δlogp|), plots/tis.png (mean TIS weight, when not all 1),
+ * plots/sampling.png (dynamic sampling's filtered fraction, masked truncated completions; when either is on),
+ * plots/loss.png and plots/eval.png.
  */
 import { join } from 'node:path'
 import sharp from 'sharp'
@@ -133,6 +135,26 @@ export async function plotRun(runDir: string): Promise<string[]> {
         { name: 'max', xs: steps, ys: recs.map((r) => get(r, 'completionLength.max')), dashed: true },
       ],
     }])
+    const has = (path: string) => recs.some((r) => Number.isFinite(get(r, path)))
+    const series = (paths: Array<[string, string, boolean?]>) => paths.filter(([, p]) => has(p)).map(([name, p, dashed]) => ({ name, xs: steps, ys: recs.map((r) => get(r, p)), ...(dashed ? { dashed } : {}) }))
+    if (has('entropy')) {
+      charts.push(['entropy', { title: 'Token entropy (nats) and entropy-mask kept fraction', series: series([['entropy', 'entropy'], ['kept', 'entropyKept', true]]) }])
+    }
+    if (has('rolloutLogpDiff.mean')) {
+      charts.push(['agreement', {
+        title: 'Rollout vs training |Δ logp| per token (first update)',
+        series: series([['mean', 'rolloutLogpDiff.mean'], ['max', 'rolloutLogpDiff.max', true]]),
+      }])
+    }
+    if (recs.some((r) => Number.isFinite(get(r, 'tisMean')) && get(r, 'tisMean') !== 1)) {
+      charts.push(['tis', { title: 'Mean TIS weight min(π_train / π_rollout, C)', series: series([['tis', 'tisMean']]) }])
+    }
+    if (has('dynamicSampling.filteredFraction') || has('truncatedMasked')) {
+      charts.push(['sampling', {
+        title: 'Dynamic sampling and truncation',
+        series: series([['filtered groups', 'dynamicSampling.filteredFraction'], ['rounds', 'dynamicSampling.rounds', true], ['masked truncated', 'truncatedMasked', true]]),
+      }])
+    }
   }
   if (recs.length) charts.push(['loss', { title: 'Loss', series: [{ name: 'loss', xs: steps, ys: recs.map((r) => get(r, 'loss')) }] }])
   if (evals.length) {

@@ -35,7 +35,10 @@ const EXTRA: Record<string, { describe: string; group?: string }> = {
 
 const GROUPS: Record<string, string> = {
   numGenerations: 'GRPO:', temperature: 'GRPO:', topP: 'GRPO:', topK: 'GRPO:', maxCompletionLength: 'GRPO:', beta: 'GRPO:',
-  numIterations: 'GRPO:', epsilon: 'GRPO:', epsilonHigh: 'GRPO:', aggregation: 'GRPO:', advantageScale: 'GRPO:',
+  numIterations: 'GRPO:', epsilon: 'GRPO:', epsilonHigh: 'GRPO:', lossType: 'GRPO:', advantageScale: 'GRPO:',
+  importanceSamplingLevel: 'GRPO:', dynamicSampling: 'GRPO:', maxSamplingRounds: 'GRPO:', maskTruncatedCompletions: 'GRPO:',
+  overlongBuffer: 'GRPO:', overlongPenalty: 'GRPO:', rewardNormalization: 'GRPO:', topEntropyQuantile: 'GRPO:',
+  rolloutCorrection: 'GRPO:', tisCap: 'GRPO:',
   iouNormalize: 'Rewards:', iouThreshold: 'Rewards:', classificationMatch: 'Rewards:', groundingReward: 'Rewards:',
   maxPromptLength: 'Data and model:', maxPixels: 'Data and model:', minPixels: 'Data and model:',
   saveEvery: 'Run:', evalEvery: 'Run:', sampleEvery: 'Run:', keepCheckpoints: 'Run:', seed: 'Run:', maxSteps: 'Optimizer:',

@@ -270,6 +270,8 @@ export interface NativeRolloutIn {
   oldLogprobs?: Float32Array
   /** Reference log-probs given directly (instead of the reference model). */
   refLogprobs?: Float32Array
+  /** false: left out of the loss and its normalizers (--mask-truncated-completions). Default true. */
+  inLoss?: boolean
 }
 
 export interface NativeBatch {
@@ -277,12 +279,28 @@ export interface NativeBatch {
   rollouts: NativeRolloutIn[]
 }
 
-/** Options of a GRPO update; all required (resolved from lib/defaults.ts). */
+/** The loss types (TRL's `loss_type` names; README "Objective options"). */
+export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo'
+/** Importance-sampling level of the ratio (GSPO: sequence, sequence_token). */
+export type ImportanceSamplingLevel = 'token' | 'sequence' | 'sequence_token'
+
+/**
+ * Options of a GRPO update; required (resolved from lib/defaults.ts), except the objective variants of issue
+ * #20, which low-level callers may leave out: absent = off, the paper's objective (lib/train/native-policy.ts
+ * always sends them).
+ */
 export interface NativeGrpoOptions {
   beta: number
   epsilonLow: number
   epsilonHigh: number
-  aggregation: 'grpo' | 'token' | 'dr_grpo'
+  /** The loss type; 'token' is the binding's pre-#20 name of 'dapo', still accepted here. */
+  aggregation: LossType | 'token'
+  importanceSamplingLevel?: ImportanceSamplingLevel
+  /** Entropy masking: only tokens in the top q of the micro-batch's entropies carry the policy term (1 = off). */
+  topEntropyQuantile?: number
+  /** 'tis': weight each token's policy term by min(π_train / π_rollout, tisCap) (needs oldLogprobs, μ = 1). */
+  rolloutCorrection?: 'none' | 'tis'
+  tisCap?: number
   microBatchSize: number
   clipped: boolean
   /** dr_grpo denominator; 0 = the longest completion of the batch. */
@@ -310,6 +328,14 @@ export interface NativeStepReport {
   step: number
   /** Updates skipped by the non-finite guard so far. */
   skippedTotal: number
+  /** Mean predictive entropy of the in-loss tokens (nats), from the chunked LM-head pass. */
+  entropy: number
+  /** Fraction of in-loss tokens the entropy mask keeps (1 when topEntropyQuantile is 1). */
+  entropyKept: number
+  /** Mean TIS weight over the in-loss tokens (1 when rollout correction is off). */
+  tisMean: number
+  /** |logp_rollout − logp_train| per in-loss token (present when every rollout carries the sampler's log-probs). */
+  rolloutLogpDiff?: { mean: number; max: number }
   /** (rows, length) row-major, when details was asked for. */
   details?: { length: number; logp: Float32Array; refLogp: Float32Array; kl: Float32Array; perTokenLoss: Float32Array }
 }
@@ -380,7 +406,16 @@ export interface NativeBinding {
   /** A training rollout: the prompts (pixels cross here, once) sampled G times; the Rollouts keeps them. */
   trainerGenerate(t: NativeTrainerObject, o: NativeSampling & { prompts: NativePromptIn[] }): Promise<NativeRolloutResult>
   /** One GRPO update over a Rollouts (called μ times per rollout), one advantage per completion. */
-  trainerStep(t: NativeTrainerObject, r: NativeRolloutsObject, o: NativeGrpoOptions & { advantages: Float32Array | Float64Array | number[] }): Promise<NativeStepReport>
+  /** inLoss: one flag per completion (0 = left out of the loss), default all 1. */
+  trainerStep(t: NativeTrainerObject, r: NativeRolloutsObject, o: NativeGrpoOptions & { advantages: Float32Array | Float64Array | number[]; inLoss?: Float32Array | number[] }): Promise<NativeStepReport>
+  /** Test hook: rl::grpo_loss on log-probs given directly (rows × length, row-major), and its gradient w.r.t. them. */
+  grpoLossCheck(input: {
+    rows: number; length: number; dtype: 'float64' | 'float32'; logp: Float64Array; mask: Float64Array; advantages: Float64Array
+    old?: Float64Array; ref?: Float64Array; entropy?: Float64Array; rollout?: Float64Array
+    options: NativeGrpoOptions; norm: { completions: number; tokens: number; microBatches: number; maxLen: number }
+  }): { loss: number; grad: Float64Array; perToken: Float64Array; kept: Float64Array; tis: Float64Array; clipped: number }
+  /** A rollout made of the listed prompt groups (prompt + its G completions) of rollouts of one G, in order (tensors shared). */
+  trainerRolloutsSelect(parts: Array<{ rollouts: NativeRolloutsObject; groups: number[] }>): NativeRolloutsObject
   /** One GRPO update over an explicit batch (tests: reference log-probs given, gradients read back). */
   trainerGrpoStep(t: NativeTrainerObject, b: NativeBatch, o: NativeGrpoOptions): Promise<NativeStepReport>
   trainerSftStep(t: NativeTrainerObject, b: NativeBatch, o: { microBatchSize: number; update: boolean }): Promise<NativeStepReport>

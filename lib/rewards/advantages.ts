@@ -5,6 +5,10 @@
  *   none:  A = r − mean_g                             (Dr. GRPO)
  * std is unbiased (Bessel, n − 1). A group of one has std 0 by definition here (torch would give NaN),
  * so its advantage is 0.
+ *
+ * `decoupledAdvantages` (GDPO, `--reward-normalization normalize_then_sum`): each reward component gets its
+ * own group advantage (the rule above), the weighted sum of those is then normalized over the batch:
+ *   A = (S − mean_batch(S)) / (std_batch(S) + 1e-4),   S = Σ_k w_k · A_k
  */
 import { expectArg } from '../errors.js'
 import { REWARD_DEFAULTS } from './rewards.js'
@@ -49,4 +53,30 @@ export function computeAdvantages(rewards: ArrayLike<number>, groupSize: number,
     for (let i = g; i < g + groupSize; i++) out[i] = scale === 'none' ? rewards[i]! - mean : (rewards[i]! - mean) / (std + eps)
   }
   return out
+}
+
+/**
+ * GDPO advantages: every component's group advantage (`computeAdvantages` with `opts`), summed with its weight,
+ * then normalized over the whole batch (so the scale does not grow with the number of rewards).
+ */
+export function decoupledAdvantages(
+  components: ReadonlyArray<{ values: ArrayLike<number>; weight: number }>,
+  groupSize: number,
+  opts: AdvantageOptions = {},
+): Float64Array {
+  expectArg(components.length > 0, 'at least one reward component', 'components', components.length)
+  const n = components[0]!.values.length
+  const sum = new Float64Array(n)
+  for (const c of components) {
+    expectArg(c.values.length === n, `${n} values in every component`, 'components[].values', c.values.length)
+    const a = computeAdvantages(c.values, groupSize, opts)
+    for (let i = 0; i < n; i++) sum[i] += c.weight * a[i]!
+  }
+  let mean = 0
+  for (let i = 0; i < n; i++) mean += sum[i]!
+  mean = n > 0 ? mean / n : 0
+  const std = unbiasedStd(sum, 0, n, mean)
+  const eps = opts.eps ?? 1e-4
+  for (let i = 0; i < n; i++) sum[i] = (sum[i]! - mean) / (std + eps)
+  return sum
 }

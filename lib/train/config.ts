@@ -79,7 +79,17 @@ export const trainConfigSchema = z.strictObject({
   epsilon: z.number().min(0).max(1).default(D.epsilon),
   epsilonHigh: z.number().min(0).max(1e6).optional(),
   numIterations: int(1).default(D.numIterations),
-  aggregation: z.enum(['grpo', 'token', 'dr_grpo']).default(D.aggregation),
+  lossType: z.enum(['grpo', 'bnpo', 'dr_grpo', 'dapo']).default(D.lossType),
+  importanceSamplingLevel: z.enum(['token', 'sequence', 'sequence_token']).default(D.importanceSamplingLevel),
+  dynamicSampling: z.boolean().default(D.dynamicSampling),
+  maxSamplingRounds: int(1).max(1 << 10).default(D.maxSamplingRounds),
+  maskTruncatedCompletions: z.boolean().default(D.maskTruncatedCompletions),
+  overlongBuffer: int(0).max(1 << 20).default(D.overlongBuffer),
+  overlongPenalty: z.number().min(0).max(1e6).default(D.overlongPenalty),
+  rewardNormalization: z.enum(['sum_then_normalize', 'normalize_then_sum']).default(D.rewardNormalization),
+  topEntropyQuantile: z.number().gt(0).max(1).default(D.topEntropyQuantile),
+  rolloutCorrection: z.enum(['none', 'tis']).default(D.rolloutCorrection),
+  tisCap: z.number().min(1).max(1e6).default(D.tisCap),
   advantageScale: z.enum(['group', 'batch', 'none']).default(D.advantageScale),
   sampleEvery: int(0).default(D.sampleEvery),
   reward: z.array(z.string().min(1)).default([]),
@@ -186,7 +196,10 @@ export function resolveConfig<S extends typeof trainConfigSchema | typeof sftCon
   const sources: Record<string, string> = {}
   for (const k of Object.keys(fromFile)) sources[k] = `config file ${configFile}`
   for (const k of Object.keys(flags)) sources[k] = `flag ${flagName(k)}`
-  const merged = { ...fromFile, ...flags }
+  const merged: Record<string, unknown> = { ...fromFile, ...flags }
+  if (schema === trainConfigSchema && 'aggregation' in merged) {
+    throw new VrftError('ERR_CONFIG', `Option --aggregation${sources.aggregation ? ` (from ${sources.aggregation})` : ''} is now --loss-type (TRL's names): grpo → grpo, token → dapo, dr_grpo → dr_grpo; received ${received(merged.aggregation)}`)
+  }
   const cfg = validateConfig(schema, merged, sources) as z.output<S> & Record<string, unknown>
   const fail = (key: string, expected: string, v: unknown): never => {
     throw new VrftError('ERR_CONFIG', `Invalid option ${flagName(key)}${sources[key] ? ` (from ${sources[key]})` : ''}: expected ${expected} but received ${received(v)}`)
@@ -194,6 +207,12 @@ export function resolveConfig<S extends typeof trainConfigSchema | typeof sftCon
   if (cfg.minPixels > cfg.maxPixels) fail('minPixels', `a value <= max-pixels (${cfg.maxPixels})`, cfg.minPixels)
   if (cfg.mergeLora && cfg.loraRank === 0) fail('mergeLora', 'false without LoRA (merging needs --lora-rank > 0)', cfg.mergeLora)
   if ('epsilon' in cfg) (cfg as Record<string, unknown>).epsilonHigh = resolveEpsilonHigh(cfg.epsilon as number, cfg.epsilonHigh as number | undefined)
+  if ('overlongBuffer' in cfg && (cfg.overlongBuffer as number) > (cfg.maxCompletionLength as number)) {
+    fail('overlongBuffer', `a value <= max-completion-length (${String(cfg.maxCompletionLength)})`, cfg.overlongBuffer)
+  }
+  if (cfg.rolloutCorrection === 'tis' && (cfg.numIterations as number) > 1) {
+    fail('rolloutCorrection', "'none' with --num-iterations > 1 (the clipped ratio already compares against the sampler's log-probs; tis needs --num-iterations 1)", cfg.rolloutCorrection)
+  }
   return Object.freeze(cfg) as z.output<S>
 }
 

@@ -12,6 +12,7 @@ import type { NamedReward } from '../rewards/scorer.js'
 import { GRPO_DEFAULTS, resolveEpsilonHigh } from '../defaults.js'
 import { grpoStep, sampleLines, type GrpoStepSettings, type StepContext, type StepRecord } from './loop.js'
 import { mixSeed } from './order.js'
+import { objectiveSettings } from './variants.js'
 import { averageRecord, checkSameParameters } from './distributed.js'
 import { Trainer, type BaseSettings, type TrainerOptions } from './trainer.js'
 
@@ -28,7 +29,7 @@ export function grpoSettings(s: Partial<GrpoSettings> = {}): GrpoSettings {
   return {
     promptsPerStep: d.promptsPerStep, numGenerations: d.numGenerations, maxCompletionLength, maxPromptLength: d.maxPromptLength,
     temperature: d.temperature, topP: d.topP, topK: d.topK, beta: d.beta, epsilon: d.epsilon, epsilonHigh: resolveEpsilonHigh(s.epsilon, undefined),
-    numIterations: d.numIterations, aggregation: d.aggregation, advantageScale: d.advantageScale, microBatchSize: d.microBatchSize,
+    numIterations: d.numIterations, advantageScale: d.advantageScale, microBatchSize: d.microBatchSize, ...objectiveSettings({}),
     maxSteps: d.maxSteps, seed: d.seed, saveEvery: d.saveEvery, evalEvery: d.evalEvery, keepCheckpoints: d.keepCheckpoints,
     sampleEvery: d.sampleEvery, evalMaxNewTokens: maxCompletionLength,
     ...s,

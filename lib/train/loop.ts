@@ -2,17 +2,18 @@
  * The pieces of one GRPO step, as small functions the trainer strings together:
  *
  *   takeBatch → policy.generate (G per prompt) → decodeCompletions → scoreCompletions (JS rewards,
- *   awaited) → computeAdvantages (per group) → buildRollouts → policy.grpoStep ×μ → summarizeStep
+ *   awaited; + the overlong penalty) → [dynamic sampling: keep informative groups, more rounds] →
+ *   stepAdvantages (per group; GDPO per component) → policy.grpoStep ×μ → the step's record
  *
  * Nothing here touches files; grpo.ts adds logging, evaluation and checkpoints around it.
  */
 import { VrftError } from '../errors.js'
 import type { Sample } from '../data/types.js'
-import { computeAdvantages } from '../rewards/advantages.js'
 import { scoreCompletions, type NamedReward, type ScoreResult } from '../rewards/scorer.js'
-import type { DataOrder } from './order.js'
+import { mixSeed, type DataOrder } from './order.js'
 import { promptRecord } from './samples.js'
-import { shard } from './distributed.js'
+import { allgather, shard } from './distributed.js'
+import { addOverlongPenalty, informativeGroups, selectScores, stepAdvantages, truncationMask, type ObjectiveSettings } from './variants.js'
 import type { Completion, EncodedPrompt, Rollout, Rollouts, SamplingOptions, StepMetrics, StepOptions, TrainablePolicy } from './types.js'
 
 /** Anything that maps token ids to text (QwenTokenizer fits). */
@@ -137,6 +138,18 @@ export interface StepRecord {
   rewardErrors: number
   /** Generated tokens per second of generation time. */
   tokensPerSecond: number
+  /** Mean predictive entropy (nats) of the trained tokens on the first update (chunked LM-head pass; the native policy always reports it). */
+  entropy?: number
+  /** Fraction of trained tokens the entropy mask kept (1 when --top-entropy-quantile is 1). */
+  entropyKept?: number
+  /** |logp_rollout − logp_train| per token on the first update: the sampler's log-probs against the training pass's. */
+  rolloutLogpDiff?: { mean: number; max: number }
+  /** Mean TIS weight on the first update (--rollout-correction tis; 1 when off). */
+  tisMean?: number
+  /** --mask-truncated-completions: fraction of the trained completions left out of the loss. */
+  truncatedMasked?: number
+  /** --dynamic-sampling: generate rounds, fraction of sampled groups dropped, seconds of generation after the first round. */
+  dynamicSampling?: { rounds: number; filteredFraction: number; groups: number; extraGenerationSeconds: number }
   seconds: { generation: number; decode: number; rewards: number; logprobs: number; update: number; total: number }
   time: string
 }
@@ -152,7 +165,7 @@ export interface StepResult {
 }
 
 /** Settings of `grpoStep` (a subset of TrainConfig). */
-export interface GrpoStepSettings {
+export interface GrpoStepSettings extends ObjectiveSettings {
   promptsPerStep: number
   numGenerations: number
   maxCompletionLength: number
@@ -164,7 +177,6 @@ export interface GrpoStepSettings {
   epsilon: number
   epsilonHigh: number
   numIterations: number
-  aggregation: StepOptions['aggregation']
   advantageScale: 'group' | 'batch' | 'none'
   microBatchSize: number
 }
@@ -186,74 +198,132 @@ export interface StepContext {
 
 const now = () => performance.now() / 1000
 
+/** One generate round of a step: its prompts, rollout, texts and scores. */
+interface Round {
+  items: BatchItem[]
+  rollouts: Rollouts
+  texts: string[]
+  scores: ScoreResult
+  /** Groups kept for the update. */
+  keep: number[]
+}
+
 /** Run one GRPO optimizer step (1-based `step`) from data `position`. */
 export async function grpoStep(ctx: StepContext, step: number, position: number, seed: number, signal?: AbortSignal): Promise<StepResult> {
   const s = ctx.settings
+  const G = s.numGenerations
   const t0 = now()
-  const batch = await takeBatch(ctx.data, ctx.order, position, s.promptsPerStep, ctx.encode, s.maxPromptLength)
-  if (ctx.dist && ctx.dist.worldSize > 1) {
-    const [a, b] = shard(batch.items.length, ctx.dist.rank, ctx.dist.worldSize)
-    batch.items = batch.items.slice(a, b)
+  const dist = ctx.dist && ctx.dist.worldSize > 1 ? ctx.dist : undefined
+  if (s.dynamicSampling && !ctx.policy.selectGroups) {
+    throw new VrftError('ERR_POLICY', 'Expected a policy with selectGroups() for --dynamic-sampling but this policy has none')
   }
-  const prompts = batch.items.map((b) => b.prompt)
-  const tg = now()
-  const sampling: SamplingOptions = {
-    numGenerations: s.numGenerations, maxNewTokens: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
-    seed, eosTokenIds: ctx.eosTokenIds,
+  const rounds: Round[] = []
+  const sampledIndices: number[] = []
+  let pos = position
+  let skippedPrompts = 0
+  let need = -1  // informative groups this rank still needs (dynamic sampling)
+  let genSeconds = 0, firstGen = 0, decodeSeconds = 0, rewardSeconds = 0, genTokens = 0
+  for (let round = 0; ; round++) {
+    const batch = await takeBatch(ctx.data, ctx.order, pos, s.promptsPerStep, ctx.encode, s.maxPromptLength)
+    pos = batch.position
+    skippedPrompts += batch.skipped.length
+    if (dist) {
+      const [a, b] = shard(batch.items.length, dist.rank, dist.worldSize)
+      batch.items = batch.items.slice(a, b)
+    }
+    if (need < 0) need = batch.items.length
+    if (need > 0) {  // a rank that already has its groups only keeps the data position in step with the others
+      sampledIndices.push(...batch.items.map((b) => b.index))
+      const tg = now()
+      const sampling: SamplingOptions = {
+        numGenerations: G, maxNewTokens: s.maxCompletionLength, temperature: s.temperature, topP: s.topP, topK: s.topK,
+        seed: round === 0 ? seed : mixSeed(seed, round), eosTokenIds: ctx.eosTokenIds,
+      }
+      if (signal) sampling.signal = signal
+      const rollouts = await sampleGroups(ctx.policy, batch.items.map((b) => b.prompt), sampling)
+      const td = now()
+      const texts = await decodeCompletions(ctx.decoder, rollouts.completions)
+      const tr = now()
+      const samples = rollouts.completions.map((c) => batch.items[c.promptIndex]!.sample)
+      const scores = await scoreCompletions(ctx.rewards, texts, samples, { onError: ctx.onRewardError ?? 'throw' })
+      addOverlongPenalty(scores, rollouts.completions, s.maxCompletionLength, s)
+      genSeconds += td - tg
+      if (round === 0) firstGen = td - tg
+      decodeSeconds += tr - td
+      rewardSeconds += now() - tr
+      genTokens += rollouts.completions.reduce((a, c) => a + c.tokens.length, 0)
+      const keep = s.dynamicSampling ? informativeGroups(scores.totals, G).slice(0, need) : batch.items.map((_, i) => i)
+      need -= keep.length
+      rounds.push({ items: batch.items, rollouts, texts, scores, keep })
+    }
+    if (!s.dynamicSampling || round + 1 >= s.maxSamplingRounds) break
+    const wanting = dist ? (await allgather(need > 0 ? 1 : 0)).reduce((a, b) => a + b, 0) : need > 0 ? 1 : 0
+    if (wanting === 0) break
   }
-  if (signal) sampling.signal = signal
-  const rollouts = await sampleGroups(ctx.policy, prompts, sampling)
+  // The trained set: every kept group, in round order; with dynamic sampling and no informative group at all,
+  // the last round as it is (its update carries only the KL term).
+  let parts = rounds.filter((r) => r.keep.length > 0)
+  if (parts.length === 0) parts = [{ ...rounds[rounds.length - 1]!, keep: rounds[rounds.length - 1]!.items.map((_, i) => i) }]
+  const whole = parts.length === 1 && parts[0]!.keep.length === parts[0]!.items.length
+  const rollouts = whole ? parts[0]!.rollouts : ctx.policy.selectGroups!(parts.map((r) => ({ rollouts: r.rollouts, groups: r.keep })))
+  const items = parts.flatMap((r) => r.keep.map((g) => r.items[g]!))
+  const texts = parts.flatMap((r) => r.keep.flatMap((g) => r.texts.slice(g * G, g * G + G)))
+  const scores = whole ? parts[0]!.scores : selectScores(parts.map((r) => ({ scores: r.scores, groups: r.keep })), G)
   const completions = rollouts.completions
-  const td = now()
-  const texts = await decodeCompletions(ctx.decoder, completions)
-  const tr = now()
-  const samples = completions.map((c) => batch.items[c.promptIndex]!.sample)
-  const scores = await scoreCompletions(ctx.rewards, texts, samples, { onError: ctx.onRewardError ?? 'throw' })
-  const advantages = computeAdvantages(scores.totals, s.numGenerations, { scale: s.advantageScale })
-  const tu = now()
+  const advantages = stepAdvantages(scores, ctx.rewards, G, s.advantageScale, s)
+  const inLoss = truncationMask(completions, s)
   const stepOpts: StepOptions = {
-    beta: s.beta, epsilonLow: s.epsilon, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation,
-    microBatchSize: s.microBatchSize, clipped: s.numIterations > 1, maxCompletionLength: s.maxCompletionLength,
+    beta: s.beta, epsilonLow: s.epsilon, epsilonHigh: s.epsilonHigh, lossType: s.lossType, importanceSamplingLevel: s.importanceSamplingLevel,
+    topEntropyQuantile: s.topEntropyQuantile, rolloutCorrection: s.rolloutCorrection, tisCap: s.tisCap,
+    microBatchSize: s.microBatchSize, clipped: s.numIterations > 1, maxCompletionLength: s.maxCompletionLength, ...(inLoss ? { inLoss } : {}),
   }
   const ms: StepMetrics[] = []
   for (let k = 0; k < s.numIterations; k++) ms.push(await ctx.policy.grpoStep(rollouts, advantages, stepOpts))
   const te = now()
   const first = ms[0]!
   const last = ms[ms.length - 1]!
-  const lengths = completions.map((c) => c.tokens.length)
-  const genTokens = lengths.reduce((a, b) => a + b, 0)
-  let zero = 0
-  for (let g = 0; g < completions.length; g += s.numGenerations) {
-    const grp = scores.totals.subarray(g, g + s.numGenerations)
-    if (grp.every((v) => v === grp[0])) zero++
-  }
+  // Reward, length and group statistics over everything sampled this step (every round), as the policy produced it.
+  const sampledTotals = rounds.flatMap((r) => Array.from(r.scores.totals))
+  const sampledComps = rounds.flatMap((r) => r.rollouts.completions)
+  const lengths = sampledComps.map((c) => c.tokens.length)
+  const sampledGroups = rounds.reduce((a, r) => a + r.items.length, 0)
+  const zero = rounds.reduce((a, r) => a + r.items.length - informativeGroups(r.scores.totals, G).length, 0)
   const rewards: Record<string, { mean: number; std: number }> = {}
-  for (const [k, v] of Object.entries(scores.components)) rewards[k] = meanStd(v)
+  for (const k of Object.keys(rounds[0]!.scores.components)) rewards[k] = meanStd(rounds.flatMap((r) => Array.from(r.scores.components[k]!)))
   const logprobsSec = ms.reduce((a, m) => a + m.seconds.logprobs, 0)
   const updateSec = ms.reduce((a, m) => a + m.seconds.update, 0)
+  const kept = rounds.reduce((a, r) => a + r.keep.length, 0)  // informative groups kept (0 when the step fell back to a whole round)
   const record: StepRecord = {
     step,
-    position: batch.position,
-    indices: batch.items.map((b) => b.index),
+    position: pos,
+    indices: sampledIndices,
     epoch: Math.floor(position / ctx.data.length),
-    reward: meanStd(scores.totals),
+    reward: meanStd(sampledTotals),
     rewards,
-    zeroStdGroups: zero / batch.items.length,
+    zeroStdGroups: zero / Math.max(1, sampledGroups),
     completionLength: { mean: genTokens / lengths.length, min: Math.min(...lengths), max: Math.max(...lengths) },
-    finished: completions.filter((c) => c.finished).length / completions.length,
+    finished: sampledComps.filter((c) => c.finished).length / sampledComps.length,
     loss: first.loss,
     kl: first.kl,
     clipFraction: ms.reduce((a, m) => a + m.clipFraction, 0) / ms.length,
     gradNorm: first.gradNorm,
     lr: last.lr,
     skippedUpdate: ms.some((m) => m.skipped),
-    skippedPrompts: batch.skipped.length,
-    rewardErrors: Object.values(scores.errors).reduce((a, b) => a + b, 0),
-    tokensPerSecond: genTokens / Math.max(td - tg, 1e-9),
-    seconds: { generation: td - tg, decode: tr - td, rewards: tu - tr, logprobs: logprobsSec, update: updateSec, total: te - t0 },
+    skippedPrompts,
+    rewardErrors: rounds.reduce((a, r) => a + Object.values(r.scores.errors).reduce((x, y) => x + y, 0), 0),
+    tokensPerSecond: genTokens / Math.max(genSeconds, 1e-9),
+    ...(first.entropy !== undefined ? { entropy: first.entropy } : {}),
+    ...(first.entropyKept !== undefined ? { entropyKept: first.entropyKept } : {}),
+    ...(first.rolloutLogpDiff ? { rolloutLogpDiff: first.rolloutLogpDiff } : {}),
+    ...(first.tisMean !== undefined ? { tisMean: first.tisMean } : {}),
+    ...(inLoss ? { truncatedMasked: inLoss.reduce((a, v) => a + (v ? 0 : 1), 0) / inLoss.length } : {}),
+    ...(s.dynamicSampling ? {
+      dynamicSampling: { rounds: rounds.length, filteredFraction: 1 - kept / Math.max(1, sampledGroups), groups: kept, extraGenerationSeconds: genSeconds - firstGen },
+    } : {}),
+    seconds: { generation: genSeconds, decode: decodeSeconds, rewards: rewardSeconds, logprobs: logprobsSec, update: updateSec, total: te - t0 },
     time: new Date().toISOString(),
   }
-  return { record, items: batch.items, texts, scores, advantages, completions }
+  return { record, items, texts, scores, advantages, completions }
 }
 
 /**

@@ -12,7 +12,7 @@ import { VrftError, expectArg } from '../errors.js'
 import { readModelConfig, type ModelConfig } from '../model/config.js'
 import { checkConfigAgainstCheckpoint } from '../model/config-check.js'
 import {
-  native, type NativeModelObject, type NativePromptIn, type NativeRolloutsObject, type NativeStepReport,
+  native, type NativeGrpoOptions, type NativeModelObject, type NativePromptIn, type NativeRolloutsObject, type NativeStepReport,
   type NativeTrainerObject,
 } from '../native/binding.js'
 import type { NativeBatch } from '../native/binding.js'
@@ -52,10 +52,13 @@ export interface NativePolicyFromModelOptions extends Omit<NativePolicyOptions, 
 }
 
 /** The native GRPO options of a step (the config schema already checked the user's values). */
-function stepOptions(opts: StepOptions) {
+function stepOptions(opts: StepOptions): NativeGrpoOptions {
   expectArg(typeof opts === 'object' && opts !== null, 'step options', 'options', opts)
   return {
-    beta: opts.beta, epsilonLow: opts.epsilonLow, epsilonHigh: opts.epsilonHigh, aggregation: opts.aggregation,
+    beta: opts.beta, epsilonLow: opts.epsilonLow, epsilonHigh: opts.epsilonHigh, aggregation: opts.lossType,
+    importanceSamplingLevel: opts.importanceSamplingLevel ?? GRPO_DEFAULTS.importanceSamplingLevel,
+    topEntropyQuantile: opts.topEntropyQuantile ?? GRPO_DEFAULTS.topEntropyQuantile,
+    rolloutCorrection: opts.rolloutCorrection ?? GRPO_DEFAULTS.rolloutCorrection, tisCap: opts.tisCap ?? GRPO_DEFAULTS.tisCap,
     microBatchSize: opts.microBatchSize, clipped: opts.clipped, maxCompletionLength: opts.maxCompletionLength, update: true, details: false,
   }
 }
@@ -64,6 +67,7 @@ function metricsOf(r: NativeStepReport): StepMetrics {
   return {
     loss: r.loss, kl: r.kl, clipFraction: r.clipFraction, gradNorm: r.gradNorm, lr: r.lr, skipped: r.skipped,
     tokens: r.tokens, seconds: { logprobs: r.seconds.logprobs, update: r.seconds.update, allreduce: r.seconds.allreduce ?? 0 },
+    entropy: r.entropy, entropyKept: r.entropyKept, tisMean: r.tisMean, ...(r.rolloutLogpDiff ? { rolloutLogpDiff: r.rolloutLogpDiff } : {}),
   }
 }
 
@@ -92,7 +96,7 @@ export interface NativeRollouts extends Rollouts {
  * Groups rollouts by prompt object (the G completions of one prompt share it) into the native batch layout:
  * each distinct prompt (and its images) is sent, and encoded, once.
  */
-export function toNativeBatch(rollouts: ReadonlyArray<{ prompt: EncodedPrompt; tokens: Int32Array; advantage?: number; oldLogprobs?: Float32Array }>, withOld: boolean): NativeBatch {
+export function toNativeBatch(rollouts: ReadonlyArray<{ prompt: EncodedPrompt; tokens: Int32Array; advantage?: number; oldLogprobs?: Float32Array; inLoss?: boolean }>, withOld: boolean): NativeBatch {
   expectArg(Array.isArray(rollouts) && rollouts.length > 0, 'a non-empty array of rollouts', 'rollouts', rollouts)
   const index = new Map<EncodedPrompt, number>()
   const prompts: NativeBatch['prompts'] = []
@@ -108,11 +112,12 @@ export function toNativeBatch(rollouts: ReadonlyArray<{ prompt: EncodedPrompt; t
     }
     if (r.advantage !== undefined) expectArg(Number.isFinite(r.advantage), 'a finite number', `rollouts[${i}].advantage`, r.advantage)
     const item: NativeBatch['rollouts'][number] = { prompt: k, tokens: r.tokens, advantage: r.advantage ?? 0 }
-    if (withOld) {
+    if (withOld || r.oldLogprobs !== undefined) {  // the sampler's log-probs: the clipped ratio's base, the agreement metric, TIS
       expectArg(r.oldLogprobs instanceof Float32Array && r.oldLogprobs.length === r.tokens.length,
-        `a Float32Array of ${r.tokens.length} log-probs (clipped objective)`, `rollouts[${i}].oldLogprobs`, r.oldLogprobs)
+        `a Float32Array of ${r.tokens.length} log-probs${withOld ? ' (clipped objective)' : ''}`, `rollouts[${i}].oldLogprobs`, r.oldLogprobs)
       item.oldLogprobs = r.oldLogprobs
     }
+    if (r.inLoss !== undefined) item.inLoss = r.inLoss
     out.push(item)
   })
   return { prompts, rollouts: out }
@@ -213,8 +218,24 @@ export class NativePolicy implements TrainablePolicy {
   /** One GRPO optimizer update over a rollout from {@link generate} (gradients accumulated over micro-batches). */
   grpoStep(rollouts: Rollouts, advantages: ArrayLike<number>, opts: StepOptions): Promise<StepMetrics> {
     expectArg(typeof rollouts === 'object' && rollouts !== null && 'native' in rollouts, "a rollout made by this policy's generate()", 'rollouts', rollouts)
-    const o = { ...stepOptions(opts), advantages: Float64Array.from(advantages) }
+    const o = { ...stepOptions(opts), advantages: Float64Array.from(advantages), ...(opts.inLoss ? { inLoss: Array.from(opts.inLoss) } : {}) }
     return this.serial(async () => this.report(await native().trainerStep(this.trainer, (rollouts as NativeRollouts).native, o)))
+  }
+
+  /** A rollout of the listed prompt groups of earlier rollouts of this policy (native tensors shared, nothing re-sent). */
+  selectGroups(parts: Array<{ rollouts: Rollouts; groups: number[] }>): NativeRollouts {
+    this.check()
+    expectArg(Array.isArray(parts) && parts.length > 0, 'a non-empty array of { rollouts, groups }', 'parts', parts)
+    const G = parts[0]!.rollouts.numGenerations
+    const completions: Completion[] = []
+    const nat = parts.map((p, k) => {
+      expectArg(typeof p.rollouts === 'object' && p.rollouts !== null && 'native' in p.rollouts, "a rollout made by this policy's generate()", `parts[${k}].rollouts`, p.rollouts)
+      for (const g of p.groups) {
+        for (let j = 0; j < G; j++) completions.push({ ...p.rollouts.completions[g * G + j]!, promptIndex: completions.length / G | 0 })
+      }
+      return { rollouts: (p.rollouts as NativeRollouts).native, groups: p.groups }
+    })
+    return { numGenerations: G, completions, native: native().trainerRolloutsSelect(nat) }
   }
 
   /** One GRPO optimizer update over an explicit batch of rollouts (each with its prompt and advantage). */

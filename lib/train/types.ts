@@ -7,7 +7,8 @@
 
 /** One prompt, tokenized and preprocessed (declared with the binding contract, lib/native/binding.ts). */
 export type { EncodedPrompt } from '../native/binding.js'
-import type { EncodedPrompt, NativeStepReport } from '../native/binding.js'
+import type { EncodedPrompt, ImportanceSamplingLevel, LossType, NativeStepReport } from '../native/binding.js'
+export type { ImportanceSamplingLevel, LossType } from '../native/binding.js'
 
 /** Sampling settings (defaults from ../shared/VISUAL-RFT.md: temperature 1, no top-p/top-k, 256 tokens). */
 export interface SamplingOptions {
@@ -55,10 +56,9 @@ export interface Rollout {
   advantage: number
   /** Log-probs of the policy that sampled it (needed when μ > 1; else old = stopgrad(logp)). */
   oldLogprobs?: Float32Array
+  /** false: left out of the loss and its normalizers (a truncated completion). Default true. */
+  inLoss?: boolean
 }
-
-/** Loss aggregation modes (see ../shared/VISUAL-RFT.md and the GRPO issue). */
-export type LossAggregation = 'grpo' | 'token' | 'dr_grpo'
 
 /** Settings of one optimizer step. */
 export interface StepOptions {
@@ -66,7 +66,17 @@ export interface StepOptions {
   beta: number
   epsilonLow: number
   epsilonHigh: number
-  aggregation: LossAggregation
+  /** How token losses add up to the step loss (README "Objective options"). */
+  lossType: LossType
+  /** Importance ratio level (default GRPO_DEFAULTS.importanceSamplingLevel: token). */
+  importanceSamplingLevel?: ImportanceSamplingLevel
+  /** Entropy masking quantile q (default GRPO_DEFAULTS.topEntropyQuantile: 1 = off). */
+  topEntropyQuantile?: number
+  /** Rollout correction (default GRPO_DEFAULTS.rolloutCorrection: none) and its cap. */
+  rolloutCorrection?: 'none' | 'tis'
+  tisCap?: number
+  /** One flag per completion: 0 = left out of the loss (truncated completions); default all in. */
+  inLoss?: ArrayLike<number>
   /** Micro-batch size (completions per forward/backward); gradients accumulate over micro-batches. */
   microBatchSize: number
   /** Use oldLogprobs and clipping (μ > 1 updates per rollout). */
@@ -75,8 +85,9 @@ export interface StepOptions {
   maxCompletionLength: number
 }
 
-/** What one optimizer step reports: the native report's metrics (a fake policy may leave out the all-reduce time). */
-export interface StepMetrics extends Omit<NativeStepReport, 'step' | 'skippedTotal' | 'details' | 'seconds'> {
+/** What one optimizer step reports: the native report's metrics (a fake policy may leave out the all-reduce time and the #20 diagnostics). */
+export interface StepMetrics extends Omit<NativeStepReport, 'step' | 'skippedTotal' | 'details' | 'seconds' | 'entropy' | 'entropyKept' | 'tisMean'>,
+  Partial<Pick<NativeStepReport, 'entropy' | 'entropyKept' | 'tisMean'>> {
   seconds: { logprobs: number; update: number; allreduce?: number }
 }
 
@@ -93,6 +104,11 @@ export interface TrainablePolicy {
   /** Optimizer moments, step, schedule, RNG state. */
   saveState(dir: string): Promise<void>
   loadState(dir: string): Promise<void>
+  /**
+   * A rollout made of the listed prompt groups (each prompt with its G completions, in order) of earlier rollouts
+   * (dynamic sampling keeps the informative groups of several generate rounds). Optional: needed for --dynamic-sampling.
+   */
+  selectGroups?(parts: Array<{ rollouts: Rollouts; groups: number[] }>): Rollouts
   /** Σ x² over the trainable parameters (data-parallel ranks compare it). Optional. */
   checksum?(): Promise<number>
   dispose(): void

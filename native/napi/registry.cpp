@@ -11,6 +11,7 @@ void init_dist(Napi::Env env, Napi::Object exports);
 
 void init_generate(Napi::Env env, Napi::Object exports);
 void init_trainer(Napi::Env env, Napi::Object exports);
+void init_loss_check(Napi::Env env, Napi::Object exports);
 
 void init_all(Napi::Env env, Napi::Object exports) {
   init_objects(env, exports);
@@ -18,6 +19,7 @@ void init_all(Napi::Env env, Napi::Object exports) {
   init_generate(env, exports);
   init_trainer(env, exports);
   init_dist(env, exports);
+  init_loss_check(env, exports);
 }
 
 }  // namespace vrft::napi

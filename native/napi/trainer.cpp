@@ -83,6 +83,7 @@ static BatchIn read_batch(const Napi::Value& v, int64_t patch_dim) {
     if (!ov.IsUndefined() && !ov.IsNull()) s.old_logp = f32_tensor(ov, "oldLogprobs");
     auto rv = ro.Get("refLogprobs");
     if (!rv.IsUndefined() && !rv.IsNull()) s.ref_logp = f32_tensor(rv, "refLogprobs");
+    s.in_loss = opt_bool(ro, "inLoss", true);
     b.seqs.push_back(std::move(s));
   }
   return b;
@@ -99,6 +100,15 @@ static Napi::Object report_js(Napi::Env env, const rl::StepReport& r) {
   o.Set("tokens", double(r.tokens));
   o.Set("step", double(r.step));
   o.Set("skippedTotal", double(r.skipped_total));
+  o.Set("entropy", r.entropy);
+  o.Set("entropyKept", r.entropy_kept);
+  o.Set("tisMean", r.tis_mean);
+  if (r.logp_diff_mean >= 0) {
+    auto d = Napi::Object::New(env);
+    d.Set("mean", r.logp_diff_mean);
+    d.Set("max", r.logp_diff_max);
+    o.Set("rolloutLogpDiff", d);
+  }
   auto sec = Napi::Object::New(env);
   sec.Set("logprobs", r.t_ref);
   sec.Set("update", r.t_update);
@@ -123,9 +133,11 @@ static double ranged(const Napi::Object& o, const char* k, double lo, double hi)
   return v;
 }
 
-// The GRPO step options (NativeGrpoOptions in lib/native/binding.ts), all required: their defaults live in
-// lib/defaults.ts only.
-static rl::GrpoStepOptions read_step_options(const Napi::Object& o) {
+// The GRPO step options (NativeGrpoOptions in lib/native/binding.ts), required: their defaults live in
+// lib/defaults.ts only. The objective variants of issue #20 (importanceSamplingLevel, topEntropyQuantile,
+// rolloutCorrection, tisCap) may be left out by low-level callers: absent means off, the paper's objective
+// (which is also what GRPO_DEFAULTS says; lib/train/native-policy.ts always sends them).
+rl::GrpoStepOptions read_step_options(const Napi::Object& o) {
   rl::GrpoStepOptions so;
   auto num = [&](const char* k, double lo, double hi) { return ranged(o, k, lo, hi); };
   so.loss.beta = num("beta", 0, 1e6);
@@ -133,6 +145,19 @@ static rl::GrpoStepOptions read_step_options(const Napi::Object& o) {
   so.loss.eps_high = num("epsilonHigh", 0, 1e6);
   so.loss.aggregation = rl::parse_aggregation(get_string(o.Get("aggregation"), "aggregation"));
   so.loss.clipped = get_bool(o.Get("clipped"), "clipped");
+  auto lv = o.Get("importanceSamplingLevel");
+  if (!lv.IsUndefined()) so.loss.level = rl::parse_importance_level(get_string(lv, "importanceSamplingLevel"));
+  if (!o.Get("topEntropyQuantile").IsUndefined()) {
+    so.loss.top_entropy_quantile = ranged(o, "topEntropyQuantile", 0, 1);
+    if (!(so.loss.top_entropy_quantile > 0)) throw_range("Expected a number in (0, 1] for topEntropyQuantile but received 0");
+  }
+  auto rc = o.Get("rolloutCorrection");
+  if (!rc.IsUndefined()) {
+    auto v = get_string(rc, "rolloutCorrection");
+    if (v != "none" && v != "tis") throw_arg(fmt("Expected 'none' or 'tis' for rolloutCorrection but received '", v, "'"));
+    so.loss.tis = v == "tis";
+  }
+  if (!o.Get("tisCap").IsUndefined()) so.loss.tis_cap = ranged(o, "tisCap", 1, 1e6);
   so.micro_batch = get_int(o.Get("microBatchSize"), "microBatchSize", 1, 1 << 20);
   so.max_completion_length = get_int(o.Get("maxCompletionLength"), "maxCompletionLength", 0, 1 << 30);
   so.update = get_bool(o.Get("update"), "update");
@@ -249,14 +274,55 @@ static Napi::Value Step(const Napi::CallbackInfo& info) {
     auto adv = get_float_vector(o.Get("advantages"), "advantages");
     if (adv.size() != data->seqs.size())
       throw_arg(fmt("Expected ", data->seqs.size(), " advantages (one per completion) but received ", adv.size()));
+    std::vector<float> in_loss;  // optional: 0 = leave the completion out of the loss (e.g. truncated)
+    if (!o.Get("inLoss").IsUndefined()) {
+      in_loss = get_float_vector(o.Get("inLoss"), "inLoss");
+      if (in_loss.size() != adv.size())
+        throw_arg(fmt("Expected ", adv.size(), " inLoss flags (one per completion) but received ", in_loss.size()));
+    }
     auto seqs = std::make_shared<std::vector<rl::Sequence>>(data->seqs);  // tensors shared, advantages per call
     for (size_t i = 0; i < adv.size(); ++i) {
       if (!std::isfinite(adv[i])) throw_range(fmt("Expected finite advantages but advantages[", i, "] is ", adv[i]));
       (*seqs)[i].advantage = adv[i];
+      if (!in_loss.empty()) (*seqs)[i].in_loss = in_loss[i] != 0;
     }
     auto out = std::make_shared<rl::StepReport>();
     return run_async(info.Env(), [=] { *out = tr->grpo_step(data->prompts, *seqs, so); },
                      [out](Napi::Env env) -> Napi::Value { return report_js(env, *out); }, {info[0], info[1]});
+  });
+}
+
+// trainerRolloutsSelect([{ rollouts, groups }]) -> Rollouts: a new rollout made of the listed prompt groups
+// (each prompt with its G completions) of one or more rollouts of the same G, in the order given; tensors are
+// shared, nothing is copied (dynamic sampling keeps the informative groups of several generate rounds).
+static Napi::Value RolloutsSelect(const Napi::CallbackInfo& info) {
+  return guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto parts = get_array(info[0], "parts");
+    auto out = std::make_shared<RolloutData>();
+    int64_t G = -1;
+    for (uint32_t k = 0; k < parts.Length(); ++k) {
+      auto po = get_object(parts.Get(k), "parts[k]");
+      auto data = unwrap<RolloutsObj>(po.Get("rollouts"), "rollouts")->data;
+      if (G >= 0 && data->num_generations != G)
+        throw_arg(fmt("Expected rollouts of one group size (", G, ") but parts[", k, "] has ", data->num_generations));
+      G = data->num_generations;
+      const int64_t P = int64_t(data->prompts.size());
+      for (auto g : get_int_vector(po.Get("groups"), "groups")) {
+        if (g < 0 || g >= P) throw_range(fmt("Expected parts[", k, "].groups between 0 and ", P - 1, " but received ", g));
+        const int64_t u = int64_t(out->prompts.size());
+        out->prompts.push_back(data->prompts[g]);
+        for (int64_t j = 0; j < G; ++j) {
+          auto s = data->seqs[g * G + j];
+          s.prompt = u;
+          out->seqs.push_back(std::move(s));
+        }
+      }
+    }
+    if (out->prompts.empty()) throw_arg("Expected at least one group to select but received none");
+    out->num_generations = G;
+    Napi::Object js;
+    construct<RolloutsObj>(info.Env(), &js)->data = out;
+    return js;
   });
 }
 
@@ -410,6 +476,7 @@ void init_trainer(Napi::Env env, Napi::Object exports) {
   exports.Set("trainerGrpoStep", Napi::Function::New(env, GrpoStep, "trainerGrpoStep"));
   exports.Set("trainerGenerate", Napi::Function::New(env, Generate, "trainerGenerate"));
   exports.Set("trainerStep", Napi::Function::New(env, Step, "trainerStep"));
+  exports.Set("trainerRolloutsSelect", Napi::Function::New(env, RolloutsSelect, "trainerRolloutsSelect"));
   exports.Set("trainerSftStep", Napi::Function::New(env, SftStep, "trainerSftStep"));
   exports.Set("trainerLogprobs", Napi::Function::New(env, Logprobs, "trainerLogprobs"));
   exports.Set("trainerGrad", Napi::Function::New(env, Grad, "trainerGrad"));

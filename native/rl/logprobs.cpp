@@ -50,7 +50,7 @@ struct ChunkedLogp : torch::autograd::Function<ChunkedLogp> {
       logp.narrow(0, s, n).copy_(lg.gather(-1, tgt).squeeze(-1) - lse);
       if (want_entropy) {                                                       // H = lse − Σ p·z
         auto p = (lg - lse.unsqueeze(-1)).exp_();
-        ent.narrow(0, s, n).copy_(lse - (p * lg).sum(-1));
+        ent.narrow(0, s, n).copy_(lse - p.mul_(lg).sum(-1));  // in place: one (n, V) temporary besides the logits
       }
     }
     ctx->save_for_backward({hidden, weight, targets});

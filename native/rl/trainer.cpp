@@ -128,7 +128,7 @@ Trainer::Packed Trainer::pack(const std::vector<Sequence>& seqs, size_t begin, s
     const int64_t n = s.tokens.size(0);
     if (!n) continue;
     p.tgt[b].narrow(0, 0, n).copy_(s.tokens);
-    p.tmask[b].narrow(0, 0, n).fill_(1);
+    if (s.in_loss) p.tmask[b].narrow(0, 0, n).fill_(1);
   }
   return p;
 }
@@ -136,7 +136,8 @@ Trainer::Packed Trainer::pack(const std::vector<Sequence>& seqs, size_t begin, s
 // Every pass (gradient, reference model, old policy): each distinct prompt of the micro-batch runs once,
 // left-padded, and its keys/values are shared by all its rows (rl::shared_prefix_hidden), instead of
 // re-running the prompt in each of its G rows. train: activation checkpointing as configured.
-torch::Tensor Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p, bool train) {
+TokenLogprobs Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>& prompts, const Packed& p, bool train,
+                                   bool entropy) {
   const int64_t U = p.uniq.size(), B = p.rows.size(), L = p.tgt.size(1);
   int64_t Tp = 1;
   for (auto u : p.uniq) Tp = std::max(Tp, prompts[u].ids.size(0));
@@ -157,7 +158,7 @@ torch::Tensor Trainer::forward_logp(m::Qwen2VL& model, const std::vector<Prompt>
   auto hid = shared_prefix_hidden(*model, ids, mask, pix.empty() ? torch::Tensor() : torch::cat(pix), grids, row_prompt, p.tgt,
                                   p.tmask.to(torch::kInt64), train && o_.ckpt_vision ? ck : nullptr,
                                   train && o_.ckpt_text ? ck : nullptr);                                            // (B, L, H)
-  return token_logprobs(model, hid, torch::arange(L, torch::kInt64).expand({B, L}), p.tgt, p.tmask);            // (B, L)
+  return token_logprobs(model, hid, torch::arange(L, torch::kInt64).expand({B, L}), p.tgt, p.tmask, entropy);   // (B, L)
 }
 
 // (B, L) float32 from the rows' old_logp (old = true) or ref_logp; zeros where a row has none.
@@ -184,10 +185,10 @@ torch::Tensor Trainer::reference_logp(const std::vector<Prompt>& prompts, const 
     torch::NoGradGuard ng;
     if (lora_) {
       lora_->set_mode(Lora::Mode::Off);
-      lp = forward_logp(policy_, prompts, p, false).to(torch::kCPU);
+      lp = forward_logp(policy_, prompts, p, false).logp.to(torch::kCPU);
       lora_->set_mode(Lora::Mode::Merged);
     } else if (ref_) {
-      lp = forward_logp(ref_, prompts, p, false).to(torch::kCPU);
+      lp = forward_logp(ref_, prompts, p, false).logp.to(torch::kCPU);
     } else {
       throw_coded("ERR_NO_REFERENCE", "Expected a reference model (trainer option reference: true) or reference log-probs "
                                       "for every rollout when beta > 0 but there is neither");
@@ -226,7 +227,7 @@ torch::Tensor Trainer::logprobs(const std::vector<Prompt>& prompts, const std::v
     if (reference) {
       lp = reference_logp(prompts, stripped, p);
     } else {
-      lp = forward_logp(policy_, prompts, p, false).to(torch::kCPU);
+      lp = forward_logp(policy_, prompts, p, false).logp.to(torch::kCPU);
     }
     out.narrow(0, b, p.rows.size()).narrow(1, 0, lp.size(1)).copy_(lp);
   }
@@ -234,9 +235,10 @@ torch::Tensor Trainer::logprobs(const std::vector<Prompt>& prompts, const std::v
 }
 
 void Trainer::finish(StepReport& r, bool nonfinite, bool update) {
-  if (auto g = dist::current(); g && update) {
+  if (auto g = dist::current()) {
     // Data parallel: every rank skips together, and gradients are averaged (bucketed all-reduce) before
-    // clipping, so every rank applies the same update and holds identical weights.
+    // clipping, so every rank applies the same update and holds identical weights (update = false: the
+    // averaged gradient stays readable, as on one rank).
     const double t = now_s();
     for (double f : g->allgather(nonfinite ? 1.0 : 0.0)) nonfinite = nonfinite || f != 0;
     if (!nonfinite) {
@@ -311,18 +313,35 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   std::lock_guard<std::mutex> lock(mu_);
   check_inputs(prompts, seqs);
   if (o.micro_batch < 1) throw_range(fmt("Expected a micro-batch size >= 1 but received ", o.micro_batch));
+  if (o.loss.tis && o.loss.clipped)
+    throw_arg("Expected rollout correction 'tis' with one update per rollout (numIterations 1): with more, the clipped "
+              "ratio already compares against the sampler's log-probs");
   const double t0 = now_s();
   StepReport r;
   const size_t n = seqs.size();
   LossNorm norm;
   norm.completions = n;
+  norm.micro_batches = int64_t((n + o.micro_batch - 1) / o.micro_batch);
   int64_t tokens = 0, Lmax = 1;
+  bool all_rollout = true;  // every row carries the sampler's log-probs (agreement metric, TIS)
   for (auto& s : seqs) {
-    tokens += s.tokens.size(0), Lmax = std::max(Lmax, s.tokens.size(0));
+    if (s.in_loss) tokens += s.tokens.size(0);
+    Lmax = std::max(Lmax, s.tokens.size(0));
+    all_rollout = all_rollout && s.old_logp.defined();
     if (o.loss.clipped && !s.old_logp.defined())
       throw_arg("Expected oldLogprobs on every rollout for the clipped objective but some have none");
   }
-  norm.tokens = std::max<int64_t>(1, tokens);
+  if (o.loss.tis && !all_rollout)
+    throw_arg("Expected oldLogprobs (the sampler's log-probs) on every rollout for rollout correction 'tis' but some have none");
+  norm.tokens = double(std::max<int64_t>(1, tokens));
+  if (auto g = dist::current(); g && o.loss.aggregation == Aggregation::Dapo) {
+    // dapo: the token count of the whole step over every rank; ranks average their gradients, so each
+    // rank divides by (all tokens / ranks) and the average is Σ over all tokens / all tokens.
+    auto counts = g->allgather(double(tokens));
+    double all = 0;
+    for (double c : counts) all += c;
+    norm.tokens = std::max(1.0, all) / double(counts.size());
+  }
   norm.max_len = o.max_completion_length > 0 ? o.max_completion_length : Lmax;
   if (o.details) {
     for (auto* t : {&r.logp, &r.ref_logp, &r.kl_tok, &r.per_token}) *t = torch::zeros({int64_t(n), Lmax}, torch::kFloat32);
@@ -342,20 +361,24 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
   }
   opt_->zero_grad();
   bool nonfinite = false;
-  double kl_sum = 0, clip_sum = 0;
+  double kl_sum = 0, clip_sum = 0, ent_sum = 0, kept_sum = 0, tis_sum = 0, diff_sum = 0, diff_max = 0;
   for (size_t b = 0; b < n && !nonfinite; b += o.micro_batch) {
     auto p = pack(seqs, b, std::min(n, b + size_t(o.micro_batch)));
-    torch::Tensor ref, old;
+    if (p.tmask.sum().item<double>() == 0) continue;  // every row left out of the loss (e.g. all truncated): adds nothing
+    torch::Tensor ref, rollout;
     if (ref_all.defined()) ref = ref_all.narrow(0, b, p.rows.size()).narrow(1, 0, p.tmask.size(1));  // (B, L)
-    if (o.loss.clipped) old = padded(seqs, p, true);
+    if (all_rollout) rollout = padded(seqs, p, true);                                                  // (B, L)
     std::vector<float> adv;
     for (auto i : p.rows) adv.push_back(float(seqs[i].advantage));
     torch::AutoGradMode on(true);
     if (lora_) lora_->set_mode(Lora::Mode::Train);
-    auto logp = forward_logp(policy_, prompts, p, true);  // (B, L)
+    auto fw = forward_logp(policy_, prompts, p, true, /*entropy=*/true);  // (B, L) logp and entropy
+    auto& logp = fw.logp;
     const auto dev = logp.device();
-    auto terms = grpo_loss(logp, old.defined() ? old.to(dev) : old, ref.defined() ? ref.to(dev) : ref,
-                           torch::tensor(adv).to(dev), p.tmask.to(dev), o.loss, norm);
+    auto mask = p.tmask.to(dev);
+    auto on_dev = [&](const torch::Tensor& x) { return x.defined() ? x.to(dev) : x; };
+    auto terms = grpo_loss(logp, o.loss.clipped ? on_dev(rollout) : torch::Tensor(), on_dev(ref), torch::tensor(adv).to(dev), mask,
+                           o.loss, norm, fw.entropy, on_dev(rollout));
     const double lv = terms.loss.item<double>();
     if (!std::isfinite(lv)) {
       nonfinite = true;
@@ -366,18 +389,31 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
     r.loss += lv;
     kl_sum += terms.kl.sum().item<double>();
     clip_sum += terms.clipped.sum().item<double>();
+    ent_sum += (fw.entropy * mask).sum().item<double>();
+    kept_sum += terms.kept.sum().item<double>();
+    tis_sum += terms.tis.sum().item<double>();
+    if (rollout.defined() && mask.sum().item<double>() > 0) {
+      auto d = (logp.detach() - rollout.to(dev)).abs() * mask;  // (B, L)
+      diff_sum += d.sum().item<double>();
+      diff_max = std::max(diff_max, d.max().item<double>());
+    }
     if (o.details) {
       const int64_t B = p.rows.size(), L = logp.size(1);
       auto put = [&](torch::Tensor& dst, const torch::Tensor& src) { dst.narrow(0, b, B).narrow(1, 0, L).copy_(src.detach().to(torch::kCPU)); };
-      put(r.logp, logp * p.tmask.to(dev));
-      if (ref.defined()) put(r.ref_logp, ref.to(dev) * p.tmask.to(dev));
+      put(r.logp, logp * mask);
+      if (ref.defined()) put(r.ref_logp, ref.to(dev) * mask);
       put(r.kl_tok, terms.kl);
       put(r.per_token, terms.per_token);
     }
   }
+  const double ntok = double(std::max<int64_t>(1, tokens));
   r.tokens = tokens;
-  r.kl = kl_sum / double(std::max<int64_t>(1, tokens));
-  r.clip_fraction = clip_sum / double(std::max<int64_t>(1, tokens));
+  r.kl = kl_sum / ntok;
+  r.clip_fraction = clip_sum / ntok;
+  r.entropy = ent_sum / ntok;
+  r.entropy_kept = tokens ? kept_sum / ntok : 1;
+  r.tis_mean = tokens ? tis_sum / ntok : 1;
+  if (all_rollout) r.logp_diff_mean = diff_sum / ntok, r.logp_diff_max = diff_max;
   finish(r, nonfinite, o.update);
   r.t_update = now_s() - t0 - r.t_ref;
   return r;
@@ -399,7 +435,7 @@ StepReport Trainer::sft_step(const std::vector<Prompt>& prompts, const std::vect
     auto p = pack(seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
     torch::AutoGradMode on(true);
     if (lora_) lora_->set_mode(Lora::Mode::Train);
-    auto logp = forward_logp(policy_, prompts, p, true);                         // (B, L)
+    auto logp = forward_logp(policy_, prompts, p, true).logp;                    // (B, L)
     auto loss = -(logp * p.tmask.to(logp.device())).sum() / double(tokens);      // mean over all targets
     const double lv = loss.item<double>();
     if (!std::isfinite(lv)) {

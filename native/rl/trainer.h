@@ -52,6 +52,7 @@ struct Sequence {
   double advantage = 0;
   torch::Tensor old_logp;  // (L) float32, optional (required when clipped)
   torch::Tensor ref_logp;  // (L) float32, optional: overrides the reference model (tests, precomputed)
+  bool in_loss = true;     // false: left out of the loss and its normalizers (e.g. a truncated completion)
 };
 
 struct GrpoStepOptions {
@@ -64,6 +65,12 @@ struct GrpoStepOptions {
 
 struct StepReport {
   double loss = 0, kl = 0, clip_fraction = 0, grad_norm = 0, lr = 0;
+  double entropy = 0;       // mean predictive entropy of the in-loss tokens (from the chunked head pass)
+  double entropy_kept = 1;  // fraction of in-loss tokens the entropy mask keeps (1 when q = 1)
+  // |logp_rollout − logp_train| per in-loss token (sampler's log-probs vs this pass's); -1 when the rollouts
+  // carry no sampler log-probs
+  double logp_diff_mean = -1, logp_diff_max = -1;
+  double tis_mean = 1;       // mean TIS weight over in-loss tokens (1 when off)
   bool skipped = false;
   int64_t tokens = 0, step = 0, skipped_total = 0;
   double t_ref = 0, t_update = 0;  // seconds: reference log-probs; policy forward/backward + optimizer
@@ -107,7 +114,8 @@ class Trainer {
  private:
   struct Packed;
   Packed pack(const std::vector<Sequence>& seqs, size_t begin, size_t end) const;
-  torch::Tensor forward_logp(model::Qwen2VL& m, const std::vector<Prompt>& prompts, const Packed& p, bool train);
+  TokenLogprobs forward_logp(model::Qwen2VL& m, const std::vector<Prompt>& prompts, const Packed& p, bool train,
+                             bool entropy = false);
   torch::Tensor reference_logp(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs, const Packed& p);
   torch::Tensor padded(const std::vector<Sequence>& seqs, const Packed& p, bool old) const;
   void check_inputs(const std::vector<Prompt>& prompts, const std::vector<Sequence>& seqs) const;

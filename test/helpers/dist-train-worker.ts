@@ -4,7 +4,8 @@
 import { distEnv, initDistributed, shard, shutdownDistributed, checkSameParameters } from '../../lib/train/distributed.js'
 import { NativePolicy } from '../../lib/train/native-policy.js'
 import { trainerBinding } from '../../lib/train/trainer-settings.js'
-import type { EncodedPrompt, Rollout } from '../../lib/train/types.js'
+import type { Rollout } from '../../lib/train/types.js'
+import { imagePrompt } from './dist-run.js'
 import { hostname } from 'node:os'
 
 const env = distEnv()
@@ -13,12 +14,7 @@ const modelDir = process.argv[2]!
 const policy = await NativePolicy.create({ modelDir, train: { lr: 1e-3, seed: 1, maxGradNorm: 1 } })
 
 // 4 prompts x 2 completions, each prompt with a 4x4-patch image (4 image tokens).
-function prompt(k: number): EncodedPrompt {
-  const ids = [151644, 8948, 198, 151652, 151655, 151655, 151655, 151655, 151653, 100 + k, 200 + k, 151645, 198, 151644, 77091, 198]
-  const px = new Float32Array(16 * 1176)
-  for (let i = 0; i < px.length; i++) px[i] = Math.sin(i * 0.37 + k)
-  return { inputIds: Int32Array.from(ids), pixelValues: [px], imageGridThw: [[1, 4, 4]] }
-}
+const prompt = imagePrompt
 const all: Rollout[] = []
 for (let k = 0; k < 4; k++) {
   const p = prompt(k)
@@ -29,7 +25,7 @@ const [a, b] = shard(4, env.rank, env.worldSize)
 const mine = all.slice(a * 2, b * 2)
 let allreduce = 0
 for (let step = 0; step < 3; step++) {
-  const m = await policy.grpoStepBatch(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
+  const m = await policy.grpoStepBatch(mine, { beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, lossType: 'grpo', microBatchSize: 2, clipped: false, maxCompletionLength: 4 })
   allreduce += (m.seconds as { allreduce?: number }).allreduce ?? 0
 }
 const tb = trainerBinding()
