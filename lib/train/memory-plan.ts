@@ -13,8 +13,8 @@
  *   memory map: their pages show in RSS (up to the file size) but are clean and reclaimable, so they are listed
  *   and not added to the peak (measured at the 2B shape: 1.4 of 4.1 GiB resident at the load peak under
  *   pressure); a bfloat16 checkpoint mapped for bfloat16 compute is the weights themselves (`mapped`);
- * - LoRA: every adapted Linear holds one merged weight W + (α/r)·B·A besides W (generation and the training
- *   graph use it; the reference is W itself with the adapters off, no second model); trainable state is A and B;
+ * - LoRA: adapters are applied unmerged (x·Wᵀ + s·(x·Aᵀ)·Bᵀ: no copy of W, no full-size gradient; the
+ *   reference is W itself with the adapters off, no second model); trainable state is A and B;
  * - full fine-tuning: float32 master weights (aliases in float32), AdamW m and v, the float32 accumulated
  *   gradient, of the trainable parameters (frozen vision tower / merger excluded), and a frozen copy of the
  *   weights as the reference model when β > 0;
@@ -176,10 +176,8 @@ export function trainingMemoryPlan(o: MemoryPlanInput): MemoryPlan {
   // trainable state
   if (o.lora) {
     const hit = counts.linears.filter((l) => o.lora!.targets.some((t) => t === l.name))
-    const adapted = hit.reduce((a, l) => a + l.count * l.in * l.out, 0)
     const loraParams = hit.reduce((a, l) => a + l.count * o.lora!.rank * (l.in + l.out), 0)
     trainable = loraParams
-    add('LoRA merged weights', adapted * s, `one W + (α/r)·B·A per adapted Linear (${hit.map((l) => l.name).join(', ') || 'none of the decoder projections'}), ${adapted.toLocaleString('en-US')} values`, 'generation', 'step')
     add('trainable state', loraParams * (s + (s === 4 ? 0 : f32) + 3 * f32), `LoRA r=${o.lora.rank}: ${loraParams.toLocaleString('en-US')} parameters, AdamW m and v, float32 gradient${s === 4 ? '' : ' and master weights'}`, 'generation', 'step')
     add('reference model', 0, o.reference ? 'the base with the adapters off (no copy)' : 'none (β = 0)', 'step')
   } else {

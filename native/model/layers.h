@@ -67,11 +67,20 @@ AttentionCheck decode_attention_check(int64_t B, int64_t H, int64_t R, int64_t L
 SkinnyCheck skinny_gemm_check(int64_t M, int64_t K, int64_t N, bool bias, bool strided, bool packed, uint64_t seed);
 
 // y = x·Wᵀ (+ b). Parameters "weight" [out, in] and optionally "bias" [out], left uninitialized.
+// With a LoRA adapter attached (rl/lora.h sets lora_a [r, in], lora_b [out, r], lora_scale):
+// y = x·Wᵀ (+ b) + s·(x·Aᵀ)·Bᵀ — W is never merged or copied, and autograd reaches A and B through two
+// rank-r matmuls (no gradient of the full [out, in] matrix).
 struct LinImpl : torch::nn::Module {
   torch::Tensor weight, bias;
+  torch::Tensor lora_a, lora_b;  // not registered: the adapter's tensors belong to rl::Lora
+  double lora_scale = 0;
   std::shared_ptr<PackedWeight> pack = new_packed_weight();  // the decode kernel's copy of weight
   LinImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& o);
-  torch::Tensor forward(const torch::Tensor& x) { return model::linear(x, weight, bias, pack.get()); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = model::linear(x, weight, bias, pack.get());
+    if (!lora_a.defined()) return y;
+    return y + model::linear(model::linear(x, lora_a, {}, nullptr), lora_b, {}, nullptr) * lora_scale;
+  }
 };
 TORCH_MODULE(Lin);
 

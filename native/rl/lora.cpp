@@ -42,26 +42,21 @@ Lora::Lora(model::Qwen2VL& m, const LoraOptions& o, at::Generator gen) : model_(
   }
 }
 
-Lora::~Lora() {
-  for (auto& a : adapters_) a.lin->weight = a.base;
-}
+Lora::~Lora() { set_mode(Mode::Off); }
 
 torch::Tensor Lora::merged(const Adapter& a) const {
-  torch::NoGradGuard ng;
-  return a.base + scale() * torch::matmul(a.B, a.A);  // (out, in)
+  torch::NoGradGuard ng;  // float32 sums, rounded once to the base dtype (a bfloat16 W + δ would round δ twice)
+  auto w = a.base.to(torch::kFloat32) + scale() * torch::matmul(a.B.to(torch::kFloat32), a.A.to(torch::kFloat32));
+  return w.to(a.base.scalar_type());  // (out, in)
 }
 
 void Lora::set_mode(Mode mode) {
   mode_ = mode;
   for (auto& a : adapters_) {
-    if (mode == Mode::Off) {
-      a.lin->weight = a.base;
-    } else if (mode == Mode::Merged) {
-      a.lin->weight = merged(a);
-    } else {
-      torch::AutoGradMode on(true);
-      a.lin->weight = a.base + scale() * torch::matmul(a.B, a.A);  // (out, in), grad to A and B
-    }
+    a.lin->weight = a.base;
+    a.lin->lora_a = mode == Mode::On ? a.A : torch::Tensor();
+    a.lin->lora_b = mode == Mode::On ? a.B : torch::Tensor();
+    a.lin->lora_scale = mode == Mode::On ? scale() : 0.0;
   }
 }
 

@@ -1,9 +1,8 @@
-// LoRA on chosen Linear layers of Qwen2-VL without touching the model code. A `Lin` computes
-// linear(x, weight, bias) from its `weight` member, which is a handle separate from the registered
-// parameter; LoRA sets that member to W + (α/r)·B·A (differentiable in A and B) for training, to W for the
-// reference model (adapters off: no copy of the model), and to a detached merged copy for generation.
-// Cost of doing it without a hook in the model: one merged weight per adapted layer. (The hook that removes
-// it: an optional adapter in LinImpl::forward adding (α/r)·B·(A·x).)
+// LoRA on chosen Linear layers of Qwen2-VL: each adapted Lin gets the adapter's A and B attached
+// (model::LinImpl computes x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ), for training (grad to A and B) and generation alike;
+// detached, the Lin is the base model — the reference model with no copy of the weights. W is never merged
+// in memory (no second copy of the adapted weights, and no gradient of a full [out, in] matrix); merged()
+// makes W + (α/r)·B·A only to save a merged checkpoint.
 // PEFT naming: adapter of module "model.layers.0.self_attn.q_proj" -> tensors
 // "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" (r, in) and "...lora_B.weight" (out, r).
 #pragma once
@@ -26,7 +25,7 @@ struct LoraOptions {
 
 class Lora {
  public:
-  enum class Mode { Off, Train, Merged };
+  enum class Mode { Off, On };  // adapters detached (the base = the reference model) or attached
   struct Adapter {
     std::string module;  // model module name, e.g. "model.layers.0.self_attn.q_proj"
     model::LinImpl* lin = nullptr;
@@ -37,7 +36,7 @@ class Lora {
   // and B (zeros) from `gen`. Freezes every model parameter.
   Lora(model::Qwen2VL& m, const LoraOptions& o, at::Generator gen);
   ~Lora();
-  // Rewrites every adapted Lin's weight member. Train: W + s·B·A with grad; Off: W; Merged: detached copy.
+  // Attaches (On) or detaches (Off) every adapter. Gradients reach A and B when grad mode is on.
   void set_mode(Mode mode);
   Mode mode() const { return mode_; }
   double scale() const { return o_.alpha / double(o_.rank); }
@@ -45,7 +44,7 @@ class Lora {
   std::vector<Adapter>& adapters() { return adapters_; }
   // Trainable tensors with their PEFT names ("base_model.model.<module>.lora_A.weight", ...).
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
-  // W + s·B·A for one adapter (no grad), in the base dtype.
+  // W + s·B·A for one adapter (no grad; float32 sums), in the base dtype: for saving merged weights.
   torch::Tensor merged(const Adapter& a) const;
 
  private:

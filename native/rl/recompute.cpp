@@ -77,13 +77,13 @@ std::vector<torch::Tensor> grad_inputs(torch::nn::Module& mod) {
   for (auto& sub : mod.modules(/*include_self=*/true)) {
     auto* lin = sub->as<m::LinImpl>();
     if (!lin) continue;
-    auto reg = lin->named_parameters(false)["weight"];
-    if (!lin->weight.is_same(reg) && lin->weight.requires_grad()) out.push_back(lin->weight);
+    for (auto* t : {&lin->lora_a, &lin->lora_b})  // an attached LoRA adapter (not registered in the module)
+      if (t->defined() && t->requires_grad()) out.push_back(*t);
   }
   return out;
 }
 
-// Every layer a checkpoint segment over its own parameters (and LoRA-merged weights).
+// Every layer a checkpoint segment over its own parameters (and attached LoRA adapters).
 static const m::LayerRunner kCheckpointEachLayer = [](torch::nn::Module& layer, m::LayerFn fn, const torch::Tensor& x) {
   return checkpoint(std::move(fn), x, grad_inputs(layer));
 };

@@ -39,7 +39,7 @@ Trainer::Trainer(m::Qwen2VL policy, const TrainerOptions& o)
   if (o.lora.rank > 0) {
     lora_ = std::make_unique<Lora>(policy_, o.lora, gen_);
     trainable = lora_->named_parameters();
-    lora_->set_mode(Lora::Mode::Merged);
+    lora_->set_mode(Lora::Mode::On);
   } else {
     for (auto& p : policy_->named_parameters(true)) {
       const auto& k = p.key();
@@ -186,7 +186,7 @@ torch::Tensor Trainer::reference_logp(const std::vector<Prompt>& prompts, const 
     if (lora_) {
       lora_->set_mode(Lora::Mode::Off);
       lp = forward_logp(policy_, prompts, p, false).logp.to(torch::kCPU);
-      lora_->set_mode(Lora::Mode::Merged);
+      lora_->set_mode(Lora::Mode::On);
     } else if (ref_) {
       lp = forward_logp(ref_, prompts, p, false).logp.to(torch::kCPU);
     } else {
@@ -265,7 +265,7 @@ void Trainer::finish(StepReport& r, bool nonfinite, bool update) {
     }
     opt_->zero_grad();
   }
-  if (lora_) lora_->set_mode(Lora::Mode::Merged);
+  if (lora_) lora_->set_mode(Lora::Mode::On);
   r.step = counters_.step;
   r.skipped_total = counters_.skipped;
 }
@@ -371,7 +371,7 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
     std::vector<float> adv;
     for (auto i : p.rows) adv.push_back(float(seqs[i].advantage));
     torch::AutoGradMode on(true);
-    if (lora_) lora_->set_mode(Lora::Mode::Train);
+    if (lora_) lora_->set_mode(Lora::Mode::On);
     auto fw = forward_logp(policy_, prompts, p, true, /*entropy=*/true);  // (B, L) logp and entropy
     auto& logp = fw.logp;
     const auto dev = logp.device();
@@ -434,7 +434,7 @@ StepReport Trainer::sft_step(const std::vector<Prompt>& prompts, const std::vect
   for (size_t b = 0; b < seqs.size() && !nonfinite; b += micro_batch) {
     auto p = pack(seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
     torch::AutoGradMode on(true);
-    if (lora_) lora_->set_mode(Lora::Mode::Train);
+    if (lora_) lora_->set_mode(Lora::Mode::On);
     auto logp = forward_logp(policy_, prompts, p, true).logp;                    // (B, L)
     auto loss = -(logp * p.tmask.to(logp.device())).sum() / double(tokens);      // mean over all targets
     const double lv = loss.item<double>();
@@ -484,7 +484,7 @@ void Trainer::save_state(const std::string& dir) {
 void Trainer::load_state(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   rl::load_state(dir, *opt_, counters_, gen_);
-  if (lora_) lora_->set_mode(Lora::Mode::Merged);
+  if (lora_) lora_->set_mode(Lora::Mode::On);
 }
 
 }  // namespace vrft::rl
