@@ -311,6 +311,6 @@ if (!haveChromium() || !canNative) {
     await page.waitForSelector('.figure[data-drawn="1"]', { timeout: 15000 })
     t.same(await page.evaluate(() => { const i = document.querySelector('.figure img') as any; return [i.naturalWidth, i.naturalHeight] }), [112, 112], 'the in-memory demo image, saved in the run, loads')
     const summary = await page.evaluate(() => document.querySelector('.run table.summary')?.textContent ?? '')
-    t.match(summary, /mAP.*warmStart|warmStart.*mAP/s, 'the before/after summary of the default (detection) demo is shown')
+    t.match(summary, /warmStart.*grpo.*sft.*accuracy/s, 'the before/after summary of the default (classification) demo is shown')
   })
 }
