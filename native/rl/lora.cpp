@@ -53,7 +53,6 @@ torch::Tensor Lora::merged(const Adapter& a) const {
 void Lora::set_mode(Mode mode) {
   mode_ = mode;
   for (auto& a : adapters_) {
-    a.lin->weight = a.base;
     a.lin->lora_a = mode == Mode::On ? a.A : torch::Tensor();
     a.lin->lora_b = mode == Mode::On ? a.B : torch::Tensor();
     a.lin->lora_scale = mode == Mode::On ? scale() : 0.0;

@@ -36,8 +36,17 @@ class Lora {
   // and B (zeros) from `gen`. Freezes every model parameter.
   Lora(model::Qwen2VL& m, const LoraOptions& o, at::Generator gen);
   ~Lora();
-  // Attaches (On) or detaches (Off) every adapter. Gradients reach A and B when grad mode is on.
+  // Attaches (On) or detaches (Off) every adapter. Gradients reach A and B when grad mode is on. A and B are
+  // updated in place (optimizer step, state load), so attached adapters stay current without re-attaching.
   void set_mode(Mode mode);
+  // Adapters detached for a scope (the reference model), attached again when it ends, exceptions included.
+  struct Detached {
+    explicit Detached(Lora& l) : lora(l) { lora.set_mode(Mode::Off); }
+    ~Detached() { lora.set_mode(Mode::On); }
+    Detached(const Detached&) = delete;
+    Detached& operator=(const Detached&) = delete;
+    Lora& lora;
+  };
   Mode mode() const { return mode_; }
   double scale() const { return o_.alpha / double(o_.rank); }
   const LoraOptions& options() const { return o_; }

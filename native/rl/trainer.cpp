@@ -184,9 +184,8 @@ torch::Tensor Trainer::reference_logp(const std::vector<Prompt>& prompts, const 
   {
     torch::NoGradGuard ng;
     if (lora_) {
-      lora_->set_mode(Lora::Mode::Off);
+      Lora::Detached base(*lora_);  // the reference is the base model; adapters attached again on any exit
       lp = forward_logp(policy_, prompts, p, false).logp.to(torch::kCPU);
-      lora_->set_mode(Lora::Mode::On);
     } else if (ref_) {
       lp = forward_logp(ref_, prompts, p, false).logp.to(torch::kCPU);
     } else {
@@ -265,7 +264,6 @@ void Trainer::finish(StepReport& r, bool nonfinite, bool update) {
     }
     opt_->zero_grad();
   }
-  if (lora_) lora_->set_mode(Lora::Mode::On);
   r.step = counters_.step;
   r.skipped_total = counters_.skipped;
 }
@@ -371,8 +369,7 @@ StepReport Trainer::grpo_step(const std::vector<Prompt>& prompts, const std::vec
     std::vector<float> adv;
     for (auto i : p.rows) adv.push_back(float(seqs[i].advantage));
     torch::AutoGradMode on(true);
-    if (lora_) lora_->set_mode(Lora::Mode::On);
-    auto fw = forward_logp(policy_, prompts, p, true, /*entropy=*/true);  // (B, L) logp and entropy
+      auto fw = forward_logp(policy_, prompts, p, true, /*entropy=*/true);  // (B, L) logp and entropy
     auto& logp = fw.logp;
     const auto dev = logp.device();
     auto mask = p.tmask.to(dev);
@@ -434,8 +431,7 @@ StepReport Trainer::sft_step(const std::vector<Prompt>& prompts, const std::vect
   for (size_t b = 0; b < seqs.size() && !nonfinite; b += micro_batch) {
     auto p = pack(seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
     torch::AutoGradMode on(true);
-    if (lora_) lora_->set_mode(Lora::Mode::On);
-    auto logp = forward_logp(policy_, prompts, p, true).logp;                    // (B, L)
+      auto logp = forward_logp(policy_, prompts, p, true).logp;                    // (B, L)
     auto loss = -(logp * p.tmask.to(logp.device())).sum() / double(tokens);      // mean over all targets
     const double lv = loss.item<double>();
     if (!std::isfinite(lv)) {
@@ -484,7 +480,6 @@ void Trainer::save_state(const std::string& dir) {
 void Trainer::load_state(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   rl::load_state(dir, *opt_, counters_, gen_);
-  if (lora_) lora_->set_mode(Lora::Mode::On);
 }
 
 }  // namespace vrft::rl
