@@ -8,11 +8,11 @@
  */
 import { tempDir } from './tmp.js'
 import t from 'tap'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { nativeAvailable } from '../lib/native/binding.js'
-import { builtinSettings, readSummary, runBuiltin } from '../lib/app/builtin.js'
+import { builtinSettings, readSummary, runBuiltin, warmStartKey } from '../lib/app/builtin.js'
 import { builtinData } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
 import { splitClasses } from '../lib/data/synthetic.js'
@@ -28,6 +28,21 @@ t.test('--task picks the demo task (classification by default); another value is
   t.equal(builtinSettings({ task: 'classification' }).maxCompletionLength, 24)
   t.ok(builtinSettings({ task: 'detection' }).maxCompletionLength > 24, 'detection answers are longer')
   t.throws(() => builtinSettings({ task: 'segmentation' }), { code: 'ERR_INVALID_ARG', message: /detection, classification, grounding.*segmentation/ })
+})
+
+t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value is a typed error; the model is in the cache key', async (t) => {
+  const saved = process.env.VRFT_DEMO_MODEL
+  t.teardown(() => { if (saved === undefined) delete process.env.VRFT_DEMO_MODEL; else process.env.VRFT_DEMO_MODEL = saved })
+  delete process.env.VRFT_DEMO_MODEL
+  const tiny = builtinSettings({ task: 'detection' })
+  t.same([tiny.model, tiny.imageSize, tiny.maxPixels], ['tiny', 112, 112 * 112])
+  process.env.VRFT_DEMO_MODEL = 'boxes'
+  const boxes = builtinSettings({ task: 'detection' })
+  t.same([boxes.model, boxes.imageSize, boxes.maxPixels], ['boxes', 128, 128 * 128])
+  t.not(warmStartKey(boxes), warmStartKey({ ...boxes, model: 'tiny' }), 'a different model is a different warm start')
+  t.not(warmStartKey(boxes), warmStartKey({ ...boxes, maxInstances: 4 }), 'so are other scenes')
+  process.env.VRFT_DEMO_MODEL = 'huge'
+  t.throws(() => builtinSettings({}), { code: 'ERR_INVALID_ARG', message: /tiny or boxes for VRFT_DEMO_MODEL.*huge/ })
 })
 
 t.test('detection scenes: asked class absent sometimes, 0–3 instances, perfect answers score 3', async (t) => {
@@ -60,6 +75,24 @@ t.test('grid scenes: every box centred in a cell of the grid, one object per cel
     t.equal(new Set(keys).size, keys.length, 'instances in different cells')
   }
   t.ok(cells.size > 8, 'objects spread over the grid')
+})
+
+t.test('grid scenes without jitter: a class in a cell always has the same box; with jitter boxes vary', async (t) => {
+  const { base, novel } = splitClasses()
+  const opts = { task: 'detection' as const, count: 40, seed: 5, classes: novel, allClasses: [...base, ...novel], grid: 4, absentRate: 0 }
+  const boxesBy = (set: Awaited<ReturnType<typeof makeSceneSet>>) => {
+    const m = new Map<string, Set<string>>()
+    for (const s of set) for (const b of s.boxes!) {
+      const k = `${s.category} ${Math.floor((b[0] + b[2]) / 500)},${Math.floor((b[1] + b[3]) / 500)}`
+      m.set(k, (m.get(k) ?? new Set()).add(b.join(',')))
+    }
+    return [...m.values()]
+  }
+  const fixed = boxesBy(await makeSceneSet({ ...opts, gridJitter: 0 }))
+  t.ok(fixed.length > 10, 'many (class, cell) pairs')
+  t.ok(fixed.every((v) => v.size === 1), 'gridJitter 0: one box per class and cell')
+  const moved = boxesBy(await makeSceneSet(opts))
+  t.ok(moved.some((v) => v.size > 1), 'the default jitter moves boxes')
 })
 
 t.test('grounding scenes: one box, an expression naming the class, relations that hold', async (t) => {
@@ -147,4 +180,25 @@ if (!nativeAvailable()) {
       t.ok(sum.pictures.every((p) => text.includes(p)), 'the picture paths are printed')
     })
   }
+
+  t.test('VRFT_DEMO_MODEL=boxes: the detection demo warm-starts the Qwen3-VL demo model on 128 px images', async (t) => {
+    const saved = process.env.VRFT_DEMO_MODEL
+    process.env.VRFT_DEMO_MODEL = 'boxes'
+    t.teardown(() => { if (saved === undefined) delete process.env.VRFT_DEMO_MODEL; else process.env.VRFT_DEMO_MODEL = saved })
+    const cache = tempDir('vrft-cache-')
+    const out = tempDir('vrft-demo-')
+    const r = await runBuiltin({
+      handleSignals: false, log: () => {}, flags: { task: 'detection' },
+      settings: { cacheDir: cache, output: out, quiet: true, warmStartImages: 4, warmStartSteps: 1, warmStartPromptsPerStep: 4, shots: 1, testImages: 4, maxSteps: 1, promptsPerStep: 1, numGenerations: 2, evalEvery: 1, maxCompletionLength: 8, pictures: 1 },
+    })
+    t.equal(r.step, 1)
+    const sum = readSummary(out) as { warmStartModel: string; metrics: Record<string, Record<string, number>> }
+    const cfg = JSON.parse(readFileSync(join(sum.warmStartModel, 'config.json'), 'utf8')) as { model_type: string; text_config: { hidden_size: number; num_hidden_layers: number } }
+    t.equal(cfg.model_type, 'qwen3_vl')
+    t.equal(cfg.text_config.hidden_size, 128)
+    t.equal(cfg.text_config.num_hidden_layers, 4)
+    const run = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { model: string; imageSize: number }
+    t.same([run.model, run.imageSize], ['boxes', 128])
+    t.ok(Object.values(sum.metrics.mAP!).every((v) => inRange(v)))
+  })
 }

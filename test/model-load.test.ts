@@ -147,3 +147,22 @@ t.test('init-model output loads back and runs a forward', async (t) => {
     rmSync(out, { recursive: true, force: true }), rmSync(out2, { recursive: true, force: true })
   }
 })
+
+t.test('init-model configPatch: shape changes merged key by key, the checkpoint matches them, bad patches are typed errors', async (t) => {
+  const out = tmp()
+  const r = await initModel({ arch: 'qwen2-vl', size: 'tiny', out, seed: 3, configPatch: { hidden_size: 96, num_hidden_layers: 3, rope_scaling: { mrope_section: [2, 5, 5] }, vision_config: { depth: 3, hidden_size: 96 } } })
+  const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { hidden_size: number; num_hidden_layers: number; vision_config: { depth: number; embed_dim: number } }
+  t.equal(cfg.hidden_size, 96)
+  t.equal(cfg.num_hidden_layers, 3)
+  t.equal(cfg.vision_config.depth, 3)
+  t.equal(cfg.vision_config.embed_dim, 32, 'keys the patch does not name keep the size\'s values')
+  t.same((cfg as unknown as { rope_scaling: unknown }).rope_scaling, { type: 'mrope', mrope_section: [2, 5, 5] }, 'nested objects merge key by key')
+  t.equal(r.parameters, parameterCount(parseModelConfig(cfg)))
+  t.ok(r.parameters > 151936 * 96, 'the embedding has the patched width')
+  const m = await NativeModel.load(out)
+  t.equal(m.info().parameters, r.parameters, 'the checkpoint loads with the patched shapes')
+  m.dispose()
+  rmSync(out, { recursive: true, force: true })
+  await t.rejects(initModel({ arch: 'qwen2-vl', size: 'tiny', out: tmp(), configPatch: [1] as unknown as Record<string, unknown> }), { code: 'ERR_INVALID_ARG', message: /object for configPatch/ })
+  await t.rejects(initModel({ arch: 'qwen2-vl', size: 'tiny', out: tmp(), configPatch: { hidden_size: 96 } }), { code: 'ERR_CONFIG', message: /mrope_section/ }, 'a patch the config check refuses writes nothing')
+})

@@ -1,29 +1,57 @@
-// Probe: warm start of the demo's task for N steps, then held-out base + novel metrics; CPU seconds.
-const B = '/work/wt/demo/dist/lib'
-const { builtinSettings, warmStart } = await import(`${B}/app/builtin.js`)
-const { builtinData, builtinMetrics } = await import(`${B}/app/builtin-tasks.js`)
+// Probe: warm start (SFT on base-class scenes) of a demo model variant, then held-out base + novel metrics.
+const B = new URL('../../dist/lib', import.meta.url).href
+const { initModel } = await import(`${B}/model/init-model.js`)
 const { makeSceneSet } = await import(`${B}/data/synthetic-scenes.js`)
-const { splitClasses } = await import(`${B}/data/synthetic.js`)
+const { splitClasses, syntheticTarget } = await import(`${B}/data/synthetic.js`)
 const { modelIO, createPolicy } = await import(`${B}/train/setup.js`)
 const { evaluatePolicy } = await import(`${B}/train/evaluate.js`)
 const { arraySource } = await import(`${B}/train/loop.js`)
 const { rewardSet } = await import(`${B}/rewards/scorer.js`)
-const task = process.env.VRFT_DEMO_TASK ?? 'detection'
-const s = { ...builtinSettings({ task }), cacheDir: process.env.PROBE_CACHE ?? '/tmp/probe/cache', quiet: false }
+const { SFTTrainer } = await import(`${B}/train/sft.js`)
+const { makeTargetEncoder } = await import(`${B}/train/encode.js`)
+const { builtinMetrics } = await import(`${B}/app/builtin-tasks.js`)
+const { readFileSync, rmSync } = await import('node:fs')
+const E = process.env
+const name = E.NAME ?? 'p'
+const dir = `/tmp/probe/${name}`
+rmSync(dir, { recursive: true, force: true })
+const task = E.TASK ?? 'detection'
+const arch = E.ARCH ?? 'qwen2-vl'
+const size = Number(E.SIZE ?? 112)
+const grid = Number(E.GRID ?? 4)
+const steps = Number(E.STEPS ?? 120)
+const seed = Number(E.SEED ?? 42)
 const c0 = process.cpuUsage(); const t0 = performance.now()
-const data = await builtinData(s)
-const ws = await warmStart(s, data, { log: console.log })
 const cpu = () => { const c = process.cpuUsage(c0); return ((c.user + c.system) / 1e6).toFixed(0) }
-console.log(`warm start ${ws.seconds.toFixed(0)} s wall, cpu so far ${cpu()} s`)
-const io = await modelIO(ws.dir, s)
-const policy = await createPolicy({ modelDir: io.folder.dir, config: io.folder.config, device: 'cpu', dtype: 'float32', learningRate: 1e-4, weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.99, adamEpsilon: 1e-8, lrScheduler: 'constant', warmupSteps: 0, totalSteps: 1, maxGradNorm: 1, reference: false, seed: 1 })
-const cls = splitClasses()
-const all = [...cls.base, ...cls.novel]
-const baseTest = await makeSceneSet({ task, count: 32, seed: 777, classes: cls.base, allClasses: all, size: s.imageSize })
-for (const [name, set] of [['base', baseTest], ['novel', data.test.slice(0, 32)]]) {
-  const ev = await evaluatePolicy({ policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(set), eosTokenIds: io.eosTokenIds, maxNewTokens: s.maxCompletionLength, task, rewards: rewardSet(task), batchSize: 16 })
-  console.log(name, JSON.stringify(builtinMetrics(task, ev)), JSON.stringify(ev.rewards))
-  for (let i = 0; i < 3; i++) console.log('  truth', set[i].solution, '\n  pred ', ev.completions[i])
+const wall = () => ((performance.now() - t0) / 1000).toFixed(0)
+const patch = E.PATCH ? JSON.parse(E.PATCH) : undefined
+const r = await initModel({ arch, size: 'tiny', out: `${dir}/init`, seed, ...(patch ? { configPatch: patch } : {}) })
+console.log(name, 'params', r.parameters)
+const cls = splitClasses(); const all = [...cls.base, ...cls.novel]
+const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}) })
+let base = await sc(cls.base, Number(E.IMAGES ?? 512), 1, 'base')
+const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
+if (E.MIXC) base.push(...await makeSyntheticSet({ task: 'classification', count: Number(E.MIXC), seed: seed * 1000 + 11, size, classes: cls.base, idPrefix: 'mc' }))
+if (E.MIXG) base.push(...await makeSceneSet({ task: 'grounding', count: Number(E.MIXG), seed: seed * 1000 + 12, size, classes: cls.base, allClasses: all, idPrefix: 'mg', grid }))
+{ const { seededRandom } = await import(`${B}/data/random.js`); const r = seededRandom(5); for (let i = base.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [base[i], base[j]] = [base[j], base[i]] } }
+console.log(name, 'warm-start samples', base.length)
+const baseTest = await sc(cls.base, 32, 7, 'bt')
+const novelTest = await sc(cls.novel, 32, 3, 'nt')
+const s = { minPixels: 3136, maxPixels: size * size }
+const io = await modelIO(`${dir}/init`, s)
+const policy = await createPolicy({ modelDir: io.folder.dir, config: io.folder.config, device: 'cpu', dtype: E.DTYPE ?? 'float32', learningRate: Number(E.LR ?? 3e-3), weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, lrScheduler: E.SCHED ?? 'linear', warmupSteps: 0, totalSteps: steps, maxGradNorm: 1, reference: false, seed })
+const tr = new SFTTrainer({ policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(base), eosTokenIds: io.eosTokenIds,
+  encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: `${dir}/run`, progress: false, plots: false,
+  settings: { promptsPerStep: Number(E.BS ?? 16), microBatchSize: 16, maxSteps: steps, seed, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, maxPromptLength: 1024, evalMaxNewTokens: 110 } })
+await tr.train()
+const ms = readFileSync(`${dir}/run/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.loss !== undefined)
+console.log(name, 'loss', ms.filter((_, i) => i % Math.ceil(ms.length / 12) === 0 || i === ms.length - 1).map((m) => `${m.step}:${m.loss.toFixed(3)}`).join(' '))
+console.log(name, `sft done ${wall()} s wall, ${cpu()} s cpu`)
+for (const [nm, set] of [['base', baseTest], ['novel', novelTest]]) {
+  const ev = await evaluatePolicy({ policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(set), eosTokenIds: io.eosTokenIds, maxNewTokens: 110, task, rewards: rewardSet(task), batchSize: 16 })
+  console.log(name, nm, JSON.stringify(builtinMetrics(task, ev)), JSON.stringify(ev.rewards))
+  for (let i = 0; i < 3; i++) console.log(name, '  truth', set[i].solution, '\n', name, ' pred ', ev.completions[i])
 }
-console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s wall, ${cpu()} s cpu`)
+if (E.SAVE) await policy.saveModel(`${dir}/model`)
+console.log(name, `total ${wall()} s wall, ${cpu()} s cpu`)
 policy.dispose()

@@ -20,7 +20,7 @@ import { detectionTruth } from '../rewards/rewards.js'
 export const BUILTIN_TASKS = ['detection', 'classification', 'grounding'] as const satisfies readonly Task[]
 
 /** What the data sets of a demo run need. */
-export interface BuiltinDataSettings { task: Task; seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number; grid?: number }
+export interface BuiltinDataSettings { task: Task; seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number; grid?: number; maxInstances?: number }
 
 /** The demo's data sets. */
 export interface BuiltinDataSets { base: Sample[]; shots: Sample[]; test: Sample[]; classes: { base: string[]; novel: string[] } }
@@ -51,7 +51,7 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
   // Detection and grounding: distractors come from every class (base and novel), so the novel words appear
   // in the base images too, as they would in real scenes.
   const scenes = (classesAsked: readonly string[], count: number, k: number, idPrefix: string) =>
-    makeSceneSet({ task: s.task as 'detection' | 'grounding', count, seed: seed(k), size, classes: classesAsked, allClasses: all, idPrefix, grid: s.grid ?? 0 })
+    makeSceneSet({ task: s.task as 'detection' | 'grounding', count, seed: seed(k), size, classes: classesAsked, allClasses: all, idPrefix, grid: s.grid ?? 0, ...(s.maxInstances ? { maxInstances: s.maxInstances } : {}) })
   const base = await scenes(classes.base, s.warmStartImages, 1, 'base')
   // k shots per novel class: for detection, k images in which the class is present (a few-shot data set
   // is annotated where the class occurs).

@@ -38,7 +38,7 @@ import { createPolicy, defaultRunDir, modelIO, type PolicyFactoryOptions } from 
 import type { ModelFolder } from '../model/load.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from '../train/sft.js'
-import { TINY_PRESET, createTinyModel } from './tiny.js'
+import { DEMO_MODELS, DEMO_MODEL_IMAGE_SIZE, TINY_PRESET, createTinyModel, type DemoModelName } from './tiny.js'
 import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, builtinData, builtinMetrics, type BuiltinMetrics } from './builtin-tasks.js'
 import { writePictures } from './pictures.js'
 import { detectionTruth } from '../rewards/rewards.js'
@@ -81,6 +81,13 @@ export const BUILTIN_DEFAULTS = Object.freeze({
    * images, one cell per merged image token), 0 = anywhere; see BUILTIN_TASK_DEFAULTS.
    */
   grid: 0,
+  /** Detection scenes: the most instances of the asked class in one image (0 when the class is absent). */
+  maxInstances: 3,
+  /**
+   * The demo model (lib/app/tiny.ts): `tiny` (Qwen2-VL) or `boxes` (a larger Qwen3-VL, an experiment for the
+   * box tasks, issue #19); chosen with `VRFT_DEMO_MODEL`, which also sets the image size to the model's.
+   */
+  model: 'tiny' as DemoModelName,
 })
 
 type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof BUILTIN_DEFAULTS)[K] extends number ? number : (typeof BUILTIN_DEFAULTS)[K] }
@@ -114,8 +121,16 @@ export function builtinSettings(flags: Record<string, unknown>, cfg?: Partial<Tr
   for (const k of ['seed', 'maxSteps', 'promptsPerStep', 'numGenerations', 'maxCompletionLength', 'temperature', 'topK', 'beta', 'learningRate', 'microBatchSize'] as const) {
     if (flags[k] !== undefined) (s as Record<string, unknown>)[k] = flags[k]
   }
+  const model = process.env.VRFT_DEMO_MODEL
+  if (model !== undefined) {
+    if (!Object.hasOwn(DEMO_MODELS, model)) throw new VrftError('ERR_INVALID_ARG', `Expected ${Object.keys(DEMO_MODELS).join(' or ')} for VRFT_DEMO_MODEL but received ${describeValue(model)}`)
+    s.model = model as DemoModelName
+    // the model's own image size: one merged image token per grid cell (Qwen3-VL's patches are 16 px, Qwen2-VL's 14)
+    s.imageSize = DEMO_MODEL_IMAGE_SIZE[s.model]
+    s.maxPixels = s.imageSize * s.imageSize
+  }
   for (const k of Object.keys(BUILTIN_DEFAULTS)) {
-    if (k === 'task') continue
+    if (k === 'task' || k === 'model') continue
     const env = process.env[`VRFT_DEMO_${k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()}`]
     if (env !== undefined && Number.isFinite(Number(env))) (s as Record<string, unknown>)[k] = Number(env)
   }
@@ -130,27 +145,33 @@ function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: num
   }
 }
 
+/** The warm start's cache key: everything that changes the warm-started model. */
+export function warmStartKey(s: BuiltinSettings): string {
+  const tiny = s.model === 'tiny'
+  return createHash('sha256').update(JSON.stringify({
+    v: 1, preset: tiny ? TINY_PRESET : DEMO_MODELS[s.model as DemoModelName], seed: s.seed, size: s.imageSize, n: s.warmStartImages, steps: s.warmStartSteps,
+    lr: s.warmStartLearningRate, bs: s.warmStartPromptsPerStep, mb: s.microBatchSize, px: [s.minPixels, s.maxPixels],
+    // the classification cache keeps its key from before the other tasks existed
+    ...(s.task === 'classification' && tiny ? {} : { task: s.task, v: 3, grid: s.grid, maxInstances: s.maxInstances }),
+  })).digest('hex').slice(0, 16)
+}
+
 /**
- * The warm-started model: from the cache when its key matches, else init + SFT on base classes
- * (written to a temporary folder and renamed into place). Returns the model directory.
+ * The warm-started model: from the cache when its key ({@link warmStartKey}) matches, else init + SFT on
+ * base classes (written to a temporary folder and renamed into place). Returns the model directory.
  */
 export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
-  const key = createHash('sha256').update(JSON.stringify({
-    v: 1, preset: TINY_PRESET, seed: s.seed, size: s.imageSize, n: s.warmStartImages, steps: s.warmStartSteps,
-    lr: s.warmStartLearningRate, bs: s.warmStartPromptsPerStep, mb: s.microBatchSize, px: [s.minPixels, s.maxPixels],
-    // the classification cache keeps its key from before the other tasks existed
-    ...(s.task === 'classification' ? {} : { task: s.task, v: 2, grid: s.grid }),
-  })).digest('hex').slice(0, 16)
+  const key = warmStartKey(s)
   const dir = join(s.cacheDir, `demo-warmstart-${key}`)
   if (existsSync(join(dir, 'model', 'config.json'))) return { dir: join(dir, 'model'), cached: true, seconds: 0 }
   const t0 = performance.now()
   const tmp = `${dir}.tmp-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
-  log(`warm start: initializing a tiny Qwen2-VL and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps; cached in ${dir})`)
+  log(`warm start: initializing the demo's ${s.model === 'tiny' ? 'tiny Qwen2-VL' : 'Qwen3-VL'} model (lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps; cached in ${dir})`)
   const init = join(tmp, 'init')
-  await createTinyModel(init, s.seed)
+  await createTinyModel(init, s.seed, s.model as DemoModelName)
   const io = await modelIO(init, s)
   const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed))
   try {

@@ -1,14 +1,48 @@
 /**
- * The tiny Qwen2-VL-architecture model of the built-in demo (~9.9M parameters, most of them the
- * 151,936 × 64 tied embedding of the real Qwen vocabulary), written by the model helper's `initModel`
- * (lib/model/init-model.ts) together with the Qwen tokenizer files.
+ * The demo's models, written by the model helper's `initModel` (lib/model/init-model.ts) together with the
+ * Qwen tokenizer files:
+ *
+ * - `tiny` (the default of every task): a Qwen2-VL-architecture model of ~9.9M parameters (most of them the
+ *   151,936 × 64 tied embedding of the real Qwen vocabulary); the tests use it too.
+ * - `boxes` (`VRFT_DEMO_MODEL=boxes`): a Qwen3-VL-architecture model of ~21M parameters (text 128 wide ×
+ *   4 layers, vision 64 wide × 4 blocks, DeepStack into the first two layers), an experiment for the box
+ *   tasks (issue #19). Why Qwen3-VL: to write a box the decoder must read *where* an image token is, and
+ *   attention values carry no RoPE; Qwen2-VL's vision tower has only relative 2-D RoPE, while Qwen3-VL adds
+ *   learned absolute position embeddings to the patches. Measured so far (bench/results/
+ *   demo-detection-2026-12-06.md): it learns the answer format and, slowly, some localization, but not
+ *   enough within the demo's time budget to become the default.
  */
-import { initModel } from '../model/init-model.js'
+import { initModel, type InitArch } from '../model/init-model.js'
 
-/** What the demo initializes (part of its warm-start cache key). */
-export const TINY_PRESET = Object.freeze({ arch: 'qwen2-vl' as const, size: 'tiny' as const })
+/** A demo model: an init-model architecture and size, with shape changes merged into its config. */
+export interface DemoModel { arch: InitArch; size: 'tiny'; configPatch?: Record<string, unknown> }
 
-/** Write a freshly initialized tiny model into `dir`. */
-export async function createTinyModel(dir: string, seed: number): Promise<void> {
-  await initModel({ ...TINY_PRESET, out: dir, seed })
+/** The demo's models by name (part of the warm-start cache key). */
+export const DEMO_MODELS = Object.freeze({
+  tiny: Object.freeze({ arch: 'qwen2-vl', size: 'tiny' }),
+  boxes: Object.freeze({
+    arch: 'qwen3-vl', size: 'tiny',
+    configPatch: {
+      text_config: {
+        hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32,
+        rope_scaling: { rope_type: 'default', mrope_section: [6, 5, 5], mrope_interleaved: true },
+      },
+      vision_config: { depth: 4, hidden_size: 64, intermediate_size: 256, num_heads: 4, out_hidden_size: 128, deepstack_visual_indexes: [1, 2] },
+    },
+  }),
+} satisfies Record<string, DemoModel>)
+
+/** Name of a demo model. */
+export type DemoModelName = keyof typeof DEMO_MODELS
+
+/** Image side the demo uses with each model: 4 × 4 merged image tokens (28 px for Qwen2-VL, 32 px for Qwen3-VL). */
+export const DEMO_MODEL_IMAGE_SIZE: Readonly<Record<DemoModelName, number>> = Object.freeze({ tiny: 112, boxes: 128 })
+
+/** What the demo and the tests initialize by default. */
+export const TINY_PRESET = DEMO_MODELS.tiny
+
+/** Write a freshly initialized demo model (default `tiny`) into `dir`. */
+export async function createTinyModel(dir: string, seed: number, model: DemoModelName = 'tiny'): Promise<void> {
+  const m: DemoModel = DEMO_MODELS[model]
+  await initModel({ arch: m.arch, size: m.size, out: dir, seed, ...(m.configPatch ? { configPatch: m.configPatch } : {}) })
 }

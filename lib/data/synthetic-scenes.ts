@@ -40,6 +40,8 @@ export interface SceneOptions {
    * when the image side is 28·grid px), unrotated, with a little jitter; 0 = anywhere, any rotation.
    */
   grid?: number
+  /** Grid scenes: how far a centre and a radius may move, as a fraction of the cell (default 0.1). */
+  gridJitter?: number
   /** `reference` (default: the paper's prompts) or `short`. */
   prompt?: 'reference' | 'short'
   clutter?: boolean
@@ -47,7 +49,7 @@ export interface SceneOptions {
 }
 
 /** Defaults of {@link SceneOptions}. */
-export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, radius: [0.12, 0.2] as const, grid: 0 })
+export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, radius: [0.12, 0.2] as const, grid: 0, gridJitter: 0.1 })
 
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
 
@@ -93,8 +95,9 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
         if (!free.length) return undefined
         const cell = free.splice(Math.floor(rnd() * free.length), 1)[0]!
         const w = size / grid
-        const jitter = () => (rnd() - 0.5) * w * 0.1
-        const p = { cx: ((cell % grid) + 0.5) * w + jitter(), cy: (Math.floor(cell / grid) + 0.5) * w + jitter(), r: w * 0.36 * (0.95 + rnd() * 0.1) }
+        const j = o.gridJitter ?? SCENE_DEFAULTS.gridJitter
+        const jitter = () => (rnd() - 0.5) * w * j
+        const p = { cx: ((cell % grid) + 0.5) * w + jitter(), cy: (Math.floor(cell / grid) + 0.5) * w + jitter(), r: w * 0.36 * (1 - j / 2 + rnd() * j) }
         const s = { ...spec(cls, p, rnd), rot: 0 }
         objs.push(s)
         return s

@@ -30,6 +30,20 @@ export interface InitModelOptions {
   dtype?: 'float32' | 'bfloat16'
   /** Shard size limit in bytes (default 4 GB). */
   maxShardBytes?: number
+  /**
+   * Fields merged into the hub config.json before the weights are drawn (objects merge key by key, e.g.
+   * `{ hidden_size: 128, vision_config: { depth: 4 } }`): a shape other than the named sizes.
+   */
+  configPatch?: Record<string, unknown>
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** `base` with `patch` merged in, objects key by key (neither input is changed). */
+function mergeConfig(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(patch)) out[k] = isObject(v) && isObject(out[k]) ? mergeConfig(out[k] as Record<string, unknown>, v) : v
+  return out
 }
 
 /** What {@link initModel} wrote. */
@@ -157,7 +171,8 @@ export async function initModel(options: InitModelOptions): Promise<InitModelRes
   if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidArgumentError(`Expected a non-negative integer for seed but received ${describeValue(seed)}`)
   const small = size === 'tiny' || size === 'small'
   const dtype = options.dtype ?? (small ? 'float32' : 'bfloat16')
-  const raw = hubConfig(arch, size, dtype)
+  if (options.configPatch !== undefined && !isObject(options.configPatch)) throw new InvalidArgumentError(`Expected an object for configPatch but received ${describeValue(options.configPatch)}`)
+  const raw = options.configPatch ? mergeConfig(hubConfig(arch, size, dtype), options.configPatch) : hubConfig(arch, size, dtype)
   const config = parseModelConfig(raw, `initModel(${arch}, ${size})`)
   mkdirSync(out, { recursive: true })
   const json = (name: string, v: unknown) => writeFileSync(join(out, name), JSON.stringify(v, null, 2) + '\n')
