@@ -25,10 +25,10 @@ const c0 = process.cpuUsage(); const t0 = performance.now()
 const cpu = () => { const c = process.cpuUsage(c0); return ((c.user + c.system) / 1e6).toFixed(0) }
 const wall = () => ((performance.now() - t0) / 1000).toFixed(0)
 const patch = E.PATCH ? JSON.parse(E.PATCH) : undefined
-const r = await initModel({ arch, size: 'tiny', out: `${dir}/init`, seed, ...(patch ? { configPatch: patch } : {}) })
-console.log(name, 'params', r.parameters)
+if (E.INIT) (await import('node:fs')).cpSync(E.INIT, `${dir}/init`, { recursive: true })
+else console.log(name, 'params', (await initModel({ arch, size: 'tiny', out: `${dir}/init`, seed, ...(patch ? { configPatch: patch } : {}) })).parameters)
 const cls = splitClasses(); const all = [...cls.base, ...cls.novel]
-const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}) })
+const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}) })
 let base = await sc(cls.base, Number(E.IMAGES ?? 512), 1, 'base')
 const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
 if (E.MIXC) base.push(...await makeSyntheticSet({ task: 'classification', count: Number(E.MIXC), seed: seed * 1000 + 11, size, classes: cls.base, idPrefix: 'mc' }))
@@ -47,7 +47,7 @@ await tr.train()
 const ms = readFileSync(`${dir}/run/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.loss !== undefined)
 console.log(name, 'loss', ms.filter((_, i) => i % Math.ceil(ms.length / 12) === 0 || i === ms.length - 1).map((m) => `${m.step}:${m.loss.toFixed(3)}`).join(' '))
 console.log(name, `sft done ${wall()} s wall, ${cpu()} s cpu`)
-for (const [nm, set] of [['base', baseTest], ['novel', novelTest]]) {
+for (const [nm, set] of E.EVAL === '0' ? [] : [['base', baseTest], ['novel', novelTest]]) {
   const ev = await evaluatePolicy({ policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(set), eosTokenIds: io.eosTokenIds, maxNewTokens: 110, task, rewards: rewardSet(task), batchSize: 16 })
   console.log(name, nm, JSON.stringify(builtinMetrics(task, ev)), JSON.stringify(ev.rewards))
   for (let i = 0; i < 3; i++) console.log(name, '  truth', set[i].solution, '\n', name, ' pred ', ev.completions[i])
