@@ -95,6 +95,21 @@ t.test('grid scenes without jitter: a class in a cell always has the same box; w
   t.ok(moved.some((v) => v.size > 1), 'the default jitter moves boxes')
 })
 
+t.test('scene samples list every object (asked class and distractors) with its box, in reading order', async (t) => {
+  const { base, novel } = splitClasses()
+  const set = await makeSceneSet({ task: 'detection', count: 20, seed: 6, classes: novel, allClasses: [...base, ...novel], grid: 4, gridJitter: 0 })
+  for (const s of set) {
+    const objs = s.meta!.objects as Array<{ label: string; box: [number, number, number, number] }>
+    t.ok(objs.length >= s.boxes!.length + 1, 'the asked instances and at least one distractor')
+    const asked = objs.filter((o) => o.label === s.category).map((o) => o.box.join(',')).sort()
+    t.same(asked, s.boxes!.map((b) => b.join(',')).sort(), 'the asked class\'s objects are exactly the truth boxes')
+    const key = (o: { box: number[] }) => Math.floor((o.box[1]! + o.box[3]!) / 500) * 4 + Math.floor((o.box[0]! + o.box[2]!) / 500)
+    t.ok(objs.every((o, i) => i === 0 || key(objs[i - 1]!) < key(o)), 'top to bottom, then left to right')
+  }
+  const g = await makeSceneSet({ task: 'grounding', count: 5, seed: 6, classes: base, allClasses: [...base, ...novel] })
+  t.ok(g.every((s) => (s.meta!.objects as Array<{ box: number[] }>).some((o) => o.box.join(',') === s.box!.join(','))), 'grounding: the target is among the objects')
+})
+
 t.test('grounding scenes: one box, an expression naming the class, relations that hold', async (t) => {
   const { base, novel } = splitClasses()
   const set = await makeSceneSet({ task: 'grounding', count: 30, seed: 4, classes: base, allClasses: [...base, ...novel] })

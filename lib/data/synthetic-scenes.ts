@@ -68,6 +68,13 @@ const spec = (cls: string, p: { cx: number; cy: number; r: number }, rnd: () => 
 
 const boxOf = (o: ShapeSpec, size: number): Box => shapeBox(o).map((v) => to1000(v, size)) as Box
 
+/** Every object of a scene (asked class and distractors) with its 0–1000 box, in reading order (top to bottom, then left to right). */
+export function sceneObjects(objs: readonly ShapeSpec[], size: number): Array<{ label: string; box: Box }> {
+  return objs.map((o) => ({ label: `${o.color} ${o.shape}`, box: boxOf(o, size), cy: o.cy, cx: o.cx }))
+    .sort((a, b) => a.cy - b.cy || a.cx - b.cx)
+    .map(({ label, box }) => ({ label, box }))
+}
+
 /** Where `a` is relative to `b`, in words, when the two are clearly apart on one axis (else undefined). */
 export function relation(a: ShapeSpec, b: ShapeSpec): string | undefined {
   const dx = a.cx - b.cx
@@ -124,7 +131,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
         id: `${prefix}-${i}`, image: { bytes }, task: 'detection', category: asked, boxes,
         problem: o.prompt === 'short' ? shortDetectionPrompt(asked) : detectionPrompt(asked),
         solution: detectionSolution(boxes),
-        meta: { width: size, height: size, reasoning: boxes.length ? `${boxes.length} ${asked}` : `no ${asked}` },
+        meta: { width: size, height: size, reasoning: boxes.length ? `${boxes.length} ${asked}` : `no ${asked}`, objects: sceneObjects(objs, size) },
       })
       continue
     }
@@ -140,7 +147,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
       id: `${prefix}-${i}`, image: { bytes }, task: 'grounding', box, category: asked,
       problem: groundingPrompt(`Where is ${expression}?`),
       solution: groundingSolution(box),
-      meta: { width: size, height: size, expression, reasoning: expression },
+      meta: { width: size, height: size, expression, reasoning: expression, objects: sceneObjects(objs, size) },
     })
   }
   return out
