@@ -8,6 +8,7 @@
  */
 import { tempDir } from './tmp.js'
 import t from 'tap'
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
@@ -34,6 +35,12 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
   const saved = process.env.VRFT_DEMO_MODEL
   t.teardown(() => { if (saved === undefined) delete process.env.VRFT_DEMO_MODEL; else process.env.VRFT_DEMO_MODEL = saved })
   delete process.env.VRFT_DEMO_MODEL
+  const c = builtinSettings({ task: 'classification' })
+  const before = createHash('sha256').update(JSON.stringify({
+    v: 1, preset: { arch: 'qwen2-vl', size: 'tiny' }, seed: c.seed, size: c.imageSize, n: c.warmStartImages, steps: c.warmStartSteps,
+    lr: c.warmStartLearningRate, bs: c.warmStartPromptsPerStep, mb: c.microBatchSize, px: [c.minPixels, c.maxPixels],
+  })).digest('hex').slice(0, 16)
+  t.equal(warmStartKey(c), before, 'the classification warm start keeps the cache key it had before the model presets')
   const tiny = builtinSettings({ task: 'detection' })
   t.same([tiny.model, tiny.imageSize, tiny.maxPixels], ['tiny', 112, 112 * 112])
   process.env.VRFT_DEMO_MODEL = 'boxes'

@@ -38,7 +38,7 @@ import { createPolicy, defaultRunDir, modelIO, type PolicyFactoryOptions } from 
 import type { ModelFolder } from '../model/load.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from '../train/sft.js'
-import { DEMO_MODELS, DEMO_MODEL_IMAGE_SIZE, TINY_PRESET, createTinyModel, type DemoModelName } from './tiny.js'
+import { DEMO_MODELS, DEMO_MODEL_IMAGE_SIZE, createTinyModel, type DemoModelName } from './tiny.js'
 import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, builtinData, builtinMetrics, type BuiltinMetrics } from './builtin-tasks.js'
 import { writePictures } from './pictures.js'
 import { detectionTruth } from '../rewards/rewards.js'
@@ -147,12 +147,11 @@ function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: num
 
 /** The warm start's cache key: everything that changes the warm-started model. */
 export function warmStartKey(s: BuiltinSettings): string {
-  const tiny = s.model === 'tiny'
   return createHash('sha256').update(JSON.stringify({
-    v: 1, preset: tiny ? TINY_PRESET : DEMO_MODELS[s.model as DemoModelName], seed: s.seed, size: s.imageSize, n: s.warmStartImages, steps: s.warmStartSteps,
+    v: 1, preset: DEMO_MODELS[s.model], seed: s.seed, size: s.imageSize, n: s.warmStartImages, steps: s.warmStartSteps,
     lr: s.warmStartLearningRate, bs: s.warmStartPromptsPerStep, mb: s.microBatchSize, px: [s.minPixels, s.maxPixels],
     // the classification cache keeps its key from before the other tasks existed
-    ...(s.task === 'classification' && tiny ? {} : { task: s.task, v: 3, grid: s.grid, maxInstances: s.maxInstances }),
+    ...(s.task === 'classification' && s.model === 'tiny' ? {} : { task: s.task, v: 3, grid: s.grid, maxInstances: s.maxInstances }),
   })).digest('hex').slice(0, 16)
 }
 
@@ -169,9 +168,9 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
   const tmp = `${dir}.tmp-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
-  log(`warm start: initializing the demo's ${s.model === 'tiny' ? 'tiny Qwen2-VL' : 'Qwen3-VL'} model (lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps; cached in ${dir})`)
+  log(`warm start: initializing the demo's '${s.model}' model (${DEMO_MODELS[s.model].arch}, lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps; cached in ${dir})`)
   const init = join(tmp, 'init')
-  await createTinyModel(init, s.seed, s.model as DemoModelName)
+  await createTinyModel(init, s.seed, s.model)
   const io = await modelIO(init, s)
   const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed))
   try {
