@@ -34,9 +34,13 @@ const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
 if (E.MIXC) base.push(...await makeSyntheticSet({ task: 'classification', count: Number(E.MIXC), seed: seed * 1000 + 11, size, classes: cls.base, idPrefix: 'mc' }))
 if (E.MIXG) base.push(...await makeSceneSet({ task: 'grounding', count: Number(E.MIXG), seed: seed * 1000 + 12, size, classes: cls.base, allClasses: all, idPrefix: 'mg', grid }))
 { const { seededRandom } = await import(`${B}/data/random.js`); const r = seededRandom(5); for (let i = base.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [base[i], base[j]] = [base[j], base[i]] } }
-console.log(name, 'warm-start samples', base.length)
+console.log(name, 'warm-start samples', base.length, base[0].meta.reasoning)
 const baseTest = await sc(cls.base, 32, 7, 'bt')
 const novelTest = await sc(cls.novel, 32, 3, 'nt')
+if (E.DESC) for (const x of [...base, ...baseTest, ...novelTest]) {
+  const objs = x.meta.objects.map((o) => `${o.label} at row ${Math.floor((o.box[1] + o.box[3]) / 500) + 1} column ${Math.floor((o.box[0] + o.box[2]) / 500) + 1}`)
+  x.meta.reasoning = `${objs.join(', ')}; ${x.meta.reasoning}`
+}
 const s = { minPixels: 3136, maxPixels: size * size }
 const io = await modelIO(`${dir}/init`, s)
 const policy = await createPolicy({ modelDir: io.folder.dir, config: io.folder.config, device: 'cpu', dtype: E.DTYPE ?? 'float32', learningRate: Number(E.LR ?? 3e-3), weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, lrScheduler: E.SCHED ?? 'linear', warmupSteps: 0, totalSteps: steps, maxGradNorm: 1, reference: false, seed })
