@@ -21,6 +21,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { syntheticTarget } from '../data/synthetic.js'
+import { SCENE_DEFAULTS } from '../data/synthetic-scenes.js'
 import type { Sample, Task } from '../sample.js'
 import { VrftError, describeValue } from '../errors.js'
 import { formatConfig, type TrainConfig } from '../train/config.js'
@@ -82,7 +83,7 @@ export const BUILTIN_DEFAULTS = Object.freeze({
    */
   grid: 0,
   /** Detection scenes: the most instances of the asked class in one image (0 when the class is absent). */
-  maxInstances: 3,
+  maxInstances: SCENE_DEFAULTS.maxInstances,
   /**
    * The demo model (lib/app/tiny.ts): `tiny` (Qwen2-VL) or `boxes` (a larger Qwen3-VL, an experiment for the
    * box tasks, issue #19); chosen with `VRFT_DEMO_MODEL`, which also sets the image size to the model's.

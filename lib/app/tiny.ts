@@ -9,8 +9,8 @@
  *   tasks (issue #19). Why Qwen3-VL: to write a box the decoder must read *where* an image token is, and
  *   attention values carry no RoPE; Qwen2-VL's vision tower has only relative 2-D RoPE, while Qwen3-VL adds
  *   learned absolute position embeddings to the patches. Measured so far (bench/results/
- *   demo-detection-2026-12-06.md): it learns the answer format and, slowly, some localization, but not
- *   enough within the demo's time budget to become the default.
+ *   demo-detection-2026-12-06.md): it learns the answer format, but its box-task warm starts do not read
+ *   the image (the same loss with another image's pixels), so it is not the default.
  */
 import { initModel, type InitArch } from '../model/init-model.js'
 
