@@ -102,6 +102,16 @@ t.test('grid scenes without jitter: a class in a cell always has the same box; w
   t.ok(moved.some((v) => v.size > 1), 'the default jitter moves boxes')
 })
 
+t.test('scenes with distractors: 0 hold the asked class alone; the default adds 1–2 others', async (t) => {
+  const { base, novel } = splitClasses()
+  const opts = { task: 'grounding' as const, count: 20, seed: 8, classes: base, allClasses: [...base, ...novel], grid: 4 }
+  const alone = await makeSceneSet({ ...opts, distractors: 0 })
+  t.ok(alone.every((s) => (s.meta!.objects as unknown[]).length === 1), 'one object per image')
+  const crowd = await makeSceneSet(opts)
+  const n = crowd.map((s) => (s.meta!.objects as unknown[]).length)
+  t.ok(n.every((k) => k >= 2 && k <= 3) && n.includes(3), `2–3 objects per image (${n.join(',')})`)
+})
+
 t.test('scene samples list every object (asked class and distractors) with its box, in reading order', async (t) => {
   const { base, novel } = splitClasses()
   const set = await makeSceneSet({ task: 'detection', count: 20, seed: 6, classes: novel, allClasses: [...base, ...novel], grid: 4, gridJitter: 0 })

@@ -26,13 +26,19 @@ const cpu = () => { const c = process.cpuUsage(c0); return ((c.user + c.system) 
 const wall = () => ((performance.now() - t0) / 1000).toFixed(0)
 const patch = E.PATCH ? JSON.parse(E.PATCH) : undefined
 if (E.INIT) (await import('node:fs')).cpSync(E.INIT, `${dir}/init`, { recursive: true })
+else if (E.MODEL) await (await import(`${B}/app/tiny.js`)).createTinyModel(`${dir}/init`, seed, E.MODEL)
 else console.log(name, 'params', (await initModel({ arch, size: 'tiny', out: `${dir}/init`, seed, ...(patch ? { configPatch: patch } : {}) })).parameters)
 const cls = splitClasses(); const all = [...cls.base, ...cls.novel]
-const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}) })
-let base = await sc(cls.base, Number(E.IMAGES ?? 512), 1, 'base')
+const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}), ...(E.DISTR ? { distractors: Number(E.DISTR) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
+let base = await sc(E.CLASSES ? E.CLASSES.split(',') : cls.base, Number(E.IMAGES ?? 512), 1, 'base')
 const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
 if (E.MIXC) base.push(...await makeSyntheticSet({ task: 'classification', count: Number(E.MIXC), seed: seed * 1000 + 11, size, classes: cls.base, idPrefix: 'mc' }))
 if (E.MIXG) base.push(...await makeSceneSet({ task: 'grounding', count: Number(E.MIXG), seed: seed * 1000 + 12, size, classes: cls.base, allClasses: all, idPrefix: 'mg', grid }))
+if (E.SCENECLS) {  // classification of the scenes' objects (one object per image: DISTR=0), to make attention find the object
+  const cs = await makeSceneSet({ task: 'grounding', count: Number(E.SCENECLS), seed: seed * 1000 + 13, size, classes: cls.base, allClasses: all, grid, distractors: 0, ...(E.CLUTTER === '0' ? { clutter: false } : {}), ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}) })
+  const ref = (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]
+  base.push(...cs.map((x) => ({ ...ref, id: `sc-${x.id}`, image: x.image, label: x.category, classes: cls.base, solution: `<answer>${x.category}</answer>`, meta: { ...ref.meta, reasoning: `colour: ${x.category.split(' ')[0]} shape: ${x.category.split(' ')[1]}` } })))
+}
 { const { seededRandom } = await import(`${B}/data/random.js`); const r = seededRandom(5); for (let i = base.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [base[i], base[j]] = [base[j], base[i]] } }
 console.log(name, 'warm-start samples', base.length, base[0].meta.reasoning)
 const baseTest = await sc(cls.base, 32, 7, 'bt')

@@ -31,7 +31,7 @@ export interface SceneOptions {
   maxInstances?: number
   /** Detection: share of images without the asked class (default 0.2). */
   absentRate?: number
-  /** Other objects per image: 1..distractors (default 2). */
+  /** Other objects per image: 1..distractors (default 2); 0 = none (the asked class alone). */
   distractors?: number
   /** Object radius range as a fraction of the image side (default [0.12, 0.2]). */
   radius?: readonly [number, number]
@@ -115,7 +115,8 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
       objs.push(s)
       return s
     }
-    const nd = 1 + Math.floor(rnd() * (o.distractors ?? SCENE_DEFAULTS.distractors))
+    const maxD = o.distractors ?? SCENE_DEFAULTS.distractors
+    const nd = maxD > 0 ? 1 + Math.floor(rnd() * maxD) : 0
     if (o.task === 'detection') {
       const absent = rnd() < (o.absentRate ?? SCENE_DEFAULTS.absentRate)
       const n = absent ? 0 : 1 + Math.floor(rnd() * (o.maxInstances ?? SCENE_DEFAULTS.maxInstances))
