@@ -37,13 +37,19 @@ if (E.MIXG) base.push(...await makeSceneSet({ task: 'grounding', count: Number(E
 if (E.SCENECLS) {  // classification of the scenes' objects (one object per image: DISTR=0), to make attention find the object
   const cs = await makeSceneSet({ task: 'grounding', count: Number(E.SCENECLS), seed: seed * 1000 + 13, size, classes: cls.base, allClasses: all, grid, distractors: 0, ...(E.CLUTTER === '0' ? { clutter: false } : {}), ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}) })
   const ref = (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]
-  base.push(...cs.map((x) => ({ ...ref, id: `sc-${x.id}`, image: x.image, label: x.category, classes: cls.base, solution: `<answer>${x.category}</answer>`, meta: { ...ref.meta, reasoning: `colour: ${x.category.split(' ')[0]} shape: ${x.category.split(' ')[1]}` } })))
+  base.push(...cs.map((x) => ({ ...ref, id: `sc-${x.id}`, image: x.image, label: x.category, classes: cls.base, solution: `<answer>${x.category}</answer>`, ...(E.SCPROMPT ? { problem: E.SCPROMPT } : {}), meta: { ...ref.meta, reasoning: `colour: ${x.category.split(' ')[0]} shape: ${x.category.split(' ')[1]}` } })))
 }
 { const { seededRandom } = await import(`${B}/data/random.js`); const r = seededRandom(5); for (let i = base.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [base[i], base[j]] = [base[j], base[i]] } }
 console.log(name, 'warm-start samples', base.length, base[0].meta.reasoning)
 const baseTest = await sc(cls.base, 32, 7, 'bt')
 const novelTest = await sc(cls.novel, 32, 3, 'nt')
-if (E.DESC) for (const x of [...base, ...baseTest, ...novelTest]) {
+if (E.DESC === 'grid') for (const x of [...base, ...baseTest, ...novelTest]) {  // every cell in reading order, 2 tokens each: fixed positions
+  if (!x.meta.objects) continue
+  const cells = Array(grid * grid).fill('no object')
+  for (const o of x.meta.objects) cells[Math.floor((o.box[1] + o.box[3]) / (2000 / grid)) * grid + Math.floor((o.box[0] + o.box[2]) / (2000 / grid))] = o.label
+  const rows = []; for (let r = 0; r < grid; r++) rows.push(cells.slice(r * grid, (r + 1) * grid).join(', '))
+  x.meta.reasoning = ` ${rows.join('; ')}; ${x.meta.reasoning}`
+} else if (E.DESC) for (const x of [...base, ...baseTest, ...novelTest]) {
   const objs = x.meta.objects.map((o) => `${o.label} at row ${Math.floor((o.box[1] + o.box[3]) / 500) + 1} column ${Math.floor((o.box[0] + o.box[2]) / 500) + 1}`)
   x.meta.reasoning = `${objs.join(', ')}; ${x.meta.reasoning}`
 }
