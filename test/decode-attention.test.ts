@@ -4,7 +4,7 @@
 // sizes with and without a vector tail, short and long caches, no mask, a key-padding mask, a causal mask,
 // and the hand-off to the usual path above 16 query rows or when the decode kernels are off. Whether this CPU
 // has the kernel is reported, not skipped: the checks still run (then every call takes the usual path).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { native } from '../lib/native/binding.js'
 
 const n = native()
@@ -13,7 +13,7 @@ t.comment(`decode kernels on this CPU: ${isa}`)
 
 type Case = { b: number; h: number; r: number; l: number; d: number; mask?: 0 | 1 | 2 }
 
-async function check(t: Tap.Test, c: Case, expectUsed: boolean): Promise<void> {
+async function check(t: Test, c: Case, expectUsed: boolean): Promise<void> {
   const r = await n.decodeAttentionCheck({ ...c, seed: c.b * 7919 + c.r * 131 + c.l * 17 + c.d + (c.mask ?? 0) })
   const tol = 2e-6 * Math.max(1, r.maxAbsRef)
   t.ok(r.maxAbsDiff <= tol, `${JSON.stringify(c)}: |diff| ${r.maxAbsDiff.toExponential(2)} <= ${tol.toExponential(2)}`)

@@ -2,7 +2,7 @@
 // kill -9 in the middle of a save leaves the previous checkpoint intact and resumable; a full disk
 // (RLIMIT_FSIZE) fails the save with ERR_IO_WRITE, keeps the previous checkpoint and leaves no temp dir.
 import { tempDir } from './tmp.js'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -15,7 +15,7 @@ const worker = join(import.meta.dirname, 'helpers', 'ckpt-worker.ts')
 const dir = tempDir('vrft-ckpt-faults-')
 const model = join(dir, 'tiny')
 
-async function resumable(t: Tap.Test, runDir: string): Promise<number> {
+async function resumable(t: Test, runDir: string): Promise<number> {
   const ck = findCheckpoint(runDir, true)
   t.ok(ck, 'a checkpoint is found')
   const st = readTrainerState(ck!)
@@ -39,7 +39,7 @@ t.test('kill -9 during a checkpoint save: the previous checkpoint stays intact a
   while (!readdirSync(runDir).some((f) => f.includes('.tmp-')) && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 2))
   child.kill('SIGKILL')
   await new Promise((r) => child.once('exit', r))
-  const step = await resumable(t as unknown as Tap.Test, runDir)
+  const step = await resumable(t as unknown as Test, runDir)
   t.ok(step >= 2, `resumable at step ${step}`)
 })
 
@@ -63,6 +63,6 @@ t.test('a full disk fails the save with ERR_IO_WRITE and keeps the previous chec
   t.equal(out.ok, false)
   t.equal(out.code, 'ERR_IO_WRITE')
   t.match(out.message ?? '', /File too large/)
-  t.equal(await resumable(t as unknown as Tap.Test, runDir), 1, 'checkpoint 1 is still the latest and loads')
+  t.equal(await resumable(t as unknown as Test, runDir), 1, 'checkpoint 1 is still the latest and loads')
   t.notOk(readdirSync(runDir).some((f) => f.includes('.tmp-')), 'no temporary directory left behind')
 })

@@ -45,7 +45,7 @@ t.test('OpenAI-shaped answers, n, max_tokens, stop, models, health, 404', async 
 
   const health = await fetch(`${url}/healthz`)
   t.same(await health.json(), { status: 'ok', queueDepth: 0, busy: false })
-  const models = await (await fetch(`${url}/v1/models`)).json()
+  const models = await (await fetch(`${url}/v1/models`)).json() as { data: Array<{ id: string }> }
   t.equal(models.data[0].id, 'vrft-native')
   const nf = await fetch(`${url}/v1/nothing`)
   t.equal(nf.status, 404)

@@ -6,7 +6,7 @@
 // N split across threads, and the hand-off to libtorch above 16 rows. libtorch's own bf16 linear is
 // measured against the same reference and reported. VRFT_SKINNY_GEMM=avx512 / avx2 run the widening
 // kernels (skinny-gemm-bf16-avx512.test.ts, skinny-gemm-bf16-avx2.test.ts).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { native } from '../lib/native/binding.js'
 
 const n = native()
@@ -15,7 +15,7 @@ t.comment(`bfloat16 decode kernel on this CPU: ${isa}`)
 
 type Case = { m: number; k: number; n: number; bias?: boolean; strided?: boolean }
 
-async function check(t: Tap.Test, c: Case, expectUsed: boolean): Promise<void> {
+async function check(t: Test, c: Case, expectUsed: boolean): Promise<void> {
   const r = await n.skinnyGemmBf16Check({ ...c, seed: c.m * 1000 + c.k + c.n })
   // one rounding of y to bf16 (unit roundoff 2^-8: 7 stored mantissa bits; taken of the largest |y|) +
   // float32 sums of k products

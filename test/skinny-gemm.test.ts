@@ -3,7 +3,7 @@
 // the row tail of N (tiles of 3), bias, a strided x, and the hand-off to torch::linear above 16 rows or
 // when turned off. Whether this CPU has the kernel at all is reported, not skipped: the checks still run.
 // VRFT_SKINNY_GEMM=avx2 (see skinny-gemm-avx2.test.ts) runs the same checks on the AVX2 kernel.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { native } from '../lib/native/binding.js'
 
 const n = native()
@@ -12,7 +12,7 @@ t.comment(`decode kernel on this CPU: ${isa}`)
 
 type Case = { m: number; k: number; n: number; bias?: boolean; strided?: boolean; packed?: boolean }
 
-async function check(t: Tap.Test, c: Case, expectUsed: boolean): Promise<void> {
+async function check(t: Test, c: Case, expectUsed: boolean): Promise<void> {
   const r = await n.skinnyGemmCheck({ ...c, seed: c.m * 1000 + c.k + c.n })
   // float32 sums of k products in another order: a few ulps of the largest partial sums
   const tol = 1e-7 * Math.sqrt(c.k) * Math.max(1, r.maxAbsRef)
