@@ -112,6 +112,20 @@ t.test('scenes with distractors: 0 hold the asked class alone; the default adds 
   t.ok(n.every((k) => k >= 2 && k <= 3) && n.includes(3), `2–3 objects per image (${n.join(',')})`)
 })
 
+t.test('scenes with nearMisses: false have distractors that share neither colour nor shape; the default has near misses', async (t) => {
+  const { base, novel } = splitClasses()
+  const opts = { task: 'grounding' as const, count: 40, seed: 9, classes: base, allClasses: [...base, ...novel], grid: 4 }
+  const near = (s: { category?: string; meta?: Record<string, unknown> }): number => {
+    const [col, sh] = s.category!.split(' ')
+    return (s.meta!.objects as Array<{ label: string }>).filter((o) => o.label !== s.category && (o.label.startsWith(col + ' ') || o.label.endsWith(' ' + sh))).length
+  }
+  const far = await makeSceneSet({ ...opts, nearMisses: false })
+  t.equal(far.reduce((a, s) => a + near(s), 0), 0, 'no distractor shares the colour or the shape')
+  t.ok(far.every((s) => (s.meta!.objects as unknown[]).length >= 2), 'still 1–2 distractors per image')
+  const dflt = await makeSceneSet(opts)
+  t.ok(dflt.reduce((a, s) => a + near(s), 0) > 0, 'the default draws near misses')
+})
+
 t.test('scene samples list every object (asked class and distractors) with its box, in reading order', async (t) => {
   const { base, novel } = splitClasses()
   const set = await makeSceneSet({ task: 'detection', count: 20, seed: 6, classes: novel, allClasses: [...base, ...novel], grid: 4, gridJitter: 0 })

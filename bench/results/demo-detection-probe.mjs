@@ -29,7 +29,7 @@ if (E.INIT) (await import('node:fs')).cpSync(E.INIT, `${dir}/init`, { recursive:
 else if (E.MODEL) await (await import(`${B}/app/tiny.js`)).createTinyModel(`${dir}/init`, seed, E.MODEL)
 else console.log(name, 'params', (await initModel({ arch, size: 'tiny', out: `${dir}/init`, seed, ...(patch ? { configPatch: patch } : {}) })).parameters)
 const cls = splitClasses(); const all = [...cls.base, ...cls.novel]
-const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}), ...(E.DISTR ? { distractors: Number(E.DISTR) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
+const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}), ...(E.DISTR ? { distractors: Number(E.DISTR) } : {}), ...(E.NEAR === '0' ? { nearMisses: false } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
 let base = await sc(E.CLASSES ? E.CLASSES.split(',') : cls.base, Number(E.IMAGES ?? 512), 1, 'base')
 const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
 if (E.MIXC) base.push(...await makeSyntheticSet({ task: 'classification', count: Number(E.MIXC), seed: seed * 1000 + 11, size, classes: cls.base, idPrefix: 'mc' }))

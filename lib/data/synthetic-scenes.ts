@@ -33,6 +33,12 @@ export interface SceneOptions {
   absentRate?: number
   /** Other objects per image: 1..distractors (default 2); 0 = none (the asked class alone). */
   distractors?: number
+  /**
+   * Whether a distractor may be a near miss, sharing the colour or the shape of the asked class (default
+   * true: half of the distractors are drawn from the near misses when there are any); false = distractors
+   * differ from the asked class in both (an easier selection, for a curriculum).
+   */
+  nearMisses?: boolean
   /** Object radius range as a fraction of the image side (default [0.12, 0.2]). */
   radius?: readonly [number, number]
   /**
@@ -49,15 +55,23 @@ export interface SceneOptions {
 }
 
 /** Defaults of {@link SceneOptions}. */
-export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, radius: [0.12, 0.2] as const, grid: 0, gridJitter: 0.1 })
+export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, nearMisses: true, radius: [0.12, 0.2] as const, grid: 0, gridJitter: 0.1 })
 
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
 
-/** A distractor class: shares the colour or the shape of `asked` half of the time (when such a class exists). */
-function distractorClass(rnd: () => number, asked: string, pool: readonly string[]): string {
+/**
+ * A distractor class: shares the colour or the shape of `asked` half of the time (when such a class exists);
+ * with `nearMisses` false, neither (when such a class exists).
+ */
+function distractorClass(rnd: () => number, asked: string, pool: readonly string[], nearMisses: boolean): string {
   const others = pool.filter((c) => c !== asked)
   const [col, sh] = asked.split(' ')
-  const near = others.filter((c) => c.startsWith(col + ' ') || c.endsWith(' ' + sh))
+  const isNear = (c: string): boolean => c.startsWith(col + ' ') || c.endsWith(' ' + sh)
+  if (!nearMisses) {
+    const far = others.filter((c) => !isNear(c))
+    return pick(rnd, far.length ? far : others)
+  }
+  const near = others.filter(isNear)
   return pick(rnd, near.length && rnd() < 0.5 ? near : others)
 }
 
@@ -116,6 +130,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
       return s
     }
     const maxD = o.distractors ?? SCENE_DEFAULTS.distractors
+    const nearMisses = o.nearMisses ?? SCENE_DEFAULTS.nearMisses
     const nd = maxD > 0 ? 1 + Math.floor(rnd() * maxD) : 0
     if (o.task === 'detection') {
       const absent = rnd() < (o.absentRate ?? SCENE_DEFAULTS.absentRate)
@@ -125,7 +140,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
         const t = add(asked)
         if (t) targets.push(t)
       }
-      for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool))
+      for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool, nearMisses))
       const boxes = targets.map((t) => boxOf(t, size)).sort((a, b) => a[0] - b[0] || a[1] - b[1])
       const bytes = await renderShapes(objs, size, rnd, o.clutter ?? true)
       out.push({
@@ -137,7 +152,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
       continue
     }
     const target = add(asked)!
-    for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool))
+    for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool, nearMisses))
     const others = objs.slice(1)
     const ref = others.length && rnd() < 0.5 ? pick(rnd, others) : undefined
     const rel = ref ? relation(target, ref) : undefined
