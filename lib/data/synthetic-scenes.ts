@@ -103,13 +103,15 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
   const size = o.size ?? SCENE_DEFAULTS.size
   const [rMin, rMax] = o.radius ?? SCENE_DEFAULTS.radius
   const pool = o.allClasses ?? o.classes
+  const grid = o.grid ?? SCENE_DEFAULTS.grid
+  const maxD = o.distractors ?? SCENE_DEFAULTS.distractors
+  const nearMisses = o.nearMisses ?? SCENE_DEFAULTS.nearMisses
   const rnd = seededRandom(o.seed)
   const prefix = o.idPrefix ?? `scene-${o.task}-${o.seed}`
   const out: Sample[] = []
   for (let i = 0; i < o.count; i++) {
     const asked = pick(rnd, o.classes)
     const objs: ShapeSpec[] = []
-    const grid = o.grid ?? SCENE_DEFAULTS.grid
     const free = grid > 0 ? [...Array(grid * grid).keys()] : []
     const add = (cls: string): ShapeSpec | undefined => {
       if (grid > 0) {
@@ -129,8 +131,6 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
       objs.push(s)
       return s
     }
-    const maxD = o.distractors ?? SCENE_DEFAULTS.distractors
-    const nearMisses = o.nearMisses ?? SCENE_DEFAULTS.nearMisses
     const nd = maxD > 0 ? 1 + Math.floor(rnd() * maxD) : 0
     if (o.task === 'detection') {
       const absent = rnd() < (o.absentRate ?? SCENE_DEFAULTS.absentRate)
