@@ -39,6 +39,14 @@ if (E.SCENECLS) {  // classification of the scenes' objects (one object per imag
   const ref = (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]
   base.push(...cs.map((x) => ({ ...ref, id: `sc-${x.id}`, image: x.image, label: x.category, classes: cls.base, solution: `<answer>${x.category}</answer>`, ...(E.SCPROMPT ? { problem: E.SCPROMPT } : {}), meta: { ...ref.meta, reasoning: `colour: ${x.category.split(' ')[0]} shape: ${x.category.split(' ')[1]}` } })))
 }
+const attrSet = async (count, k, classes) => {  // ATTR: "what colour is the <shape>?" / "what shape is the <colour> object?" among others (no near misses): class-conditioned attention, no position readout
+  const cs = await makeSceneSet({ task: 'grounding', count, seed: seed * 1000 + k, size, classes, allClasses: all, grid, distractors: Number(E.DISTR ?? 1), nearMisses: false, ...(E.CLUTTER === '0' ? { clutter: false } : {}), ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}) })
+  const ref = (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]
+  const tail = ' Output the thinking process in <think> </think> and final answer in <answer> </answer> tags.'
+  return cs.map((x, i) => { const [c, sh] = x.category.split(' '); const askColour = i % 2 === 0; const label = askColour ? c : sh
+    return { ...ref, id: `at-${k}-${x.id}`, image: x.image, label, category: label, classes: [label], solution: `<answer>${label}</answer>`, problem: askColour ? `What colour is the ${sh}?${tail}` : `What shape is the ${c} object?${tail}`, meta: { ...ref.meta, reasoning: askColour ? `the ${sh} is ${c}` : `the ${c} object is a ${sh}` } } })
+}
+if (E.ATTR) base.push(...await attrSet(Number(E.ATTR), 14, cls.base))
 { const { seededRandom } = await import(`${B}/data/random.js`); const r = seededRandom(5); for (let i = base.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [base[i], base[j]] = [base[j], base[i]] } }
 console.log(name, 'warm-start samples', base.length, base[0].meta.reasoning)
 const baseTest = await sc(cls.base, 32, 7, 'bt')
@@ -67,6 +75,11 @@ for (const [nm, set] of E.EVAL === '0' ? [] : [['base', baseTest], ['novel', nov
   const ev = await evaluatePolicy({ policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(set), eosTokenIds: io.eosTokenIds, maxNewTokens: 110, task, rewards: rewardSet(task), batchSize: 16 })
   console.log(name, nm, JSON.stringify(builtinMetrics(task, ev)), JSON.stringify(ev.rewards))
   for (let i = 0; i < 3; i++) console.log(name, '  truth', set[i].solution, '\n', name, ' pred ', ev.completions[i])
+}
+if (E.ATTR && E.EVAL !== '0') for (const [nm, cl, k] of [['attr-base', cls.base, 15], ['attr-novel', cls.novel, 16]]) {
+  const set = await attrSet(32, k, cl)
+  const ev = await evaluatePolicy({ policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(set), eosTokenIds: io.eosTokenIds, maxNewTokens: 40, task: 'classification', rewards: rewardSet('classification'), batchSize: 16 })
+  console.log(name, nm, JSON.stringify(builtinMetrics('classification', ev)), ev.completions.slice(0, 2))
 }
 if (E.SAVE) await policy.saveModel(`${dir}/model`)
 console.log(name, `total ${wall()} s wall, ${cpu()} s cpu`)
