@@ -126,6 +126,22 @@ t.test('scenes with nearMisses: false have distractors that share neither colour
   t.ok(dflt.reduce((a, s) => a + near(s), 0) > 0, 'the default draws near misses')
 })
 
+t.test('scenes with distractorScale draw distractors smaller than the asked class, and reject a scale outside (0, 1]', async (t) => {
+  const { base, novel } = splitClasses()
+  const opts = { task: 'grounding' as const, count: 20, seed: 10, classes: base, allClasses: [...base, ...novel], grid: 4, gridJitter: 0 }
+  const sides = (set: Awaited<ReturnType<typeof makeSceneSet>>) => set.map((s) => (s.meta!.objects as Array<{ label: string; box: number[] }>)
+    .map((o) => ({ asked: o.label === s.category, side: o.box[2]! - o.box[0]! })))
+  const full = sides(await makeSceneSet(opts))
+  const half = sides(await makeSceneSet({ ...opts, distractorScale: 0.5 }))
+  t.equal(half.length, full.length)
+  const r = half.flatMap((objs, i) => objs.map((o, k) => ({ asked: o.asked, ratio: o.side / full[i]![k]!.side })))
+  t.ok(r.some((x) => !x.asked) && r.every((x) => x.asked ? x.ratio === 1 : Math.abs(x.ratio - 0.5) < 0.05),
+    `the same scenes with distractors at half size, the asked objects unchanged (${r.map((x) => x.ratio.toFixed(2)).join(',')})`)
+  for (const bad of [0, 1.5, Number.NaN]) {
+    await t.rejects(makeSceneSet({ ...opts, distractorScale: bad }), { code: 'ERR_INVALID_ARG', message: /Expected distractorScale in \(0, 1\]/ }, `distractorScale ${bad}`)
+  }
+})
+
 t.test('scene samples list every object (asked class and distractors) with its box, in reading order', async (t) => {
   const { base, novel } = splitClasses()
   const set = await makeSceneSet({ task: 'detection', count: 20, seed: 6, classes: novel, allClasses: [...base, ...novel], grid: 4, gridJitter: 0 })

@@ -13,6 +13,7 @@
  */
 import { detectionPrompt, detectionSolution, groundingPrompt, groundingSolution } from '../prompts/index.js'
 import { seededRandom } from './random.js'
+import { VrftRangeError } from '../errors.js'
 import { place, renderShapes, shapeBox, shortDetectionPrompt, to1000, type Shape, type ShapeSpec } from './synthetic.js'
 import type { Box, Sample } from '../sample.js'
 
@@ -39,6 +40,11 @@ export interface SceneOptions {
    * differ from the asked class in both (an easier selection, for a curriculum).
    */
   nearMisses?: boolean
+  /**
+   * Grid scenes: distractors' radius as a fraction of the asked class's (default 1); below 1 the asked object
+   * stands out by size, a curriculum stage toward selecting it by class.
+   */
+  distractorScale?: number
   /** Object radius range as a fraction of the image side (default [0.12, 0.2]). */
   radius?: readonly [number, number]
   /**
@@ -55,7 +61,7 @@ export interface SceneOptions {
 }
 
 /** Defaults of {@link SceneOptions}. */
-export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, nearMisses: true, radius: [0.12, 0.2] as const, grid: 0, gridJitter: 0.1 })
+export const SCENE_DEFAULTS = Object.freeze({ size: 112, maxInstances: 3, absentRate: 0.2, distractors: 2, nearMisses: true, distractorScale: 1, radius: [0.12, 0.2] as const, grid: 0, gridJitter: 0.1 })
 
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
 
@@ -106,6 +112,8 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
   const grid = o.grid ?? SCENE_DEFAULTS.grid
   const maxD = o.distractors ?? SCENE_DEFAULTS.distractors
   const nearMisses = o.nearMisses ?? SCENE_DEFAULTS.nearMisses
+  const dScale = o.distractorScale ?? SCENE_DEFAULTS.distractorScale
+  if (!(dScale > 0 && dScale <= 1)) throw new VrftRangeError(`Expected distractorScale in (0, 1] but received ${dScale}`)
   const rnd = seededRandom(o.seed)
   const prefix = o.idPrefix ?? `scene-${o.task}-${o.seed}`
   const out: Sample[] = []
@@ -113,14 +121,14 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
     const asked = pick(rnd, o.classes)
     const objs: ShapeSpec[] = []
     const free = grid > 0 ? [...Array(grid * grid).keys()] : []
-    const add = (cls: string): ShapeSpec | undefined => {
+    const add = (cls: string, scale = 1): ShapeSpec | undefined => {
       if (grid > 0) {
         if (!free.length) return undefined
         const cell = free.splice(Math.floor(rnd() * free.length), 1)[0]!
         const w = size / grid
         const j = o.gridJitter ?? SCENE_DEFAULTS.gridJitter
         const jitter = () => (rnd() - 0.5) * w * j
-        const p = { cx: ((cell % grid) + 0.5) * w + jitter(), cy: (Math.floor(cell / grid) + 0.5) * w + jitter(), r: w * 0.36 * (1 - j / 2 + rnd() * j) }
+        const p = { cx: ((cell % grid) + 0.5) * w + jitter(), cy: (Math.floor(cell / grid) + 0.5) * w + jitter(), r: w * 0.36 * (1 - j / 2 + rnd() * j) * scale }
         const s = { ...spec(cls, p, rnd), rot: 0 }
         objs.push(s)
         return s
@@ -140,7 +148,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
         const t = add(asked)
         if (t) targets.push(t)
       }
-      for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool, nearMisses))
+      for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool, nearMisses), dScale)
       const boxes = targets.map((t) => boxOf(t, size)).sort((a, b) => a[0] - b[0] || a[1] - b[1])
       const bytes = await renderShapes(objs, size, rnd, o.clutter ?? true)
       out.push({
@@ -152,7 +160,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
       continue
     }
     const target = add(asked)!
-    for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool, nearMisses))
+    for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool, nearMisses), dScale)
     const others = objs.slice(1)
     const ref = others.length && rnd() < 0.5 ? pick(rnd, others) : undefined
     const rel = ref ? relation(target, ref) : undefined
