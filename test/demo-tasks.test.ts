@@ -126,7 +126,7 @@ t.test('scenes with nearMisses: false have distractors that share neither colour
   t.ok(dflt.reduce((a, s) => a + near(s), 0) > 0, 'the default draws near misses')
 })
 
-t.test('scenes with distractorScale draw distractors smaller than the asked class, and reject a scale outside (0, 1]', async (t) => {
+t.test('scenes with distractorScale draw distractors smaller than the asked class, and reject a scale outside (0, 1] or without a grid', async (t) => {
   const { base, novel } = splitClasses()
   const opts = { task: 'grounding' as const, count: 20, seed: 10, classes: base, allClasses: [...base, ...novel], grid: 4, gridJitter: 0 }
   const sides = (set: Awaited<ReturnType<typeof makeSceneSet>>) => set.map((s) => (s.meta!.objects as Array<{ label: string; box: number[] }>)
@@ -140,6 +140,7 @@ t.test('scenes with distractorScale draw distractors smaller than the asked clas
   for (const bad of [0, 1.5, Number.NaN]) {
     await t.rejects(makeSceneSet({ ...opts, distractorScale: bad }), { code: 'ERR_INVALID_ARG', message: /Expected distractorScale in \(0, 1\]/ }, `distractorScale ${bad}`)
   }
+  await t.rejects(makeSceneSet({ ...opts, grid: 0, distractorScale: 0.5 }), { code: 'ERR_INVALID_ARG', message: /Expected grid > 0 with distractorScale 0.5 .* but received grid 0/ }, 'only grid scenes')
 })
 
 t.test('scene samples list every object (asked class and distractors) with its box, in reading order', async (t) => {

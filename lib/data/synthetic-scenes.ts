@@ -114,6 +114,7 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
   const nearMisses = o.nearMisses ?? SCENE_DEFAULTS.nearMisses
   const dScale = o.distractorScale ?? SCENE_DEFAULTS.distractorScale
   if (!(dScale > 0 && dScale <= 1)) throw new VrftRangeError(`Expected distractorScale in (0, 1] but received ${dScale}`)
+  if (dScale !== 1 && !(grid > 0)) throw new VrftRangeError(`Expected grid > 0 with distractorScale ${dScale} (it sizes grid scenes' distractors) but received grid ${grid}`)
   const rnd = seededRandom(o.seed)
   const prefix = o.idPrefix ?? `scene-${o.task}-${o.seed}`
   const out: Sample[] = []
