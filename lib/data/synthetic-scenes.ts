@@ -115,6 +115,8 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
   const dScale = o.distractorScale ?? SCENE_DEFAULTS.distractorScale
   if (!(dScale > 0 && dScale <= 1)) throw new VrftRangeError(`Expected distractorScale in (0, 1] but received ${dScale}`)
   if (dScale !== 1 && !(grid > 0)) throw new VrftRangeError(`Expected grid > 0 with distractorScale ${dScale} (it sizes grid scenes' distractors) but received grid ${grid}`)
+  const w = grid > 0 ? size / grid : 0  // grid scenes: cell side in px
+  const j = o.gridJitter ?? SCENE_DEFAULTS.gridJitter
   const rnd = seededRandom(o.seed)
   const prefix = o.idPrefix ?? `scene-${o.task}-${o.seed}`
   const out: Sample[] = []
@@ -126,8 +128,6 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
       if (grid > 0) {
         if (!free.length) return undefined
         const cell = free.splice(Math.floor(rnd() * free.length), 1)[0]!
-        const w = size / grid
-        const j = o.gridJitter ?? SCENE_DEFAULTS.gridJitter
         const jitter = () => (rnd() - 0.5) * w * j
         const p = { cx: ((cell % grid) + 0.5) * w + jitter(), cy: (Math.floor(cell / grid) + 0.5) * w + jitter(), r: w * 0.36 * (1 - j / 2 + rnd() * j) * scale }
         const s = { ...spec(cls, p, rnd), rot: 0 }
