@@ -32,16 +32,17 @@ const cls = splitClasses(); const all = [...cls.base, ...cls.novel]
 const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}), ...(E.DISTR ? { distractors: Number(E.DISTR) } : {}), ...(E.NEAR === '0' ? { nearMisses: false } : {}), ...(E.DSCALE ? { distractorScale: Number(E.DSCALE) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
 let base = await sc(E.CLASSES ? E.CLASSES.split(',') : cls.base, Number(E.IMAGES ?? 512), 1, 'base')
 const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
+const classificationRef = async () => (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]  // a classification sample to build scene questions on
 if (E.MIXC) base.push(...await makeSyntheticSet({ task: 'classification', count: Number(E.MIXC), seed: seed * 1000 + 11, size, classes: cls.base, idPrefix: 'mc' }))
 if (E.MIXG) base.push(...await makeSceneSet({ task: 'grounding', count: Number(E.MIXG), seed: seed * 1000 + 12, size, classes: cls.base, allClasses: all, idPrefix: 'mg', grid }))
 if (E.SCENECLS) {  // classification of the scenes' objects (one object per image: DISTR=0), to make attention find the object
   const cs = await makeSceneSet({ task: 'grounding', count: Number(E.SCENECLS), seed: seed * 1000 + 13, size, classes: cls.base, allClasses: all, grid, distractors: 0, ...(E.CLUTTER === '0' ? { clutter: false } : {}), ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}) })
-  const ref = (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]
+  const ref = await classificationRef()
   base.push(...cs.map((x) => ({ ...ref, id: `sc-${x.id}`, image: x.image, label: x.category, classes: cls.base, solution: `<answer>${x.category}</answer>`, ...(E.SCPROMPT ? { problem: E.SCPROMPT } : {}), meta: { ...ref.meta, reasoning: `colour: ${x.category.split(' ')[0]} shape: ${x.category.split(' ')[1]}` } })))
 }
 const attrSet = async (count, k, classes) => {  // ATTR: "what colour is the <shape>?" / "what shape is the <colour> object?" among others (no near misses): class-conditioned attention, no position readout
   const cs = await makeSceneSet({ task: 'grounding', count, seed: seed * 1000 + k, size, classes, allClasses: all, grid, distractors: Number(E.DISTR ?? 1), nearMisses: false, ...(E.DSCALE ? { distractorScale: Number(E.DSCALE) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}), ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}) })
-  const ref = (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]
+  const ref = await classificationRef()
   const tail = ' Output the thinking process in <think> </think> and final answer in <answer> </answer> tags.'
   return cs.map((x, i) => { const [c, sh] = x.category.split(' '); const askColour = i % 2 === 0; const label = askColour ? c : sh
     return { ...ref, id: `at-${k}-${x.id}`, image: x.image, label, category: label, classes: [label], solution: `<answer>${label}</answer>`, problem: askColour ? `What colour is the ${sh}?${tail}` : `What shape is the ${c} object?${tail}`, meta: { ...ref.meta, reasoning: askColour ? `the ${sh} is ${c}` : `the ${c} object is a ${sh}` } } })
