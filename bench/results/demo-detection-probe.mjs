@@ -31,6 +31,10 @@ else console.log(name, 'params', (await initModel({ arch, size: 'tiny', out: `${
 const cls = splitClasses(); const all = [...cls.base, ...cls.novel]
 const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}), ...(E.DISTR ? { distractors: Number(E.DISTR) } : {}), ...(E.NEAR === '0' ? { nearMisses: false } : {}), ...(E.DSCALE ? { distractorScale: Number(E.DSCALE) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
 let base = await sc(E.CLASSES ? E.CLASSES.split(',') : cls.base, Number(E.IMAGES ?? 512), 1, 'base')
+// MIX: a JSON list of extra scene sets mixed into the warm start, e.g. [{"grid":2,"distractors":0,"count":500}] (same task, size, classes, clutter, jitter)
+const mixSet = (m, classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid: m.grid, distractors: m.distractors ?? 0, nearMisses: false, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
+const MIX = E.MIX ? JSON.parse(E.MIX) : []
+for (const [i, m] of MIX.entries()) base.push(...await mixSet(m, E.CLASSES ? E.CLASSES.split(',') : cls.base, m.count, 20 + i, `mix${i}`))
 const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
 const classificationRef = async () => (await makeSyntheticSet({ task: 'classification', count: 1, seed: 1, size, classes: cls.base, prompt: 'reference' }))[0]  // a classification sample to build scene questions on
 if (E.MIXC) base.push(...await makeSyntheticSet({ task: 'classification', count: Number(E.MIXC), seed: seed * 1000 + 11, size, classes: cls.base, idPrefix: 'mc' }))
@@ -76,6 +80,10 @@ for (const [nm, set] of E.EVAL === '0' ? [] : [['base', baseTest], ['novel', nov
   const ev = await evaluatePolicy({ policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(set), eosTokenIds: io.eosTokenIds, maxNewTokens: 110, task, rewards: rewardSet(task), batchSize: 16 })
   console.log(name, nm, JSON.stringify(builtinMetrics(task, ev)), JSON.stringify(ev.rewards))
   for (let i = 0; i < 3; i++) console.log(name, '  truth', set[i].solution, '\n', name, ' pred ', ev.completions[i])
+}
+for (const [i, m] of (E.EVALS && E.EVAL !== '0' ? JSON.parse(E.EVALS) : []).entries()) for (const [nm, cl, k] of [['base', cls.base, 40 + 2 * i], ['novel', cls.novel, 41 + 2 * i]]) {  // EVALS: extra held-out scene sets [{"grid":2,"distractors":1}]
+  const ev = await evaluatePolicy({ policy, decoder: io.tokenizer, encode: io.encode, data: arraySource(await mixSet(m, cl, 32, k, `ev${i}${nm}`)), eosTokenIds: io.eosTokenIds, maxNewTokens: 110, task, rewards: rewardSet(task), batchSize: 16 })
+  console.log(name, `eval grid ${m.grid} distractors ${m.distractors ?? 0} ${nm}`, JSON.stringify(builtinMetrics(task, ev)))
 }
 if (E.ATTR && E.EVAL !== '0') for (const [nm, cl, k] of [['attr-base', cls.base, 15], ['attr-novel', cls.novel, 16]]) {
   const set = await attrSet(32, k, cl)
