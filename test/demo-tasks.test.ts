@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { nativeAvailable } from '../lib/native/binding.js'
 import { builtinSettings, readSummary, runBuiltin, warmStartKey } from '../lib/app/builtin.js'
-import { builtinData } from '../lib/app/builtin-tasks.js'
+import { WARM_START_MIX, builtinData } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
 import { splitClasses } from '../lib/data/synthetic.js'
 import { PICTURE_HEIGHT, PICTURE_WIDTH, answerBoxes } from '../lib/app/pictures.js'
@@ -41,8 +41,14 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
     lr: c.warmStartLearningRate, bs: c.warmStartPromptsPerStep, mb: c.microBatchSize, px: [c.minPixels, c.maxPixels],
   })).digest('hex').slice(0, 16)
   t.equal(warmStartKey(c), before, 'the classification warm start keeps the cache key it had before the model presets')
+  t.same([c.model, c.imageSize, c.maxPixels], ['tiny', 112, 112 * 112], 'classification: the tiny Qwen2-VL')
+  for (const task of ['detection', 'grounding']) {
+    const d = builtinSettings({ task })
+    t.same([d.model, d.imageSize, d.maxPixels, d.grid], ['boxes', 128, 128 * 128, 4], `${task}: the boxes model, one image token per cell`)
+  }
+  process.env.VRFT_DEMO_MODEL = 'tiny'
   const tiny = builtinSettings({ task: 'detection' })
-  t.same([tiny.model, tiny.imageSize, tiny.maxPixels], ['tiny', 112, 112 * 112])
+  t.same([tiny.model, tiny.imageSize, tiny.maxPixels], ['tiny', 112, 112 * 112], 'VRFT_DEMO_MODEL=tiny overrides the box tasks\' model')
   process.env.VRFT_DEMO_MODEL = 'boxes'
   const boxes = builtinSettings({ task: 'detection' })
   t.same([boxes.model, boxes.imageSize, boxes.maxPixels], ['boxes', 128, 128 * 128])
@@ -182,6 +188,28 @@ t.test('demo data per task: shots of novel classes only, detection shots contain
   }
 })
 
+t.test('box tasks warm-start on the mixed stages of WARM_START_MIX plus their own scenes', async (t) => {
+  for (const task of ['detection', 'grounding'] as const) {
+    const n = 60
+    const d = await builtinData({ task, seed: 3, imageSize: 128, warmStartImages: n, shots: 1, testImages: 2, grid: 4 })
+    const mix = WARM_START_MIX[task]
+    t.ok(Math.abs(mix.reduce((a, m) => a + m.share, 0) - 0.9) < 1e-9, `${task}: the stages are 90 % of the warm start`)
+    t.equal(d.base.length, n, `${task}: ${n} warm-start images in all`)
+    for (const [i, m] of mix.entries()) {
+      const part = d.base.filter((s) => s.id.startsWith(`base${i}-`))
+      t.equal(part.length, Math.round(m.share * n), `${task} stage ${i}: its share`)
+      t.ok(part.every((s) => s.task === m.task), `stage ${i}: ${m.task} samples`)
+      // fixed cells: every object's box centre is the centre of a cell of the stage's grid
+      const cell = 1000 / m.grid
+      const objs = part.flatMap((s) => (s.meta!.objects as Array<{ box: number[] }>))
+      t.ok(objs.every((o) => Math.abs(((o.box[0]! + o.box[2]!) / 2) % cell - cell / 2) < 0.03 * cell), `stage ${i}: objects on the ${m.grid} × ${m.grid} grid`)
+      const most = Math.max(...part.map((s) => (s.meta!.objects as unknown[]).length - (s.boxes?.length ?? (s.box ? 1 : 0))))
+      t.ok(m.distractors === 0 ? most === 0 : most <= m.distractors, `stage ${i}: at most ${m.distractors} distractors`)
+    }
+    t.equal(d.base.filter((s) => /^base-/.test(s.id)).length, n - mix.reduce((a, m) => a + Math.round(m.share * n), 0), `${task}: the rest are the task's own scenes`)
+  }
+})
+
 t.test('seeds benchmark: mean, sample sd, the 3-sd and beats-SFT verdicts', async (t) => {
   t.same(meanSd([1, 2, 3]), { mean: 2, sd: 1 })
   const run = (seed: number, w: number, g: number, f: number) => ({ task: 'detection' as const, seed, loadBefore: [0], loadAfter: [0], summary: { task: 'detection' as const, headline: 'mAP', metrics: { mAP: { warmStart: w, grpo: g, sft: f } }, seconds: 1, cpuSeconds: 1, warmStartCached: false } })
@@ -208,7 +236,7 @@ if (!nativeAvailable()) {
 } else {
   const inRange = (v: unknown) => typeof v === 'number' && ((v >= 0 && v <= 1) || Number.isNaN(v))
   for (const task of ['detection', 'grounding', 'classification'] as const) {
-    t.test(`shortened ${task} demo with the real tiny model: summary, metrics in range, chart, pictures`, async (t) => {
+    t.test(`shortened ${task} demo with its real demo model: summary, metrics in range, chart, pictures`, async (t) => {
       const cache = tempDir('vrft-cache-')
       const out = tempDir('vrft-demo-')
       const logs: string[] = []

@@ -22,6 +22,32 @@ export const BUILTIN_TASKS = ['detection', 'classification', 'grounding'] as con
 /** What the data sets of a demo run need. */
 export interface BuiltinDataSettings { task: Task; seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number; grid?: number; maxInstances?: number }
 
+/**
+ * One part of the box tasks' warm start: base-class scenes of `task` on a `grid` × `grid` layout, the
+ * asked object alone (`distractors` 0) or among 1..`distractors` others of unrelated classes, on a plain
+ * background, fixed cells; `share` of the warm-start images.
+ */
+export interface WarmStartStage { task: 'detection' | 'grounding'; grid: number; distractors: number; share: number }
+
+/**
+ * The box tasks' warm start: easy and hard scenes mixed in one SFT run, not in sequence. A small model
+ * does not learn to read a one-token object's cell on a 4 × 4 grid from random weights (1,000 steps at
+ * chance), but it does beside 2 × 2 and 3 × 3 scenes, whose objects it learns first (bench/results/
+ * demo-detection-2026-12-06.md, session 12, probes V1–V4). The rest of the warm-start images are the
+ * task's own scenes (the held-out scenes' kind: near misses, clutter, jitter, absent classes).
+ */
+export const WARM_START_MIX: Readonly<Record<'detection' | 'grounding', readonly WarmStartStage[]>> = Object.freeze({
+  detection: Object.freeze(([2, 3, 4] as const).flatMap((grid) => [
+    { task: 'grounding', grid, distractors: 0, share: 0.1 },
+    { task: 'grounding', grid, distractors: 1, share: 0.1 },
+    { task: 'detection', grid, distractors: 1, share: 0.1 },
+  ] as const)),
+  grounding: Object.freeze(([2, 3, 4] as const).flatMap((grid) => [
+    { task: 'grounding', grid, distractors: 0, share: 0.15 },
+    { task: 'grounding', grid, distractors: 1, share: 0.15 },
+  ] as const)),
+})
+
 /** The demo's data sets. */
 export interface BuiltinDataSets { base: Sample[]; shots: Sample[]; test: Sample[]; classes: { base: string[]; novel: string[] } }
 
@@ -52,7 +78,14 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
   // in the base images too, as they would in real scenes.
   const scenes = (classesAsked: readonly string[], count: number, k: number, idPrefix: string) =>
     makeSceneSet({ task: s.task as 'detection' | 'grounding', count, seed: seed(k), size, classes: classesAsked, allClasses: all, idPrefix, grid: s.grid ?? 0, ...(s.maxInstances ? { maxInstances: s.maxInstances } : {}) })
-  const base = await scenes(classes.base, s.warmStartImages, 1, 'base')
+  // the warm start: the mix's stages, then the task's own scenes for the rest (at least one of each)
+  const mix = WARM_START_MIX[s.task]
+  const stageCount = mix.map((m) => Math.max(1, Math.round(m.share * s.warmStartImages)))
+  const base: Sample[] = []
+  for (const [i, m] of mix.entries()) {
+    base.push(...await makeSceneSet({ task: m.task, count: stageCount[i]!, seed: seed(20 + i), size, classes: classes.base, allClasses: all, idPrefix: `base${i}`, grid: m.grid, distractors: m.distractors, nearMisses: false, clutter: false, gridJitter: 0, ...(s.maxInstances ? { maxInstances: s.maxInstances } : {}) }))
+  }
+  base.push(...await scenes(classes.base, Math.max(1, s.warmStartImages - base.length), 1, 'base'))
   // k shots per novel class: for detection, k images in which the class is present (a few-shot data set
   // is annotated where the class occurs).
   const pool = await scenes(classes.novel, poolSize, 2, 'shot')
