@@ -54,6 +54,8 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
   t.same([boxes.model, boxes.imageSize, boxes.maxPixels], ['boxes', 128, 128 * 128])
   t.not(warmStartKey(boxes), warmStartKey({ ...boxes, model: 'tiny' }), 'a different model is a different warm start')
   t.not(warmStartKey(boxes), warmStartKey({ ...boxes, maxInstances: 4 }), 'so are other scenes')
+  t.same([c.warmStartLrSchedule, boxes.warmStartLrSchedule], ['linear', 'constant'], 'the box tasks warm-start at a constant lr')
+  t.not(warmStartKey(boxes), warmStartKey({ ...boxes, warmStartLrSchedule: 'linear' }), 'and the schedule is in the cache key')
   process.env.VRFT_DEMO_MODEL = 'huge'
   t.throws(() => builtinSettings({}), { code: 'ERR_INVALID_ARG', message: /tiny or boxes for VRFT_DEMO_MODEL.*huge/ })
 })

@@ -89,6 +89,8 @@ export const BUILTIN_DEFAULTS = Object.freeze({
    * box tasks, issue #19); chosen with `VRFT_DEMO_MODEL`, which also sets the image size to the model's.
    */
   model: 'tiny' as DemoModelName,
+  /** The warm start's learning-rate schedule: the paper's `linear` decay, or `constant` (the box tasks'). */
+  warmStartLrSchedule: D.lrScheduler as 'linear' | 'constant',
 })
 
 type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof BUILTIN_DEFAULTS)[K] extends number ? number : (typeof BUILTIN_DEFAULTS)[K] }
@@ -100,7 +102,7 @@ type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof 
  */
 const BOX_TASK_DEFAULTS = Object.freeze({
   model: 'boxes' as DemoModelName, imageSize: DEMO_MODEL_IMAGE_SIZE.boxes, maxPixels: DEMO_MODEL_IMAGE_SIZE.boxes ** 2, grid: 4,
-  warmStartImages: 6000, warmStartSteps: 3000, warmStartPromptsPerStep: 8, warmStartLearningRate: 2e-3,
+  warmStartImages: 6000, warmStartSteps: 3000, warmStartPromptsPerStep: 8, warmStartLearningRate: 2e-3, warmStartLrSchedule: 'constant' as const,
 })
 
 /** Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data). */
@@ -141,17 +143,17 @@ export function builtinSettings(flags: Record<string, unknown>, cfg?: Partial<Tr
     s.maxPixels = s.imageSize * s.imageSize
   }
   for (const k of Object.keys(BUILTIN_DEFAULTS)) {
-    if (k === 'task' || k === 'model') continue
+    if (k === 'task' || k === 'model' || k === 'warmStartLrSchedule') continue
     const env = process.env[`VRFT_DEMO_${k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()}`]
     if (env !== undefined && Number.isFinite(Number(env))) (s as Record<string, unknown>)[k] = Number(env)
   }
   return s
 }
 
-function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: number, seed: number): PolicyFactoryOptions {
+function factoryOptions(model: ModelFolder, lr: number, steps: number, beta: number, seed: number, lrScheduler: PolicyFactoryOptions['lrScheduler'] = D.lrScheduler): PolicyFactoryOptions {
   return {
     modelDir: model.dir, config: model.config, device: 'cpu', dtype: 'float32', learningRate: lr, weightDecay: D.weightDecay, adamBeta1: D.adamBeta1,
-    adamBeta2: D.adamBeta2, adamEpsilon: D.adamEpsilon, lrScheduler: D.lrScheduler, warmupSteps: D.warmupSteps, totalSteps: steps, maxGradNorm: D.maxGradNorm,
+    adamBeta2: D.adamBeta2, adamEpsilon: D.adamEpsilon, lrScheduler, warmupSteps: D.warmupSteps, totalSteps: steps, maxGradNorm: D.maxGradNorm,
     reference: needsReference(beta), seed,
   }
 }
@@ -164,6 +166,7 @@ export function warmStartKey(s: BuiltinSettings): string {
     // the classification cache keeps its key from before the other tasks existed
     ...(s.task === 'classification' && s.model === 'tiny' ? {} : { task: s.task, v: 3, grid: s.grid, maxInstances: s.maxInstances }),
     ...(s.task === 'classification' ? {} : { mix: WARM_START_MIX[s.task] }),
+    ...(s.warmStartLrSchedule === D.lrScheduler ? {} : { schedule: s.warmStartLrSchedule }),
   })).digest('hex').slice(0, 16)
 }
 
@@ -184,7 +187,7 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
   const init = join(tmp, 'init')
   await createTinyModel(init, s.seed, s.model)
   const io = await modelIO(init, s)
-  const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed))
+  const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed, s.warmStartLrSchedule))
   try {
     const tr = new SFTTrainer({
       policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.base), eosTokenIds: io.eosTokenIds,
