@@ -10,7 +10,7 @@
  *
  * Run alone: node dist/bench/run.js --only e2e [--quick]
  */
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { rewardSet } from '../../lib/rewards/scorer.js'
 import { BUILTIN_DEFAULTS, BUILTIN_TASK_DEFAULTS, builtinData, cacheDir } from '../../lib/app/builtin.js'
@@ -31,7 +31,16 @@ export const e2eSuite: Suite = {
     // the classification demo's task (its steps are what the results below measured)
     const s = { ...BUILTIN_DEFAULTS, ...BUILTIN_TASK_DEFAULTS.classification, task: 'classification' as const, warmStartImages: 16, testImages: 4 }
     const data = await builtinData(s)
-    const cached = existsSync(cacheDir()) ? readdirSync(cacheDir()).find((d) => d.startsWith('demo-warmstart-') && !d.includes('.tmp')) : undefined
+    // a cached classification warm start (the box tasks' warm starts are other models on other images)
+    const isClassification = (d: string) => {
+      try {
+        const info = JSON.parse(readFileSync(join(cacheDir(), d, 'info.json'), 'utf8')) as { settings?: { task?: string; model?: string } }
+        return info.settings?.task === 'classification' && (info.settings.model ?? 'tiny') === 'tiny'
+      } catch {
+        return false
+      }
+    }
+    const cached = existsSync(cacheDir()) ? readdirSync(cacheDir()).find((d) => d.startsWith('demo-warmstart-') && !d.includes('.tmp') && isClassification(d)) : undefined
     let modelDir = cached ? join(cacheDir(), cached, 'model') : join(ctx.workdir, 'tiny')
     if (!cached || !existsSync(join(modelDir, 'config.json'))) {
       modelDir = join(ctx.workdir, 'tiny')
