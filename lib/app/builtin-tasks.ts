@@ -76,15 +76,15 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
   }
   // Detection and grounding: distractors come from every class (base and novel), so the novel words appear
   // in the base images too, as they would in real scenes.
-  const scenes = (classesAsked: readonly string[], count: number, k: number, idPrefix: string) =>
-    makeSceneSet({ task: s.task as 'detection' | 'grounding', count, seed: seed(k), size, classes: classesAsked, allClasses: all, idPrefix, grid: s.grid ?? 0, ...(s.maxInstances ? { maxInstances: s.maxInstances } : {}) })
+  const scenes = (classesAsked: readonly string[], count: number, k: number, idPrefix: string, stage?: WarmStartStage) =>
+    makeSceneSet({
+      task: stage?.task ?? (s.task as 'detection' | 'grounding'), count, seed: seed(k), size, classes: classesAsked, allClasses: all, idPrefix, grid: s.grid ?? 0,
+      ...(s.maxInstances ? { maxInstances: s.maxInstances } : {}),
+      ...(stage ? { grid: stage.grid, distractors: stage.distractors, nearMisses: false, clutter: false, gridJitter: 0 } : {}),
+    })
   // the warm start: the mix's stages, then the task's own scenes for the rest (at least one of each)
-  const mix = WARM_START_MIX[s.task]
-  const stageCount = mix.map((m) => Math.max(1, Math.round(m.share * s.warmStartImages)))
   const base: Sample[] = []
-  for (const [i, m] of mix.entries()) {
-    base.push(...await makeSceneSet({ task: m.task, count: stageCount[i]!, seed: seed(20 + i), size, classes: classes.base, allClasses: all, idPrefix: `base${i}`, grid: m.grid, distractors: m.distractors, nearMisses: false, clutter: false, gridJitter: 0, ...(s.maxInstances ? { maxInstances: s.maxInstances } : {}) }))
-  }
+  for (const [i, m] of WARM_START_MIX[s.task].entries()) base.push(...await scenes(classes.base, Math.max(1, Math.round(m.share * s.warmStartImages)), 20 + i, `base${i}`, m))
   base.push(...await scenes(classes.base, Math.max(1, s.warmStartImages - base.length), 1, 'base'))
   // k shots per novel class: for detection, k images in which the class is present (a few-shot data set
   // is annotated where the class occurs).
