@@ -5,9 +5,11 @@
  *   1. data: synthetic coloured shapes (lib/data/synthetic.ts, lib/data/synthetic-scenes.ts); classes are
  *      colour–shape pairs, split into 12 "base" and 4 held-out "novel" pairs (a Latin square: every word
  *      is seen, never the pair); per task see lib/app/builtin-tasks.ts;
- *   2. model: a tiny Qwen2-VL-architecture model with the real Qwen tokenizer (lib/app/tiny.ts);
+ *   2. model: a tiny Qwen2-VL (classification) or a small Qwen3-VL with a compact Qwen vocabulary (the box
+ *      tasks), lib/app/tiny.ts;
  *   3. warm start (stands in for pre-training): SFT on base classes, teaching the
- *      `<think>…</think><answer>…</answer>` format (and, for boxes, localisation); cached under
+ *      `<think>…</think><answer>…</answer>` format (and, for boxes, localisation over the mixed scene
+ *      stages of WARM_START_MIX); cached under
  *      $XDG_CACHE_HOME/vrft-native (or ~/.cache/vrft-native) keyed by its settings and reused next time;
  *   4. few-shot GRPO on the novel classes (the task's reference rewards), evaluated before and after on
  *      held-out novel images, and the same budget of SFT on the same shots for comparison.
@@ -85,8 +87,8 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   /** Detection scenes: the most instances of the asked class in one image (0 when the class is absent). */
   maxInstances: SCENE_DEFAULTS.maxInstances,
   /**
-   * The demo model (lib/app/tiny.ts): `tiny` (Qwen2-VL) or `boxes` (a larger Qwen3-VL, an experiment for the
-   * box tasks, issue #19); chosen with `VRFT_DEMO_MODEL`, which also sets the image size to the model's.
+   * The demo model (lib/app/tiny.ts): `tiny` (Qwen2-VL, classification's) or `boxes` (Qwen3-VL with a compact
+   * vocabulary, the box tasks': BOX_TASK_DEFAULTS); `VRFT_DEMO_MODEL` overrides it and sets the image size to the model's.
    */
   model: 'tiny' as DemoModelName,
   /** The warm start's learning-rate schedule: the paper's `linear` decay, or `constant` (the box tasks'). */
