@@ -33,7 +33,7 @@ export interface WarmStartStage { task: 'detection' | 'grounding'; grid: number;
  * The box tasks' warm start: easy and hard scenes mixed in one SFT run, not in sequence. A small model
  * does not learn to read a one-token object's cell on a 4 × 4 grid from random weights (1,000 steps at
  * chance), but it does beside 2 × 2 and 3 × 3 scenes, whose objects it learns first (bench/results/
- * demo-detection-2026-12-06.md, session 12, probes V1–V4). The rest of the warm-start images are the
+ * demo-detection-2026-12-06.md, session 12, probes R1–R4 and V1–V5). The rest of the warm-start images are the
  * task's own scenes (the held-out scenes' kind: near misses, clutter, jitter, absent classes).
  */
 export const WARM_START_MIX: Readonly<Record<'detection' | 'grounding', readonly WarmStartStage[]>> = Object.freeze({
