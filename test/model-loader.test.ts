@@ -200,3 +200,21 @@ t.test('every entry point stops on the same token (real tiny model)', { skip: re
   const tr = (await policy.generate([prompt], sampling)).completions[0]!
   t.same([Array.from(tr.tokens), tr.finished], [[first], true], 'training policy')
 })
+
+t.test('the prompt cache tells apart samples that share an id but not their question or image', async (t) => {
+  const io = await modelIO(tinyCheckpointDir('qwen2vl-tiny'), PIXELS)
+  const a = goldenImage('img0_noise_200x300')
+  const bytes = readFileSync(a)
+  const base = { id: 'same', problem: 'What shape?', solution: '<answer>circle</answer>', task: 'classification' as const }
+  const first = await io.encode({ ...base, image: { path: a } })
+  const again = await io.encode({ ...base, image: { path: a } })
+  t.equal(again, first, 'the same sample again: the cached encoding')
+  const asked = await io.encode({ ...base, problem: 'What colour is it?', image: { path: a } })
+  t.not(Array.from(asked.inputIds).join(), Array.from(first.inputIds).join(), 'another question, same id: encoded anew')
+  const other = goldenImage('img1_shapes_480x640')
+  const moved = await io.encode({ ...base, image: { path: other } })
+  t.not(Array.from(moved.pixelValues[0]!.slice(0, 64)).join(), Array.from(first.pixelValues[0]!.slice(0, 64)).join(), 'another image, same id: encoded anew')
+  const inBytes = await io.encode({ ...base, image: { bytes } })
+  t.same(Array.from(inBytes.inputIds), Array.from(first.inputIds), 'the same picture as bytes encodes the same')
+  t.equal(await io.encode({ ...base, image: { bytes: Uint8Array.from(bytes) } }), inBytes, 'equal bytes in another buffer: cached')
+})

@@ -1,10 +1,11 @@
 /**
  * Samples → model inputs for training: a user turn with the image first and the problem text after it
  * (as the reference trainer builds it), the model family's chat template (Qwen2-VL: default system turn; Qwen3-VL: none), the image
- * preprocessed with the run's min/max pixels, image pads expanded. Results are cached (LRU by sample id)
+ * preprocessed with the run's min/max pixels, image pads expanded. Results are cached (LRU by sample id, question and image)
  * because the same few-shot samples come back every epoch. Targets for SFT are the target text's ids
  * followed by `<|im_end|>`.
  */
+import { createHash } from 'node:crypto'
 import type { ImageSource as DataImage, Sample } from '../sample.js'
 import { encodePrompt, renderChat, type RenderChatOptions } from '../model/chat.js'
 import type { ImageSource } from '../model/images.js'
@@ -29,7 +30,12 @@ export interface PromptEncoderOptions {
   chat?: RenderChatOptions
 }
 
-/** A cached sample → EncodedPrompt function. */
+/** An image's identity for the prompt cache: its path, or a digest of its bytes (cheap beside decoding it). */
+function imageKey(img: DataImage): string {
+  return 'bytes' in img ? createHash('sha1').update(img.bytes).digest('base64') : `path:${img.path}`
+}
+
+/** A cached sample → EncodedPrompt function (cached by id, question and image). */
 export function makePromptEncoder(tokenizer: QwenTokenizer, preprocessor: PreprocessorConfig, opts: PromptEncoderOptions = {}): PromptEncoder {
   const cache = new Map<string, Promise<EncodedPrompt>>()
   const max = opts.cacheSize ?? 512
@@ -43,7 +49,9 @@ export function makePromptEncoder(tokenizer: QwenTokenizer, preprocessor: Prepro
     return { inputIds: Int32Array.from(ids), pixelValues: [img.pixelValues], imageGridThw: [img.imageGridThw] }
   }
   return (s) => {
-    const key = s.id
+    // keyed by what the encoding depends on, not the id alone: two samples may share an id (a user's own
+    // lists, variants of one scene) with different images or questions
+    const key = `${s.id}\0${s.problem}\0${imageKey(s.image)}`
     let p = cache.get(key)
     if (p) {
       cache.delete(key)
