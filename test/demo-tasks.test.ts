@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { nativeAvailable } from '../lib/native/binding.js'
 import { builtinSettings, readSummary, runBuiltin, warmStartKey } from '../lib/app/builtin.js'
-import { WARM_START_MIX, builtinData } from '../lib/app/builtin-tasks.js'
+import { WARM_START_PHASES, builtinData } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
 import { splitClasses } from '../lib/data/synthetic.js'
 import { PICTURE_HEIGHT, PICTURE_WIDTH, answerBoxes } from '../lib/app/pictures.js'
@@ -68,7 +68,13 @@ t.test('detection scenes: asked class absent sometimes, 0–3 instances, perfect
   t.ok(counts.some((n) => n >= 2), 'some images with several instances')
   t.ok(counts.every((n) => n <= 3))
   t.ok(set.every((s) => novel.includes(s.category!) && s.problem.includes(`'${s.category}'`)))
-  t.ok(set.every((s) => s.boxes!.every((b, i, a) => i === 0 || a[i - 1]![0] <= b[0])), 'boxes listed left to right')
+  const cy = (b: readonly number[]) => (b[1]! + b[3]!) / 2, cx = (b: readonly number[]) => (b[0]! + b[2]!) / 2
+  t.ok(set.every((s) => s.boxes!.every((b, i, a) => i === 0 || cy(a[i - 1]!) < cy(b) || (cy(a[i - 1]!) === cy(b) && cx(a[i - 1]!) <= cx(b)))), 'boxes in reading order')
+  // grid scenes: by cell row, then left to right, whatever the jitter
+  const g = await makeSceneSet({ task: 'detection', count: 60, seed: 9, classes: novel, allClasses: [...base, ...novel], grid: 4, gridJitter: 0.3, size: 128 })
+  const cell = (b: readonly number[]) => [Math.floor(cy(b) / 250), cx(b)] as const
+  t.ok(g.some((s) => s.boxes!.length >= 3), 'some grid scenes with three instances')
+  t.ok(g.every((s) => s.boxes!.every((b, i, a) => i === 0 || cell(a[i - 1]!)[0] < cell(b)[0] || (cell(a[i - 1]!)[0] === cell(b)[0] && cell(a[i - 1]!)[1] < cell(b)[1]))), 'grid boxes by cell row, then left to right')
   const sc = await scoreCompletions(rewardSet('detection'), set.map(syntheticTarget), set)
   t.ok([...sc.totals].every((v) => Math.abs(v - 3) < 1e-9), 'the warm-start target scores iou + confidence + format = 3')
   t.match(syntheticTarget(set.find((s) => s.boxes!.length === 0)!), /^<think>no \w+ \w+<\/think><answer>No Objects<\/answer>$/)
@@ -190,26 +196,35 @@ t.test('demo data per task: shots of novel classes only, detection shots contain
   }
 })
 
-t.test('box tasks warm-start on the mixed stages of WARM_START_MIX plus their own scenes', async (t) => {
+t.test('box tasks warm-start in the phases of WARM_START_PHASES: their stages plus their own scenes', async (t) => {
   for (const task of ['detection', 'grounding'] as const) {
-    const n = 60
+    const n = 100
     const d = await builtinData({ task, seed: 3, imageSize: 128, warmStartImages: n, shots: 1, testImages: 2, grid: 4 })
-    const mix = WARM_START_MIX[task]
-    t.ok(Math.abs(mix.reduce((a, m) => a + m.share, 0) - 0.9) < 1e-9, `${task}: the stages are 90 % of the warm start`)
-    t.equal(d.base.length, n, `${task}: ${n} warm-start images in all`)
-    for (const [i, m] of mix.entries()) {
-      const part = d.base.filter((s) => s.id.startsWith(`base${i}-`))
-      t.equal(part.length, Math.round(m.share * n), `${task} stage ${i}: its share`)
-      t.ok(part.every((s) => s.task === m.task), `stage ${i}: ${m.task} samples`)
-      // fixed cells: every object's box centre is the centre of a cell of the stage's grid
-      const cell = 1000 / m.grid
-      const objs = part.flatMap((s) => (s.meta!.objects as Array<{ box: number[] }>))
-      t.ok(objs.every((o) => Math.abs(((o.box[0]! + o.box[2]!) / 2) % cell - cell / 2) < 0.03 * cell), `stage ${i}: objects on the ${m.grid} × ${m.grid} grid`)
-      const most = Math.max(...part.map((s) => (s.meta!.objects as unknown[]).length - (s.boxes?.length ?? (s.box ? 1 : 0))))
-      t.ok(m.distractors === 0 ? most === 0 : most <= m.distractors, `stage ${i}: at most ${m.distractors} distractors`)
+    const phases = WARM_START_PHASES[task]
+    t.ok(Math.abs(phases.reduce((a, p) => a + p.steps, 0) - 1) < 1e-9, `${task}: the phases share the steps`)
+    t.equal(d.phases.length, phases.length, `${task}: one image set per phase`)
+    t.same(d.base.map((s) => s.id), d.phases.flat().map((s) => s.id), `${task}: base is every phase's images in order`)
+    t.equal(new Set(d.base.map((s) => s.id)).size, d.base.length, `${task}: sample ids are unique`)
+    for (const [p, phase] of phases.entries()) {
+      const part = d.phases[p]!
+      t.equal(part.length, Math.round(phase.images * n), `${task} phase ${p}: its share of the images`)
+      for (const [i, m] of phase.stages.entries()) {
+        const st = part.filter((s) => s.id.startsWith(`base${p}.${i}-`))
+        t.equal(st.length, Math.round(m.share * part.length), `${task} phase ${p} stage ${i}: its share`)
+        t.ok(st.every((s) => s.task === m.task), `stage ${i}: ${m.task} samples`)
+        // fixed cells: every object's box centre is the centre of a cell of the stage's grid
+        const cell = 1000 / m.grid
+        const objs = st.flatMap((s) => (s.meta!.objects as Array<{ box: number[] }>))
+        t.ok(objs.every((o) => Math.abs(((o.box[0]! + o.box[2]!) / 2) % cell - cell / 2) < 0.03 * cell), `stage ${i}: objects on the ${m.grid} × ${m.grid} grid`)
+        const most = Math.max(...st.map((s) => (s.meta!.objects as unknown[]).length - (s.boxes?.length ?? (s.box ? 1 : 0))))
+        t.ok(m.distractors === 0 ? most === 0 : most <= m.distractors, `stage ${i}: at most ${m.distractors} distractors`)
+      }
+      const own = part.filter((s) => s.id.startsWith(`base${p}-`))
+      t.equal(own.length, part.length - phase.stages.reduce((a, m) => a + Math.round(m.share * part.length), 0), `${task} phase ${p}: the rest are the task's own scenes`)
+      t.ok(own.every((s) => s.task === task))
     }
-    t.equal(d.base.filter((s) => /^base-/.test(s.id)).length, n - mix.reduce((a, m) => a + Math.round(m.share * n), 0), `${task}: the rest are the task's own scenes`)
   }
+  t.equal(WARM_START_PHASES.detection.at(-1)!.stages.filter((m) => m.task === 'detection').length > 0, true, 'detection ends on the detection prompt')
 })
 
 t.test('seeds benchmark: mean, sample sd, the 3-sd and beats-SFT verdicts', async (t) => {

@@ -23,33 +23,52 @@ export const BUILTIN_TASKS = ['detection', 'classification', 'grounding'] as con
 export interface BuiltinDataSettings { task: Task; seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number; grid?: number; maxInstances?: number }
 
 /**
- * One part of the box tasks' warm start: base-class scenes of `task` on a `grid` × `grid` layout, the
- * asked object alone (`distractors` 0) or among 1..`distractors` others of unrelated classes, on a plain
- * background, fixed cells; `share` of the warm-start images.
+ * One part of a warm-start phase: base-class scenes of `task` on a `grid` × `grid` layout, the asked object
+ * alone (`distractors` 0) or among 1..`distractors` others of unrelated classes, on a plain background,
+ * fixed cells; `share` of the phase's images.
  */
 export interface WarmStartStage { task: 'detection' | 'grounding'; grid: number; distractors: number; share: number }
 
 /**
- * The box tasks' warm start: easy and hard scenes mixed in one SFT run, not in sequence. A small model
- * does not learn to read a one-token object's cell on a 4 × 4 grid from random weights (1,000 steps at
- * chance), but it does beside 2 × 2 and 3 × 3 scenes, whose objects it learns first (bench/results/
- * demo-detection-2026-12-06.md, session 12, probes R1–R4 and V1–V5). The rest of the warm-start images are the
- * task's own scenes (the held-out scenes' kind: near misses, clutter, jitter, absent classes).
+ * One phase of the box tasks' warm start: `steps` and `images` are its shares of the warm-start steps and
+ * images; its images are the `stages`, and the task's own scenes (the held-out scenes' kind: near misses,
+ * clutter, jitter, absent classes) for the share the stages leave.
  */
-export const WARM_START_MIX: Readonly<Record<'detection' | 'grounding', readonly WarmStartStage[]>> = Object.freeze({
-  detection: Object.freeze(([2, 3, 4] as const).flatMap((grid) => [
-    { task: 'grounding', grid, distractors: 0, share: 0.1 },
-    { task: 'grounding', grid, distractors: 1, share: 0.1 },
-    { task: 'detection', grid, distractors: 1, share: 0.1 },
-  ] as const)),
-  grounding: Object.freeze(([2, 3, 4] as const).flatMap((grid) => [
-    { task: 'grounding', grid, distractors: 0, share: 0.15 },
-    { task: 'grounding', grid, distractors: 1, share: 0.15 },
-  ] as const)),
+export interface WarmStartPhase { steps: number; images: number; stages: readonly WarmStartStage[] }
+
+const stageOf = (task: WarmStartStage['task'], grid: number, distractors: number, share: number): WarmStartStage => Object.freeze({ task, grid, distractors, share })
+/** Lone objects on the three grids, and the 2 × 2 grid among a distractor (probe V1). */
+const LOCATE = Object.freeze({ steps: 1 / 3, images: 0.44, stages: Object.freeze([stageOf('grounding', 2, 0, 0.25), stageOf('grounding', 3, 0, 0.25), stageOf('grounding', 4, 0, 0.25), stageOf('grounding', 2, 1, 0.25)]) })
+/** The 4 × 4 grid alone and every grid among a distractor (probe V3). */
+const CHOOSE = Object.freeze({ steps: 1 / 3, images: 0.28, stages: Object.freeze([stageOf('grounding', 4, 0, 0.25), stageOf('grounding', 4, 1, 0.25), stageOf('grounding', 2, 1, 0.25), stageOf('grounding', 3, 1, 0.25)]) })
+
+/**
+ * The box tasks' warm start, phase by phase (one SFT run each, the optimizer carried over). A small model
+ * does not learn to read a one-token object's cell on a 4 × 4 grid from random weights (1,000 steps at
+ * chance), nor from every difficulty mixed evenly (probe V2), but it does in three phases: easy scenes
+ * beside the 4 × 4 grid (V1), then the choice among a distractor (V3), then mostly the hardest scenes
+ * (V5 for grounding; D1 for detection, whose last phase turns to the detection prompt and its lists of
+ * boxes). bench/results/demo-detection-2026-12-06.md, sessions 12–13.
+ */
+export const WARM_START_PHASES: Readonly<Record<'detection' | 'grounding', readonly WarmStartPhase[]>> = Object.freeze({
+  grounding: Object.freeze([LOCATE, CHOOSE, Object.freeze({
+    steps: 1 / 3, images: 0.28, stages: Object.freeze([stageOf('grounding', 4, 1, 0.43), stageOf('grounding', 3, 1, 0.3), stageOf('grounding', 4, 0, 0.13), stageOf('grounding', 2, 1, 0.14)]),
+  })]),
+  detection: Object.freeze([LOCATE, CHOOSE, Object.freeze({
+    steps: 1 / 3, images: 0.28, stages: Object.freeze([stageOf('detection', 4, 1, 0.27), stageOf('detection', 3, 1, 0.19), stageOf('grounding', 4, 1, 0.19), stageOf('detection', 2, 1, 0.08)]),
+  })]),
 })
 
 /** The demo's data sets. */
-export interface BuiltinDataSets { base: Sample[]; shots: Sample[]; test: Sample[]; classes: { base: string[]; novel: string[] } }
+export interface BuiltinDataSets {
+  /** The warm start's images (every phase's, in order). */
+  base: Sample[]
+  /** The box tasks' warm start by phase (WARM_START_PHASES); classification's is one phase, `base`. */
+  phases: Sample[][]
+  shots: Sample[]
+  test: Sample[]
+  classes: { base: string[]; novel: string[] }
+}
 
 /** k samples per class from a pool (in pool order). */
 function perClass(pool: readonly Sample[], classes: readonly string[], k: number, classOf: (s: Sample) => string | undefined): Sample[] {
@@ -72,7 +91,7 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
     const shots = perClass(pool, classes.novel, s.shots, (x) => x.label)
     const test = await makeSyntheticSet({ task: 'classification', count: s.testImages, seed: seed(3), size, classes: classes.novel, idPrefix: 'test' })
     for (const x of [...base, ...shots, ...test]) x.classes = all
-    return { base, shots, test, classes }
+    return { base, phases: [base], shots, test, classes }
   }
   // Detection and grounding: distractors come from every class (base and novel), so the novel words appear
   // in the base images too, as they would in real scenes.
@@ -82,16 +101,23 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
       ...(s.maxInstances ? { maxInstances: s.maxInstances } : {}),
       ...(stage ? { grid: stage.grid, distractors: stage.distractors, nearMisses: false, clutter: false, gridJitter: 0 } : {}),
     })
-  // the warm start: the mix's stages, then the task's own scenes for the rest (at least one of each)
-  const base: Sample[] = []
-  for (const [i, m] of WARM_START_MIX[s.task].entries()) base.push(...await scenes(classes.base, Math.max(1, Math.round(m.share * s.warmStartImages)), 20 + i, `base${i}`, m))
-  base.push(...await scenes(classes.base, Math.max(1, s.warmStartImages - base.length), 1, 'base'))
+  // the warm start, phase by phase: its stages, then the task's own scenes for the rest
+  const phases: Sample[][] = []
+  let k = 20
+  for (const [p, phase] of WARM_START_PHASES[s.task].entries()) {
+    const n = Math.max(1, Math.round(phase.images * s.warmStartImages))
+    const part: Sample[] = []
+    for (const [i, m] of phase.stages.entries()) part.push(...await scenes(classes.base, Math.max(1, Math.round(m.share * n)), k++, `base${p}.${i}`, m))
+    if (part.length < n) part.push(...await scenes(classes.base, n - part.length, 1 + 100 * p, `base${p}`))
+    phases.push(part)
+  }
+  const base = phases.flat()
   // k shots per novel class: for detection, k images in which the class is present (a few-shot data set
   // is annotated where the class occurs).
   const pool = await scenes(classes.novel, poolSize, 2, 'shot')
   const shots = perClass(s.task === 'detection' ? pool.filter((x) => (x.boxes?.length ?? 0) > 0) : pool, classes.novel, s.shots, (x) => x.category)
   const test = await scenes(classes.novel, s.testImages, 3, 'test')
-  return { base, shots, test, classes }
+  return { base, phases, shots, test, classes }
 }
 
 /** The held-out numbers of one evaluation, by task (all in [0, 1]). */

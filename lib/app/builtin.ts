@@ -8,8 +8,8 @@
  *   2. model: a tiny Qwen2-VL (classification) or a small Qwen3-VL with a compact Qwen vocabulary (the box
  *      tasks), lib/app/tiny.ts;
  *   3. warm start (stands in for pre-training): SFT on base classes, teaching the
- *      `<think>…</think><answer>…</answer>` format (and, for boxes, localisation over the mixed scene
- *      stages of WARM_START_MIX); cached under
+ *      `<think>…</think><answer>…</answer>` format (and, for boxes, localisation in the three phases
+ *      of WARM_START_PHASES); cached under
  *      $XDG_CACHE_HOME/vrft-native (or ~/.cache/vrft-native) keyed by its settings and reused next time;
  *   4. few-shot GRPO on the novel classes (the task's reference rewards), evaluated before and after on
  *      held-out novel images, and the same budget of SFT on the same shots for comparison.
@@ -42,7 +42,7 @@ import type { ModelFolder } from '../model/load.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from '../train/sft.js'
 import { DEMO_MODELS, DEMO_MODEL_IMAGE_SIZE, createTinyModel, type DemoModelName } from './tiny.js'
-import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, WARM_START_MIX, builtinData, builtinMetrics, type BuiltinMetrics } from './builtin-tasks.js'
+import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, WARM_START_PHASES, builtinData, builtinMetrics, type BuiltinMetrics } from './builtin-tasks.js'
 import { writePictures } from './pictures.js'
 import { detectionTruth } from '../rewards/rewards.js'
 
@@ -99,12 +99,16 @@ type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof 
 
 /**
  * The box tasks' demo: the `boxes` model (Qwen3-VL, compact vocabulary: lib/app/tiny.ts) on 128 px images,
- * one merged image token per cell of the 4 × 4 grid, and a long warm start over the mixed scenes of
- * WARM_START_MIX (lib/app/builtin-tasks.ts); a step of the 1.5M-parameter model costs ~0.2 s.
+ * one merged image token per cell of the 4 × 4 grid, a long warm start in the phases of WARM_START_PHASES
+ * (lib/app/builtin-tasks.ts; a step of the 1.5M-parameter model costs ~0.2 s), and GRPO on 16 shots per
+ * novel class sampled at temperature 1.5: the warm-started model is nearly deterministic at 1 (0.01–0.04
+ * nats per token, most groups without any reward spread), so GRPO has nothing to compare
+ * (bench/results/demo-detection-2026-12-06.md, session 13).
  */
 const BOX_TASK_DEFAULTS = Object.freeze({
   model: 'boxes' as DemoModelName, imageSize: DEMO_MODEL_IMAGE_SIZE.boxes, maxPixels: DEMO_MODEL_IMAGE_SIZE.boxes ** 2, grid: 4,
-  warmStartImages: 6000, warmStartSteps: 3000, warmStartPromptsPerStep: 8, warmStartLearningRate: 2e-3, warmStartLrSchedule: 'constant' as const,
+  warmStartImages: 9000, warmStartSteps: 4500, warmStartPromptsPerStep: 8, warmStartLearningRate: 2e-3, warmStartLrSchedule: 'constant' as const,
+  shots: 16, testImages: 128, maxSteps: 100, promptsPerStep: 4, evalEvery: 25, temperature: 1.5, learningRate: 2e-4,
 })
 
 /** Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data). */
@@ -167,7 +171,7 @@ export function warmStartKey(s: BuiltinSettings): string {
     lr: s.warmStartLearningRate, bs: s.warmStartPromptsPerStep, mb: s.microBatchSize, px: [s.minPixels, s.maxPixels],
     // the classification cache keeps its key from before the other tasks existed
     ...(s.task === 'classification' && s.model === 'tiny' ? {} : { task: s.task, v: 3, grid: s.grid, maxInstances: s.maxInstances }),
-    ...(s.task === 'classification' ? {} : { mix: WARM_START_MIX[s.task] }),
+    ...(s.task === 'classification' ? {} : { phases: WARM_START_PHASES[s.task] }),
     ...(s.warmStartLrSchedule === D.lrScheduler ? {} : { schedule: s.warmStartLrSchedule }),
   })).digest('hex').slice(0, 16)
 }
@@ -176,7 +180,7 @@ export function warmStartKey(s: BuiltinSettings): string {
  * The warm-started model: from the cache when its key ({@link warmStartKey}) matches, else init + SFT on
  * base classes (written to a temporary folder and renamed into place). Returns the model directory.
  */
-export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
+export async function warmStart(s: BuiltinSettings, data: { base: Sample[]; phases?: Sample[][] }, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
   const key = warmStartKey(s)
   const dir = join(s.cacheDir, `demo-warmstart-${key}`)
@@ -185,20 +189,30 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[] }, o:
   const tmp = `${dir}.tmp-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
-  log(`warm start: initializing the demo's '${s.model}' model (${DEMO_MODELS[s.model].arch}, lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps; cached in ${dir})`)
+  const phases = data.phases?.length ? data.phases : [data.base]
+  log(`warm start: initializing the demo's '${s.model}' model (${DEMO_MODELS[s.model].arch}, lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps${phases.length > 1 ? ` in ${phases.length} phases` : ''}; cached in ${dir})`)
   const init = join(tmp, 'init')
   await createTinyModel(init, s.seed, s.model)
   const io = await modelIO(init, s)
   const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed, s.warmStartLrSchedule))
   try {
-    const tr = new SFTTrainer({
-      policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.base), eosTokenIds: io.eosTokenIds,
-      encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: join(tmp, 'run'), progress: s.quiet ? false : new Progress(),
-      plots: false, ...(o.signal ? { signal: o.signal } : {}),
-      settings: { promptsPerStep: s.warmStartPromptsPerStep, microBatchSize: s.microBatchSize, maxSteps: s.warmStartSteps, seed: s.seed, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, maxPromptLength: D.maxPromptLength, evalMaxNewTokens: s.maxCompletionLength },
-    })
-    const r = await tr.train()
-    if (r.stopped) throw Object.assign(new Error('warm start interrupted'), { code: 'ERR_ABORTED' })
+    // one SFT run per phase on the same policy (its optimizer and lr schedule carry over), steps split by
+    // the phases' shares (the box tasks: WARM_START_PHASES), the last taking what rounding leaves
+    const shares = phases.length > 1 && s.task !== 'classification' ? WARM_START_PHASES[s.task].map((p) => p.steps) : [1]
+    let done = 0
+    for (const [p, part] of phases.entries()) {
+      const steps = p === phases.length - 1 ? s.warmStartSteps - done : Math.round(shares[p]! * s.warmStartSteps)
+      done += steps
+      if (phases.length > 1) log(`warm start phase ${p + 1}/${phases.length}: ${part.length} images, ${steps} steps`)
+      const tr = new SFTTrainer({
+        policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(part), eosTokenIds: io.eosTokenIds,
+        encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: join(tmp, 'run', String(p)), progress: s.quiet ? false : new Progress(),
+        plots: false, ...(o.signal ? { signal: o.signal } : {}),
+        settings: { promptsPerStep: s.warmStartPromptsPerStep, microBatchSize: s.microBatchSize, maxSteps: steps, seed: s.seed + p, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, maxPromptLength: D.maxPromptLength, evalMaxNewTokens: s.maxCompletionLength },
+      })
+      const r = await tr.train()
+      if (r.stopped) throw Object.assign(new Error('warm start interrupted'), { code: 'ERR_ABORTED' })
+    }
     await policy.saveModel(join(tmp, 'model'))
   } finally {
     policy.dispose()

@@ -7,7 +7,8 @@
  * - detection: one asked class per image, 0–`maxInstances` instances of it (absent with probability
  *   `absentRate`: `No Objects` is then the right answer) among `distractors` objects of other classes,
  *   half of them sharing the asked colour or shape (the hard negatives of an open-vocabulary detector).
- *   The paper's detection prompt (or a short one), boxes on Qwen2-VL's 0–1000 grid, listed left to right.
+ *   The paper's detection prompt (or a short one), boxes on Qwen2-VL's 0–1000 grid, listed in
+ *   reading order (by cell row in grid scenes, then left to right).
  * - grounding: one referring expression per image ("the red square", or with a relation to another object:
  *   "the red square left of the blue circle"), the reference grounding prompt, one 0–1000 box.
  */
@@ -150,7 +151,10 @@ export async function makeSceneSet(o: SceneOptions): Promise<Sample[]> {
         if (t) targets.push(t)
       }
       for (let k = 0; k < nd; k++) add(distractorClass(rnd, asked, pool, nearMisses), dScale)
-      const boxes = targets.map((t) => boxOf(t, size)).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+      // reading order: top to bottom by row (a grid scene's cell row, so the jitter never reorders a row),
+      // then left to right; a model can learn which instance comes next
+      const row = (t: ShapeSpec) => (grid > 0 ? Math.floor(t.cy / w) : t.cy)
+      const boxes = [...targets].sort((a, b) => row(a) - row(b) || a.cx - b.cx).map((t) => boxOf(t, size))
       const bytes = await renderShapes(objs, size, rnd, o.clutter ?? true)
       out.push({
         id: `${prefix}-${i}`, image: { bytes }, task: 'detection', category: asked, boxes,
