@@ -32,7 +32,7 @@ const cls = splitClasses(); const all = [...cls.base, ...cls.novel]
 const sc = (classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.ABSENT ? { absentRate: Number(E.ABSENT) } : {}), ...(E.DISTR ? { distractors: Number(E.DISTR) } : {}), ...(E.NEAR === '0' ? { nearMisses: false } : {}), ...(E.DSCALE ? { distractorScale: Number(E.DSCALE) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
 let base = await sc(E.CLASSES ? E.CLASSES.split(',') : cls.base, Number(E.IMAGES ?? 512), 1, 'base')
 // MIX: a JSON list of extra scene sets mixed into the warm start, e.g. [{"grid":2,"distractors":0,"count":500}] (same task, size, classes, clutter, jitter)
-const mixSet = (m, classes, count, k, pre) => makeSceneSet({ task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid: m.grid, distractors: m.distractors ?? 0, nearMisses: false, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
+const mixSet = (m, classes, count, k, pre) => makeSceneSet({ task: m.task ?? task, count, seed: seed * 1000 + k, size, classes, allClasses: all, idPrefix: pre, grid: m.grid, distractors: m.distractors ?? 0, nearMisses: false, maxInstances: Number(E.MAXI ?? 3), prompt: E.PROMPT ?? 'reference', ...(E.JITTER ? { gridJitter: Number(E.JITTER) } : {}), ...(E.CLUTTER === '0' ? { clutter: false } : {}) })
 const MIX = E.MIX ? JSON.parse(E.MIX) : []
 for (const [i, m] of MIX.entries()) base.push(...await mixSet(m, E.CLASSES ? E.CLASSES.split(',') : cls.base, m.count, 20 + i, `mix${i}`))
 const { makeSyntheticSet } = await import(`${B}/data/synthetic.js`)
@@ -66,6 +66,8 @@ if (E.DESC === 'grid') for (const x of [...base, ...baseTest, ...novelTest]) {  
   const objs = x.meta.objects.map((o) => `${o.label} at row ${Math.floor((o.box[1] + o.box[3]) / 500) + 1} column ${Math.floor((o.box[0] + o.box[2]) / 500) + 1}`)
   x.meta.reasoning = `${objs.join(', ')}; ${x.meta.reasoning}`
 }
+// REASON=class: detection's <think> names the class only (no count first)
+if (E.REASON === 'class') for (const x of [...base, ...baseTest, ...novelTest]) if (x.task === 'detection') x.meta.reasoning = x.category
 const s = { minPixels: 3136, maxPixels: size * size }
 const io = await modelIO(`${dir}/init`, s)
 const policy = await createPolicy({ modelDir: io.folder.dir, config: io.folder.config, device: 'cpu', dtype: E.DTYPE ?? 'float32', learningRate: Number(E.LR ?? 3e-3), weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, lrScheduler: E.SCHED ?? 'linear', warmupSteps: 0, totalSteps: steps, maxGradNorm: 1, reference: false, seed })
