@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { nativeAvailable } from '../lib/native/binding.js'
 import { builtinSettings, readSummary, runBuiltin, warmStartKey } from '../lib/app/builtin.js'
-import { WARM_START_PHASES, builtinData } from '../lib/app/builtin-tasks.js'
+import { WARM_START_PHASES, builtinData, stageCounts } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
 import { splitClasses } from '../lib/data/synthetic.js'
 import { PICTURE_HEIGHT, PICTURE_WIDTH, answerBoxes } from '../lib/app/pictures.js'
@@ -202,6 +202,7 @@ t.test('box tasks warm-start in the phases of WARM_START_PHASES: their stages pl
     const d = await builtinData({ task, seed: 3, imageSize: 128, warmStartImages: n, shots: 1, testImages: 2, grid: 4 })
     const phases = WARM_START_PHASES[task]
     t.ok(Math.abs(phases.reduce((a, p) => a + p.steps, 0) - 1) < 1e-9, `${task}: the phases share the steps`)
+    t.ok(Math.abs(d.base.length - n) < phases.length, `${task}: about ${n} warm-start images in all (${d.base.length})`)
     t.equal(d.phases.length, phases.length, `${task}: one image set per phase`)
     t.same(d.base.map((s) => s.id), d.phases.flat().map((s) => s.id), `${task}: base is every phase's images in order`)
     t.equal(new Set(d.base.map((s) => s.id)).size, d.base.length, `${task}: sample ids are unique`)
@@ -210,7 +211,8 @@ t.test('box tasks warm-start in the phases of WARM_START_PHASES: their stages pl
       t.equal(part.length, Math.round(phase.images * n), `${task} phase ${p}: its share of the images`)
       for (const [i, m] of phase.stages.entries()) {
         const st = part.filter((s) => s.id.startsWith(`base${p}.${i}-`))
-        t.equal(st.length, Math.round(m.share * part.length), `${task} phase ${p} stage ${i}: its share`)
+        t.equal(st.length, stageCounts(phase.stages, part.length)[i], `${task} phase ${p} stage ${i}: its share`)
+        t.ok(Math.abs(st.length - m.share * part.length) <= 1, `${task} phase ${p} stage ${i}: within one image of its share`)
         t.ok(st.every((s) => s.task === m.task), `stage ${i}: ${m.task} samples`)
         // fixed cells: every object's box centre is the centre of a cell of the stage's grid
         const cell = 1000 / m.grid
@@ -220,10 +222,16 @@ t.test('box tasks warm-start in the phases of WARM_START_PHASES: their stages pl
         t.ok(m.distractors === 0 ? most === 0 : most <= m.distractors, `stage ${i}: at most ${m.distractors} distractors`)
       }
       const own = part.filter((s) => s.id.startsWith(`base${p}-`))
-      t.equal(own.length, part.length - phase.stages.reduce((a, m) => a + Math.round(m.share * part.length), 0), `${task} phase ${p}: the rest are the task's own scenes`)
+      t.equal(own.length, part.length - stageCounts(phase.stages, part.length).reduce((a, c) => a + c, 0), `${task} phase ${p}: the rest are the task's own scenes`)
       t.ok(own.every((s) => s.task === task))
     }
   }
+  const st = (share: number) => ({ task: 'grounding' as const, grid: 4, distractors: 1, share })
+  for (const n of [7, 100, 2520, 9001]) {
+    const c = stageCounts([st(0.43), st(0.3), st(0.13), st(0.14)], n)
+    t.equal(c.reduce((a, b) => a + b, 0), n, `shares that add up to 1 give exactly ${n} images (plain rounding gives 2,521 of 2,520)`)
+  }
+  t.same(stageCounts([st(0.5)], 10), [5], 'a share below 1 leaves the rest to the own scenes')
   t.equal(WARM_START_PHASES.detection.at(-1)!.stages.filter((m) => m.task === 'detection').length > 0, true, 'detection ends on the detection prompt')
 })
 

@@ -59,6 +59,19 @@ export const WARM_START_PHASES: Readonly<Record<'detection' | 'grounding', reado
   })]),
 })
 
+/** Images per stage of a phase of `n` images: shares rounded cumulatively, so they never add up to more than `n` (at least 1 each). */
+export function stageCounts(stages: readonly WarmStartStage[], n: number): number[] {
+  let cum = 0
+  let prev = 0
+  return stages.map((m) => {
+    cum += m.share
+    const upto = Math.min(n, Math.round(cum * n))
+    const c = Math.max(1, upto - prev)
+    prev += c
+    return c
+  })
+}
+
 /** The demo's data sets. */
 export interface BuiltinDataSets {
   /** The warm start's images (every phase's, in order). */
@@ -107,7 +120,8 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
   for (const [p, phase] of WARM_START_PHASES[s.task].entries()) {
     const n = Math.max(1, Math.round(phase.images * s.warmStartImages))
     const part: Sample[] = []
-    for (const [i, m] of phase.stages.entries()) part.push(...await scenes(classes.base, Math.max(1, Math.round(m.share * n)), k++, `base${p}.${i}`, m))
+    const counts = stageCounts(phase.stages, n)
+    for (const [i, m] of phase.stages.entries()) part.push(...await scenes(classes.base, counts[i]!, k++, `base${p}.${i}`, m))
     if (part.length < n) part.push(...await scenes(classes.base, n - part.length, 1 + 100 * p, `base${p}`))
     phases.push(part)
   }

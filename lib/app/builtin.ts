@@ -170,7 +170,7 @@ export function warmStartKey(s: BuiltinSettings): string {
     v: 1, preset: DEMO_MODELS[s.model], seed: s.seed, size: s.imageSize, n: s.warmStartImages, steps: s.warmStartSteps,
     lr: s.warmStartLearningRate, bs: s.warmStartPromptsPerStep, mb: s.microBatchSize, px: [s.minPixels, s.maxPixels],
     // the classification cache keeps its key from before the other tasks existed
-    ...(s.task === 'classification' && s.model === 'tiny' ? {} : { task: s.task, v: 3, grid: s.grid, maxInstances: s.maxInstances }),
+    ...(s.task === 'classification' && s.model === 'tiny' ? {} : { task: s.task, v: 4, grid: s.grid, maxInstances: s.maxInstances }),
     ...(s.task === 'classification' ? {} : { phases: WARM_START_PHASES[s.task] }),
     ...(s.warmStartLrSchedule === D.lrScheduler ? {} : { schedule: s.warmStartLrSchedule }),
   })).digest('hex').slice(0, 16)
