@@ -108,7 +108,7 @@ type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof 
 const BOX_TASK_DEFAULTS = Object.freeze({
   model: 'boxes' as DemoModelName, imageSize: DEMO_MODEL_IMAGE_SIZE.boxes, maxPixels: DEMO_MODEL_IMAGE_SIZE.boxes ** 2, grid: 4,
   warmStartImages: 9000, warmStartSteps: 4500, warmStartPromptsPerStep: 8, warmStartLearningRate: 2e-3, warmStartLrSchedule: 'constant' as const,
-  shots: 16, testImages: 128, maxSteps: 100, promptsPerStep: 4, evalEvery: 25, temperature: 1.5, learningRate: 2e-4,
+  shots: 16, testImages: 128, maxSteps: 300, promptsPerStep: 4, evalEvery: 50, temperature: 1.5, learningRate: 2e-4,
 })
 
 /** Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data). */
