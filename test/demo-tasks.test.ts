@@ -204,10 +204,11 @@ t.test('box tasks warm-start in the phases of WARM_START_PHASES: their stages pl
     t.ok(Math.abs(phases.reduce((a, p) => a + p.steps, 0) - 1) < 1e-9, `${task}: the phases share the steps`)
     t.ok(Math.abs(d.base.length - n) < phases.length, `${task}: about ${n} warm-start images in all (${d.base.length})`)
     t.equal(d.phases.length, phases.length, `${task}: one image set per phase`)
-    t.same(d.base.map((s) => s.id), d.phases.flat().map((s) => s.id), `${task}: base is every phase's images in order`)
+    t.same(d.base.map((s) => s.id), d.phases.flatMap((p) => p.samples).map((s) => s.id), `${task}: base is every phase's images in order`)
+    t.same(d.phases.map((p) => p.steps), phases.map((p) => p.steps), `${task}: each phase carries its share of the steps`)
     t.equal(new Set(d.base.map((s) => s.id)).size, d.base.length, `${task}: sample ids are unique`)
     for (const [p, phase] of phases.entries()) {
-      const part = d.phases[p]!
+      const part = d.phases[p]!.samples
       t.equal(part.length, Math.round(phase.images * n), `${task} phase ${p}: its share of the images`)
       for (const [i, m] of phase.stages.entries()) {
         const st = part.filter((s) => s.id.startsWith(`base${p}.${i}-`))

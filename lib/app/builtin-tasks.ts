@@ -76,8 +76,8 @@ export function stageCounts(stages: readonly WarmStartStage[], n: number): numbe
 export interface BuiltinDataSets {
   /** The warm start's images (every phase's, in order). */
   base: Sample[]
-  /** The box tasks' warm start by phase (WARM_START_PHASES); classification's is one phase, `base`. */
-  phases: Sample[][]
+  /** The warm start by phase, each with its share of the steps (the box tasks: WARM_START_PHASES; classification: one phase, `base`). */
+  phases: Array<{ samples: Sample[]; steps: number }>
   shots: Sample[]
   test: Sample[]
   classes: { base: string[]; novel: string[] }
@@ -104,7 +104,7 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
     const shots = perClass(pool, classes.novel, s.shots, (x) => x.label)
     const test = await makeSyntheticSet({ task: 'classification', count: s.testImages, seed: seed(3), size, classes: classes.novel, idPrefix: 'test' })
     for (const x of [...base, ...shots, ...test]) x.classes = all
-    return { base, phases: [base], shots, test, classes }
+    return { base, phases: [{ samples: base, steps: 1 }], shots, test, classes }
   }
   // Detection and grounding: distractors come from every class (base and novel), so the novel words appear
   // in the base images too, as they would in real scenes.
@@ -115,7 +115,7 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
       ...(stage ? { grid: stage.grid, distractors: stage.distractors, nearMisses: false, clutter: false, gridJitter: 0 } : {}),
     })
   // the warm start, phase by phase: its stages, then the task's own scenes for the rest
-  const phases: Sample[][] = []
+  const phases: BuiltinDataSets['phases'] = []
   let k = 20
   for (const [p, phase] of WARM_START_PHASES[s.task].entries()) {
     const n = Math.max(1, Math.round(phase.images * s.warmStartImages))
@@ -123,9 +123,9 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
     const counts = stageCounts(phase.stages, n)
     for (const [i, m] of phase.stages.entries()) part.push(...await scenes(classes.base, counts[i]!, k++, `base${p}.${i}`, m))
     if (part.length < n) part.push(...await scenes(classes.base, n - part.length, 1 + 100 * p, `base${p}`))
-    phases.push(part)
+    phases.push({ samples: part, steps: phase.steps })
   }
-  const base = phases.flat()
+  const base = phases.flatMap((p) => p.samples)
   // k shots per novel class: for detection, k images in which the class is present (a few-shot data set
   // is annotated where the class occurs).
   const pool = await scenes(classes.novel, poolSize, 2, 'shot')

@@ -42,7 +42,7 @@ import type { ModelFolder } from '../model/load.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from '../train/sft.js'
 import { DEMO_MODELS, DEMO_MODEL_IMAGE_SIZE, createTinyModel, type DemoModelName } from './tiny.js'
-import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, WARM_START_PHASES, builtinData, builtinMetrics, type BuiltinMetrics } from './builtin-tasks.js'
+import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, WARM_START_PHASES, builtinData, builtinMetrics, type BuiltinDataSets, type BuiltinMetrics } from './builtin-tasks.js'
 import { writePictures } from './pictures.js'
 import { detectionTruth } from '../rewards/rewards.js'
 
@@ -180,7 +180,7 @@ export function warmStartKey(s: BuiltinSettings): string {
  * The warm-started model: from the cache when its key ({@link warmStartKey}) matches, else init + SFT on
  * base classes (written to a temporary folder and renamed into place). Returns the model directory.
  */
-export async function warmStart(s: BuiltinSettings, data: { base: Sample[]; phases?: Sample[][] }, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
+export async function warmStart(s: BuiltinSettings, data: { base: Sample[]; phases?: BuiltinDataSets['phases'] }, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
   const key = warmStartKey(s)
   const dir = join(s.cacheDir, `demo-warmstart-${key}`)
@@ -189,7 +189,7 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[]; phas
   const tmp = `${dir}.tmp-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
-  const phases = data.phases?.length ? data.phases : [data.base]
+  const phases = data.phases?.length ? data.phases : [{ samples: data.base, steps: 1 }]
   log(`warm start: initializing the demo's '${s.model}' model (${DEMO_MODELS[s.model].arch}, lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps${phases.length > 1 ? ` in ${phases.length} phases` : ''}; cached in ${dir})`)
   const init = join(tmp, 'init')
   await createTinyModel(init, s.seed, s.model)
@@ -197,11 +197,10 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[]; phas
   const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed, s.warmStartLrSchedule))
   try {
     // one SFT run per phase on the same policy (its optimizer and lr schedule carry over), steps split by
-    // the phases' shares (the box tasks: WARM_START_PHASES), the last taking what rounding leaves
-    const shares = phases.length > 1 && s.task !== 'classification' ? WARM_START_PHASES[s.task].map((p) => p.steps) : [1]
+    // the phases' shares, the last taking what rounding leaves
     let done = 0
-    for (const [p, part] of phases.entries()) {
-      const steps = p === phases.length - 1 ? s.warmStartSteps - done : Math.round(shares[p]! * s.warmStartSteps)
+    for (const [p, { samples: part, steps: share }] of phases.entries()) {
+      const steps = p === phases.length - 1 ? s.warmStartSteps - done : Math.round(share * s.warmStartSteps)
       done += steps
       if (phases.length > 1) log(`warm start phase ${p + 1}/${phases.length}: ${part.length} images, ${steps} steps`)
       const tr = new SFTTrainer({
