@@ -180,7 +180,7 @@ export function warmStartKey(s: BuiltinSettings): string {
  * The warm-started model: from the cache when its key ({@link warmStartKey}) matches, else init + SFT on
  * base classes (written to a temporary folder and renamed into place). Returns the model directory.
  */
-export async function warmStart(s: BuiltinSettings, data: { base: Sample[]; phases?: BuiltinDataSets['phases'] }, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
+export async function warmStart(s: BuiltinSettings, data: Pick<BuiltinDataSets, 'base' | 'phases'>, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
   const key = warmStartKey(s)
   const dir = join(s.cacheDir, `demo-warmstart-${key}`)
@@ -189,7 +189,7 @@ export async function warmStart(s: BuiltinSettings, data: { base: Sample[]; phas
   const tmp = `${dir}.tmp-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
-  const phases = data.phases?.length ? data.phases : [{ samples: data.base, steps: 1 }]
+  const { phases } = data
   log(`warm start: initializing the demo's '${s.model}' model (${DEMO_MODELS[s.model].arch}, lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps${phases.length > 1 ? ` in ${phases.length} phases` : ''}; cached in ${dir})`)
   const init = join(tmp, 'init')
   await createTinyModel(init, s.seed, s.model)
