@@ -48,14 +48,16 @@ const CHOOSE = Object.freeze({ steps: 1 / 3, images: 0.28, stages: Object.freeze
  * chance), nor from every difficulty mixed evenly (probe V2), but it does in three phases: easy scenes
  * beside the 4 × 4 grid (V1), then the choice among a distractor (V3), then mostly the hardest scenes
  * (V5 for grounding; D1 for detection, whose last phase turns to the detection prompt and its lists of
- * boxes). bench/results/demo-detection-2026-12-06.md, sessions 12–13.
+ * boxes). Grounding splits its steps evenly; detection gives the first two phases a fifth each (lone
+ * objects are learned within ~600 steps, probe V1) and the detection phase the rest.
+ * bench/results/demo-detection-2026-12-06.md, sessions 12–14.
  */
 export const WARM_START_PHASES: Readonly<Record<'detection' | 'grounding', readonly WarmStartPhase[]>> = Object.freeze({
   grounding: Object.freeze([LOCATE, CHOOSE, Object.freeze({
     steps: 1 / 3, images: 0.28, stages: Object.freeze([stageOf('grounding', 4, 1, 0.43), stageOf('grounding', 3, 1, 0.3), stageOf('grounding', 4, 0, 0.13), stageOf('grounding', 2, 1, 0.14)]),
   })]),
-  detection: Object.freeze([LOCATE, CHOOSE, Object.freeze({
-    steps: 1 / 3, images: 0.28, stages: Object.freeze([stageOf('detection', 4, 1, 0.27), stageOf('detection', 3, 1, 0.19), stageOf('grounding', 4, 1, 0.19), stageOf('detection', 2, 1, 0.08)]),
+  detection: Object.freeze([Object.freeze({ ...LOCATE, steps: 0.2 }), Object.freeze({ ...CHOOSE, steps: 0.2 }), Object.freeze({
+    steps: 0.6, images: 0.28, stages: Object.freeze([stageOf('detection', 4, 1, 0.27), stageOf('detection', 3, 1, 0.19), stageOf('grounding', 4, 1, 0.19), stageOf('detection', 2, 1, 0.08)]),
   })]),
 })
 

@@ -111,10 +111,17 @@ const BOX_TASK_DEFAULTS = Object.freeze({
   shots: 16, testImages: 128, maxSteps: 300, promptsPerStep: 4, evalEvery: 50, temperature: 1.5, learningRate: 2e-4,
 })
 
-/** Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data). */
+/**
+ * Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data).
+ * Detection's warm start is 2,500 steps (its phases weighted to the detection prompt: WARM_START_PHASES),
+ * which keeps `train --task detection` under 15 minutes on the 2-core machine, and its GRPO samples at
+ * temperature 1 for 100 steps: a detection answer is ~75 tokens, so at 1 the groups already differ (at 1.5
+ * most samples were worse than the greedy answer, and GRPO stayed flat: 7.6 → 7.9 % mAP after 300 steps,
+ * against 7.6 → 10.3 % after 100 at 1; bench/results/demo-detection-2026-12-06.md, session 14).
+ */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110 },
+  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, temperature: 1, maxSteps: 100 },
   grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48 },
 })
 
