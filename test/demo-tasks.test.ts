@@ -22,8 +22,8 @@ import { rewardSet, scoreCompletions } from '../lib/rewards/scorer.js'
 import { syntheticTarget } from '../lib/data/synthetic.js'
 import { meanSd, verdict } from '../bench/demo-seeds.js'
 
-t.test('--task picks the demo task (classification by default); another value is a typed error', async (t) => {
-  t.equal(builtinSettings({}).task, 'classification')
+t.test('--task picks the demo task (detection by default); another value is a typed error', async (t) => {
+  t.equal(builtinSettings({}).task, 'detection')
   t.equal(builtinSettings({ task: 'detection' }).task, 'detection')
   t.equal(builtinSettings({ task: 'grounding' }).task, 'grounding')
   t.equal(builtinSettings({ task: 'classification' }).maxCompletionLength, 24)

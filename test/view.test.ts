@@ -292,7 +292,7 @@ if (!haveChromium() || !canNative) {
       shots: 1, testImages: 2, maxSteps: 3, evalEvery: 3, promptsPerStep: 2, numGenerations: 2, maxCompletionLength: 8,
     }
     const t0 = performance.now()
-    await runBuiltin({ handleSignals: false, log: () => {}, settings: settings as never })
+    await runBuiltin({ handleSignals: false, log: () => {}, flags: { task: 'classification' }, settings: settings as never })
     t.comment(`tiny demo: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     const v = createViewServer({ runs: [out], port: 0 })
     const url = await v.listen()
@@ -311,6 +311,6 @@ if (!haveChromium() || !canNative) {
     await page.waitForSelector('.figure[data-drawn="1"]', { timeout: 15000 })
     t.same(await page.evaluate(() => { const i = document.querySelector('.figure img') as any; return [i.naturalWidth, i.naturalHeight] }), [112, 112], 'the in-memory demo image, saved in the run, loads')
     const summary = await page.evaluate(() => document.querySelector('.run table.summary')?.textContent ?? '')
-    t.match(summary, /warmStart.*grpo.*sft.*accuracy/s, 'the before/after summary of the default (classification) demo is shown')
+    t.match(summary, /warmStart.*grpo.*sft.*accuracy/s, 'the before/after summary of the classification demo is shown')
   })
 }

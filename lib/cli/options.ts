@@ -22,7 +22,7 @@ const EXTRA: Record<string, { describe: string; group?: string }> = {
   split: { describe: `split of a --data folder or hub data set [default: ${JSON.stringify(DATA_DEFAULTS.split)}]`, group: 'Data and model:' },
   evalSplit: { describe: `split of an --eval-data folder or hub data set [default: ${JSON.stringify(DATA_DEFAULTS.evalSplit)}]`, group: 'Data and model:' },
   evalLimit: { describe: 'evaluate only the first N eval samples [default: all]', group: 'Data and model:' },
-  task: { describe: 'task of the data: detection, classification, grounding [default: from the samples; the built-in demo: classification]', group: 'Data and model:' },
+  task: { describe: 'task of the data: detection, classification, grounding [default: from the samples; the built-in demo: detection]', group: 'Data and model:' },
   output: { describe: 'run directory (config.json, metrics.jsonl, samples.jsonl, plots/, checkpoint-N/) [default: runs/<command>-<time>]', group: 'Run:' },
   resume: { describe: 'continue a run: true = the latest checkpoint of --output, or a checkpoint/run directory [default: false]', group: 'Run:' },
   reward: { describe: 'extra reward ./file.js[:export][=weight] (repeatable); added to the task\'s built-in rewards', group: 'Rewards:' },
