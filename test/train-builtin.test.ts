@@ -46,6 +46,7 @@ if (!nativeAvailable() || typeof (native() as unknown as Record<string, unknown>
     const r = await runBuiltin({ createPolicy, handleSignals: false, log: (m) => logs.push(m), settings })
     t.equal(r.step, 3)
     t.equal(created, 3, 'warm start, GRPO and SFT policies')
+    t.equal(JSON.parse(readFileSync(join(out, 'a', 'config.json'), 'utf8')).model, 'tiny', "a task given in settings brings its own defaults (classification's model, not the default task's)")
     const ws = readdirSync(cache).filter((d) => d.startsWith('demo-warmstart-'))
     t.equal(ws.length, 1)
     t.ok(existsSync(join(cache, ws[0]!, 'model', 'config.json')))

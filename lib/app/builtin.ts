@@ -1,6 +1,7 @@
 /**
  * The built-in demo behind `npx vrft-native train` with no arguments: Visual-RFT's open-vocabulary
- * setting in miniature, on a CPU in minutes. `--task detection` (default: the paper's headline task), `classification` or `grounding`.
+ * setting in miniature, on a CPU in minutes. `--task detection` (default: the paper's headline task),
+ * `classification` or `grounding`.
  *
  *   1. data: synthetic coloured shapes (lib/data/synthetic.ts, lib/data/synthetic-scenes.ts); classes are
  *      colour–shape pairs, split into 12 "base" and 4 held-out "novel" pairs (a Latin square: every word
@@ -54,7 +55,7 @@ export { builtinData } from './builtin-tasks.js'
  * values (BUILTIN_TASK_DEFAULTS) replace these for that task.
  */
 export const BUILTIN_DEFAULTS = Object.freeze({
-  task: 'detection' as Task,
+  task: BUILTIN_TASKS[0] as Task,
   seed: D.seed,
   imageSize: 112,
   warmStartImages: 256,
