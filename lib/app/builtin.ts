@@ -102,14 +102,12 @@ type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof 
  * The box tasks' demo: the `boxes` model (Qwen3-VL, compact vocabulary: lib/app/tiny.ts) on 128 px images,
  * one merged image token per cell of the 4 × 4 grid, a long warm start in the phases of WARM_START_PHASES
  * (lib/app/builtin-tasks.ts; a step of the 1.5M-parameter model costs ~0.2 s), and GRPO on 16 shots per
- * novel class sampled at temperature 1.5: the warm-started model is nearly deterministic at 1 (0.01–0.04
- * nats per token, most groups without any reward spread), so GRPO has nothing to compare
- * (bench/results/demo-detection-2026-12-06.md, session 13).
+ * novel class; each task sets its own step counts and sampling temperature (BUILTIN_TASK_DEFAULTS).
  */
 const BOX_TASK_DEFAULTS = Object.freeze({
   model: 'boxes' as DemoModelName, imageSize: DEMO_MODEL_IMAGE_SIZE.boxes, maxPixels: DEMO_MODEL_IMAGE_SIZE.boxes ** 2, grid: 4,
-  warmStartImages: 9000, warmStartSteps: 4500, warmStartPromptsPerStep: 8, warmStartLearningRate: 2e-3, warmStartLrSchedule: 'constant' as const,
-  shots: 16, testImages: 128, maxSteps: 300, promptsPerStep: 4, evalEvery: 50, temperature: 1.5, learningRate: 2e-4,
+  warmStartImages: 9000, warmStartPromptsPerStep: 8, warmStartLearningRate: 2e-3, warmStartLrSchedule: 'constant' as const,
+  shots: 16, testImages: 128, promptsPerStep: 4, evalEvery: 50, learningRate: 2e-4,
 })
 
 /**
@@ -119,11 +117,14 @@ const BOX_TASK_DEFAULTS = Object.freeze({
  * temperature 1 for 100 steps: a detection answer is ~75 tokens, so at 1 the groups already differ (at 1.5
  * most samples were worse than the greedy answer, and GRPO stayed flat: 7.6 → 7.9 % mAP after 300 steps,
  * against 7.6 → 10.3 % after 100 at 1; bench/results/demo-detection-2026-12-06.md, session 14).
+ * Grounding warm-starts for 4,500 steps and samples its ~25-token answers at temperature 1.5 for 300 steps:
+ * at 1 the warm-started model is nearly deterministic there (0.01–0.04 nats per token, most groups without
+ * any reward spread), so GRPO has nothing to compare (same file, session 13).
  */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, temperature: 1, maxSteps: 100 },
-  grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48 },
+  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, maxSteps: 100, temperature: 1 },
+  grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48, warmStartSteps: 4500, maxSteps: 300, temperature: 1.5 },
 })
 
 /** The demo's settings after flags. */
