@@ -9,11 +9,13 @@
 import { tempDir } from './tmp.js'
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { nativeAvailable } from '../lib/native/binding.js'
-import { builtinSettings, readSummary, runBuiltin, warmStartKey } from '../lib/app/builtin.js'
+import { builtinSettings, readSummary, runBuiltin, warmStart, warmStartKey } from '../lib/app/builtin.js'
+import { createTinyModel } from '../lib/app/tiny.js'
+import { native } from '../lib/native/binding.js'
 import { WARM_START_PHASES, builtinData, stageCounts } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
 import { splitClasses } from '../lib/data/synthetic.js'
@@ -297,6 +299,37 @@ if (!nativeAvailable()) {
       t.ok(sum.pictures.every((p) => text.includes(p)), 'the picture paths are printed')
     })
   }
+
+  t.test('detection warm-starts in 2 single-threaded data-parallel processes: the model one process trains, up to rounding; ranks are in the cache key', async (t) => {
+    const s = { ...builtinSettings({ task: 'detection' }), cacheDir: tempDir('vrft-cache-'), output: tempDir('vrft-demo-'), quiet: true, seed: 5, warmStartImages: 16, warmStartSteps: 4, warmStartPromptsPerStep: 4, maxCompletionLength: 16 }
+    t.equal(builtinSettings({ task: 'detection' }).warmStartRanks, 2, 'detection warm-starts in 2 processes')
+    t.equal(builtinSettings({ task: 'grounding' }).warmStartRanks, 1, 'grounding warm-starts in this process (its 3-seed result was measured so)')
+    t.equal(builtinSettings({ task: 'classification' }).warmStartRanks, 1, 'classification warm-starts in this process')
+    t.not(warmStartKey({ ...s, warmStartRanks: 1 }), warmStartKey({ ...s, warmStartRanks: 2 }), 'the number of ranks is in the cache key')
+    await t.rejects(warmStart({ ...s, warmStartRanks: 2, warmStartPromptsPerStep: 5 }, undefined, { log: () => {} }), { code: 'ERR_CONFIG', message: /multiple of its ranks/ })
+    const stop = new AbortController()
+    const aborted = warmStart({ ...s, warmStartRanks: 2, warmStartSteps: 400, seed: 6 }, undefined, { log: () => {}, signal: stop.signal })
+    setTimeout(() => stop.abort(), 1500)
+    await t.rejects(aborted, { code: 'ERR_ABORTED' }, 'an abort ends the ranks and the warm start')
+    t.same(readdirSync(s.cacheDir), [], 'an interrupted warm start leaves nothing in the cache folder')
+    const logs: string[] = []
+    const one = await warmStart({ ...s, warmStartRanks: 1 }, undefined, { log: (m) => logs.push(m) })
+    const two = await warmStart({ ...s, warmStartRanks: 2 }, undefined, { log: (m) => logs.push(m) })
+    t.match(logs.join('\n'), /2 data-parallel single-threaded processes/)
+    t.notOk(readdirSync(s.cacheDir).some((f) => f.includes('.tmp-')), 'no temporary folder left behind')
+    const init = tempDir('vrft-init-')
+    await createTinyModel(init, s.seed, s.model)
+    const n = native()
+    const file = (d: string) => join(d, 'model.safetensors')
+    const read = async (d: string, name: string) => new Float32Array((await n.safetensorsReadTensor(file(d), name, 'F32')).data.slice().buffer)
+    let moved = 0, apart = 0
+    for (const e of (await n.safetensorsHeader(file(one.dir))).tensors) {
+      const [w0, w1, w2] = await Promise.all([read(init, e.name), read(one.dir, e.name), read(two.dir, e.name)])
+      for (let i = 0; i < w1.length; i++) { moved += (w1[i]! - w0[i]!) ** 2; apart += (w2[i]! - w1[i]!) ** 2 }
+    }
+    t.ok(moved > 0, `the warm start moved the weights (|Δ| ${Math.sqrt(moved).toExponential(2)})`)
+    t.ok(Math.sqrt(apart) <= 1e-3 * Math.sqrt(moved), `2 ranks vs 1 process: |w2 − w1| ${Math.sqrt(apart).toExponential(2)} ≤ 1e-3 × |w1 − w0|`)
+  })
 
   t.test('VRFT_DEMO_MODEL=boxes: the detection demo warm-starts the Qwen3-VL demo model on 128 px images', async (t) => {
     const saved = process.env.VRFT_DEMO_MODEL

@@ -53,3 +53,21 @@ t.test('dapo: 1 rank × micro-batch 4 == 1 rank × micro-batch 1 == 2 ranks × m
   const dDapoBnpo = relDiff(one!, bOne!)
   t.ok(dDapoBnpo <= 1e-5, `on one micro-batch of one rank bnpo = dapo (${dDapoBnpo.toExponential(2)})`)
 })
+
+t.test('SFT: the mean over every rank\'s target tokens — 2 ranks × micro-batch 2 == 1 rank × micro-batch 4 (same gradient)', async (t) => {
+  const dir = tempDir('vrft-dist-sft-')
+  const model = join(dir, 'tiny')
+  await initModel({ arch: 'qwen2-vl', size: 'tiny', out: model, seed: 4 })
+  const [one] = await run(1, model, 'sft', 4)
+  const two = await run(2, model, 'sft', 2)
+  t.same(two.map((r) => r.tokens), [11, 4], 'the two ranks hold different token counts (a per-rank token mean would weigh them differently)')
+  t.ok(one!.gradNorm > 0, `non-zero gradient (${one!.gradNorm})`)
+  for (const r of two) {
+    const d = relDiff(one!, r)
+    t.ok(d <= 1e-5, `2 ranks × 2 (rank ${r.rank}) vs 1 rank × 4: max rel diff ${d.toExponential(2)}`)
+  }
+  t.same(two[0]!.grads, two[1]!.grads, 'both ranks hold the same (all-reduced) gradient')
+  // each rank's loss is its share of the step's token mean: their mean is the one-rank loss
+  const mean = (two[0]!.loss + two[1]!.loss) / 2
+  t.ok(Math.abs(mean - one!.loss) <= 1e-5 * Math.abs(one!.loss), `mean of the ranks' losses ${mean} vs one rank ${one!.loss}`)
+})

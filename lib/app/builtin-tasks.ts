@@ -92,21 +92,25 @@ function perClass(pool: readonly Sample[], classes: readonly string[], k: number
   return out
 }
 
-/** The demo's data sets (deterministic by seed). */
-export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSets> {
+/**
+ * The demo's data sets (deterministic by seed). `base: false` leaves out the warm-start images (`base` and
+ * `phases` empty): a run whose warm start is cached or trained by worker processes does not need them.
+ */
+export async function builtinData(s: BuiltinDataSettings, o: { base?: boolean } = {}): Promise<BuiltinDataSets> {
+  const withBase = o.base ?? true
   const classes = splitClasses()
   const all = [...classes.base, ...classes.novel]
   const size = s.imageSize
   const seed = (k: number) => s.seed * 1000 + k
   const poolSize = s.shots * classes.novel.length * 4
   if (s.task === 'classification') {
-    const base = await makeSyntheticSet({ task: 'classification', count: s.warmStartImages, seed: seed(1), size, classes: classes.base, idPrefix: 'base' })
+    const base = withBase ? await makeSyntheticSet({ task: 'classification', count: s.warmStartImages, seed: seed(1), size, classes: classes.base, idPrefix: 'base' }) : []
     // k shots per novel class: draw until every class has k.
     const pool = await makeSyntheticSet({ task: 'classification', count: poolSize, seed: seed(2), size, classes: classes.novel, idPrefix: 'shot' })
     const shots = perClass(pool, classes.novel, s.shots, (x) => x.label)
     const test = await makeSyntheticSet({ task: 'classification', count: s.testImages, seed: seed(3), size, classes: classes.novel, idPrefix: 'test' })
     for (const x of [...base, ...shots, ...test]) x.classes = all
-    return { base, phases: [{ samples: base, steps: 1 }], shots, test, classes }
+    return { base, phases: withBase ? [{ samples: base, steps: 1 }] : [], shots, test, classes }
   }
   // Detection and grounding: distractors come from every class (base and novel), so the novel words appear
   // in the base images too, as they would in real scenes.
@@ -119,7 +123,7 @@ export async function builtinData(s: BuiltinDataSettings): Promise<BuiltinDataSe
   // the warm start, phase by phase: its stages, then the task's own scenes for the rest
   const phases: BuiltinDataSets['phases'] = []
   let k = 20
-  for (const [p, phase] of WARM_START_PHASES[s.task].entries()) {
+  for (const [p, phase] of (withBase ? WARM_START_PHASES[s.task] : []).entries()) {
     const n = Math.max(1, Math.round(phase.images * s.warmStartImages))
     const part: Sample[] = []
     const counts = stageCounts(phase.stages, n)

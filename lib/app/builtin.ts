@@ -22,7 +22,8 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, extname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { syntheticTarget } from '../data/synthetic.js'
 import { SCENE_DEFAULTS } from '../data/synthetic-scenes.js'
 import type { Sample, Task } from '../sample.js'
@@ -46,6 +47,7 @@ import { DEMO_MODELS, DEMO_MODEL_IMAGE_SIZE, createTinyModel, type DemoModelName
 import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, WARM_START_PHASES, builtinData, builtinMetrics, type BuiltinDataSets, type BuiltinMetrics } from './builtin-tasks.js'
 import { writePictures } from './pictures.js'
 import { detectionTruth } from '../rewards/rewards.js'
+import { launchLocal } from '../train/distributed.js'
 
 export { builtinData } from './builtin-tasks.js'
 
@@ -94,6 +96,13 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   model: 'tiny' as DemoModelName,
   /** The warm start's learning-rate schedule: the paper's `linear` decay, or `constant` (the box tasks'). */
   warmStartLrSchedule: D.lrScheduler as 'linear' | 'constant',
+  /**
+   * Data-parallel processes of the warm start (c10d Gloo on loopback, one thread each; 1 = in this process
+   * with the addon's threads). Detection uses 2: on the 2-core machine two single-threaded ranks train
+   * ~1.65× faster than one process with two threads (a step's matrices are too small to split well across
+   * threads). Part of the cache key: a step's update equals one process's up to rounding, a run's drifts.
+   */
+  warmStartRanks: 1,
 })
 
 type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof BUILTIN_DEFAULTS)[K] extends number ? number : (typeof BUILTIN_DEFAULTS)[K] }
@@ -123,7 +132,7 @@ const BOX_TASK_DEFAULTS = Object.freeze({
  */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, maxSteps: 100, temperature: 1 },
+  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 3000, warmStartRanks: 2, maxSteps: 100, temperature: 1, testImages: 512 },
   grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48, warmStartSteps: 4500, maxSteps: 300, temperature: 1.5 },
 })
 
@@ -182,31 +191,28 @@ export function warmStartKey(s: BuiltinSettings): string {
     ...(s.task === 'classification' && s.model === 'tiny' ? {} : { task: s.task, v: 4, grid: s.grid, maxInstances: s.maxInstances }),
     ...(s.task === 'classification' ? {} : { phases: WARM_START_PHASES[s.task] }),
     ...(s.warmStartLrSchedule === D.lrScheduler ? {} : { schedule: s.warmStartLrSchedule }),
+    ...(s.warmStartRanks > 1 ? { ranks: s.warmStartRanks } : {}),
   })).digest('hex').slice(0, 16)
 }
 
+/** The warm start's worker script (a rank of the data-parallel warm start), beside this module (.js built, .ts under a loader). */
+const WARM_START_WORKER = join(dirname(fileURLToPath(import.meta.url)), `warm-start-worker${extname(fileURLToPath(import.meta.url))}`)
+
+/** What one warm-start job needs: the settings, the initialized model and where to save the result. */
+export interface WarmStartJob { settings: BuiltinSettings; init: string; out: string; runs: string }
+
 /**
- * The warm-started model: from the cache when its key ({@link warmStartKey}) matches, else init + SFT on
- * base classes (written to a temporary folder and renamed into place). Returns the model directory.
+ * The warm start's SFT phases on `phases` (one SFT run per phase on the same policy: its optimizer and lr
+ * schedule carry over; steps split by the phases' shares, the last taking what rounding leaves), from the
+ * model in `job.init`, saved to `job.out` (by rank 0 when data-parallel: `dist`, the group already joined).
  */
-export async function warmStart(s: BuiltinSettings, data: Pick<BuiltinDataSets, 'base' | 'phases'>, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
-  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
-  const key = warmStartKey(s)
-  const dir = join(s.cacheDir, `demo-warmstart-${key}`)
-  if (existsSync(join(dir, 'model', 'config.json'))) return { dir: join(dir, 'model'), cached: true, seconds: 0 }
-  const t0 = performance.now()
-  const tmp = `${dir}.tmp-${process.pid}`
-  rmSync(tmp, { recursive: true, force: true })
-  mkdirSync(tmp, { recursive: true })
-  const { phases } = data
-  log(`warm start: initializing the demo's '${s.model}' model (${DEMO_MODELS[s.model].arch}, lib/app/tiny.ts) and fine-tuning it on ${data.base.length} base-class images (${s.warmStartSteps} SFT steps${phases.length > 1 ? ` in ${phases.length} phases` : ''}; cached in ${dir})`)
-  const init = join(tmp, 'init')
-  await createTinyModel(init, s.seed, s.model)
-  const io = await modelIO(init, s)
+export async function trainWarmStart(job: WarmStartJob, phases: BuiltinDataSets['phases'], o: RunCommandOptions & { signal?: AbortSignal; dist?: { rank: number; worldSize: number } } = {}): Promise<void> {
+  const s = job.settings
+  const lead = !o.dist || o.dist.rank === 0
+  const log = lead ? (o.log ?? ((m: string) => process.stderr.write(m + '\n'))) : () => {}
+  const io = await modelIO(job.init, s)
   const policy = await (o.createPolicy ?? createPolicy)(factoryOptions(io.folder, s.warmStartLearningRate, s.warmStartSteps, 0, s.seed, s.warmStartLrSchedule))
   try {
-    // one SFT run per phase on the same policy (its optimizer and lr schedule carry over), steps split by
-    // the phases' shares, the last taking what rounding leaves
     let done = 0
     for (const [p, { samples: part, steps: share }] of phases.entries()) {
       const steps = p === phases.length - 1 ? s.warmStartSteps - done : Math.round(share * s.warmStartSteps)
@@ -214,23 +220,74 @@ export async function warmStart(s: BuiltinSettings, data: Pick<BuiltinDataSets, 
       if (phases.length > 1) log(`warm start phase ${p + 1}/${phases.length}: ${part.length} images, ${steps} steps`)
       const tr = new SFTTrainer({
         policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(part), eosTokenIds: io.eosTokenIds,
-        encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: join(tmp, 'run', String(p)), progress: s.quiet ? false : new Progress(),
-        plots: false, ...(o.signal ? { signal: o.signal } : {}),
+        encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), ...(lead ? { runDir: join(job.runs, String(p)) } : {}),
+        progress: s.quiet || !lead ? false : new Progress(), plots: false, ...(o.signal ? { signal: o.signal } : {}), ...(o.dist ? { dist: o.dist } : {}),
         settings: { promptsPerStep: s.warmStartPromptsPerStep, microBatchSize: s.microBatchSize, maxSteps: steps, seed: s.seed + p, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, maxPromptLength: D.maxPromptLength, evalMaxNewTokens: s.maxCompletionLength },
       })
       const r = await tr.train()
       if (r.stopped) throw Object.assign(new Error('warm start interrupted'), { code: 'ERR_ABORTED' })
     }
-    await policy.saveModel(join(tmp, 'model'))
+    if (lead) await policy.saveModel(job.out)
   } finally {
     policy.dispose()
   }
-  rmSync(join(tmp, 'run'), { recursive: true, force: true })
-  rmSync(init, { recursive: true, force: true })
+}
+
+/**
+ * The warm-started model: from the cache when its key ({@link warmStartKey}) matches, else init + SFT on
+ * base classes (written to a temporary folder and renamed into place), in this process or, with
+ * `warmStartRanks` > 1, in that many single-threaded data-parallel worker processes (which build the
+ * warm-start data themselves: `data` may then be undefined). Returns the model directory.
+ */
+export async function warmStart(s: BuiltinSettings, data: Pick<BuiltinDataSets, 'base' | 'phases'> | undefined, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
+  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
+  const key = warmStartKey(s)
+  const dir = join(s.cacheDir, `demo-warmstart-${key}`)
+  if (existsSync(join(dir, 'model', 'config.json'))) return { dir: join(dir, 'model'), cached: true, seconds: 0 }
+  const ranks = warmStartRanks(s, o)
+  if (s.warmStartPromptsPerStep % ranks !== 0) {
+    throw new VrftError('ERR_CONFIG', `Expected the warm start's prompts per step (${s.warmStartPromptsPerStep}) to be a multiple of its ranks (warmStartRanks ${ranks}) so every rank takes the same share`)
+  }
+  const t0 = performance.now()
+  const tmp = `${dir}.tmp-${process.pid}`
+  rmSync(tmp, { recursive: true, force: true })
+  mkdirSync(tmp, { recursive: true })
+  const phases = WARM_START_PHASES[s.task as 'detection' | 'grounding']?.length ?? 1
+  log(`warm start: initializing the demo's '${s.model}' model (${DEMO_MODELS[s.model].arch}, lib/app/tiny.ts) and fine-tuning it on ${s.warmStartImages} base-class images (${s.warmStartSteps} SFT steps${phases > 1 ? ` in ${phases} phases` : ''}` +
+    `${ranks > 1 ? `, ${ranks} data-parallel single-threaded processes` : ''}; cached in ${dir})`)
+  const job: WarmStartJob = { settings: s, init: join(tmp, 'init'), out: join(tmp, 'model'), runs: join(tmp, 'run') }
+  try {
+    await createTinyModel(job.init, s.seed, s.model)
+    if (ranks > 1) {
+      const jobFile = join(tmp, 'job.json')
+      writeJsonAtomic(jobFile, job)
+      await launchLocal(ranks, [jobFile], {
+        script: WARM_START_WORKER, graceMs: 5000, ...(o.signal ? { signal: o.signal } : {}),
+        env: { VRFT_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
+      }).catch((e: unknown) => {
+        if (o.signal?.aborted) throw Object.assign(new Error('warm start interrupted'), { code: 'ERR_ABORTED' })
+        throw e
+      })
+    } else {
+      const d = data ?? await builtinData(s)
+      await trainWarmStart(job, d.phases, { ...o, log })
+    }
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true })  // nothing half-trained is left in the cache folder
+    throw e
+  }
+  rmSync(job.runs, { recursive: true, force: true })
+  rmSync(job.init, { recursive: true, force: true })
+  rmSync(join(tmp, 'job.json'), { force: true })
   writeJsonAtomic(join(tmp, 'info.json'), { key, settings: s, created: new Date().toISOString() })
   rmSync(dir, { recursive: true, force: true })
   renameSync(tmp, dir)
   return { dir: join(dir, 'model'), cached: false, seconds: (performance.now() - t0) / 1000 }
+}
+
+/** The warm start's processes: `warmStartRanks`, or 1 when a policy factory is injected (it lives in this process). */
+function warmStartRanks(s: BuiltinSettings, o: RunCommandOptions): number {
+  return o.createPolicy ? 1 : Math.max(1, Math.floor(s.warmStartRanks))
 }
 
 /** Result of the demo. */
@@ -268,11 +325,13 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
   try {
     const t0 = performance.now()
     const cpu0 = process.cpuUsage()
-    const data = await builtinData(s)
-    log(`data: ${data.base.length} base images (${data.classes.base.length} classes), ${data.shots.length} shots of ${data.classes.novel.join(', ')}, ${data.test.length} novel test images`)
+    // the warm-start images only when this process trains on them (not cached, one rank)
+    const needBase = warmStartRanks(s, o) === 1 && !existsSync(join(s.cacheDir, `demo-warmstart-${warmStartKey(s)}`, 'model', 'config.json'))
+    const data = await builtinData(s, { base: needBase })
+    log(`data: ${s.warmStartImages} base images (${data.classes.base.length} classes)${needBase ? '' : ' for the warm start'}, ${data.shots.length} shots of ${data.classes.novel.join(', ')}, ${data.test.length} novel test images`)
     let ws: Awaited<ReturnType<typeof warmStart>>
     try {
-      ws = await warmStart(s, data, { ...o, log, ...(sig ? { signal: sig.stop } : {}) })
+      ws = await warmStart(s, needBase ? data : undefined, { ...o, log, ...(sig ? { signal: sig.stop } : {}) })
     } catch (e) {
       if (!sig?.stop.aborted) throw e
       log('interrupted during the warm start: nothing was cached; run again to start over')

@@ -178,10 +178,11 @@ export function shutdownDistributed(): void {
 }
 
 /**
- * Spawns `nproc` copies of this CLI with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* set, forwards their output,
- * and when one exits with an error ends the others (after `graceMs`) and rejects naming it.
+ * Spawns `nproc` copies of this CLI (or `script`) with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* set (and `env`
+ * added), forwards their output, and when one exits with an error ends the others (after `graceMs`) and
+ * rejects naming it. SIGINT/SIGTERM of this process and `signal`'s abort are passed on to the ranks.
  */
-export async function launchLocal(nproc: number, args: string[], opts: { masterPort?: number; graceMs?: number; script?: string } = {}): Promise<void> {
+export async function launchLocal(nproc: number, args: string[], opts: { masterPort?: number; graceMs?: number; script?: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<void> {
   const port = opts.masterPort ?? 29500 + Math.floor(Math.random() * 2000)
   const script = opts.script ?? process.argv[1]!
   const children: ChildProcess[] = []
@@ -189,10 +190,11 @@ export async function launchLocal(nproc: number, args: string[], opts: { masterP
   return new Promise((resolve, reject) => {
     let failed: string | null = null
     let remaining = nproc
+    let done = () => {}
     for (let rank = 0; rank < nproc; rank++) {
       const c = spawn(process.execPath, [...process.execArgv, script, ...args], {
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+        env: { ...process.env, ...opts.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
       })
       children.push(c)
       c.on('exit', (code, signal) => {
@@ -203,13 +205,22 @@ export async function launchLocal(nproc: number, args: string[], opts: { masterP
           setTimeout(() => { for (const o of children) if (o.exitCode === null) o.kill('SIGTERM') }, opts.graceMs ?? 30000).unref()
         }
         if (remaining === 0) {
+          done()
           if (failed) reject(new VrftError('ERR_DIST_RANK_FAILED', `distributed run failed: ${failed}`))
           else resolve()
         }
       })
     }
-    const forward = (sig: NodeJS.Signals) => { for (const c of children) c.kill(sig) }
-    process.once('SIGINT', () => forward('SIGINT'))
-    process.once('SIGTERM', () => forward('SIGTERM'))
+    const forward = (sig: NodeJS.Signals) => { for (const c of children) if (c.exitCode === null) c.kill(sig) }
+    const onInt = () => forward('SIGINT'), onTerm = () => forward('SIGTERM'), onAbort = () => forward('SIGTERM')
+    process.once('SIGINT', onInt)
+    process.once('SIGTERM', onTerm)
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+    if (opts.signal?.aborted) onAbort()
+    done = () => {
+      process.off('SIGINT', onInt)
+      process.off('SIGTERM', onTerm)
+      opts.signal?.removeEventListener('abort', onAbort)
+    }
   })
 }

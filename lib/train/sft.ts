@@ -7,6 +7,7 @@ import type { Sample } from '../sample.js'
 import { takeBatch, type SampleSource } from './loop.js'
 import { Trainer, type BaseSettings, type TrainerOptions } from './trainer.js'
 import { GRPO_DEFAULTS } from './defaults.js'
+import { allreduceMean, shard } from './distributed.js'
 
 /** Token ids of the target of a sample (the completion to learn, ending with the end-of-turn id). */
 export type TargetEncoder = (sample: Sample) => Promise<Int32Array>
@@ -38,6 +39,12 @@ export interface SftRecord {
 export interface SFTTrainerOptions extends TrainerOptions {
   encodeTarget: TargetEncoder
   settings?: Partial<SftSettings>
+  /**
+   * Data parallel (lib/train/distributed.ts, the process group already joined): this rank takes its
+   * contiguous share of every step's prompts; the native step divides by every rank's target tokens and
+   * all-reduces the gradients, so the update is the one-process update of the whole batch.
+   */
+  dist?: { rank: number; worldSize: number }
 }
 
 /** Fill SFT settings (same defaults as GRPO where shared). */
@@ -55,26 +62,40 @@ export class SFTTrainer extends Trainer<SftRecord> {
   protected readonly kind = 'sft' as const
   readonly sft: SftSettings
   private readonly encodeTarget: TargetEncoder
+  private readonly dist?: { rank: number; worldSize: number }
 
   constructor(opts: SFTTrainerOptions) {
     const settings = sftSettings(opts.settings)
     super(opts, settings)
     this.sft = settings
     this.encodeTarget = opts.encodeTarget
+    this.dist = opts.dist
   }
 
   protected async runStep(step: number, position: number) {
     const t0 = performance.now() / 1000
     const data: SampleSource = this.opts.train
     const b = await takeBatch(data, this.order, position, this.sft.promptsPerStep, this.opts.encode, this.sft.maxPromptLength)
+    const d = this.dist
+    if (d && d.worldSize > 1) {
+      const [lo, hi] = shard(b.items.length, d.rank, d.worldSize)
+      b.items = b.items.slice(lo, hi)
+    }
     const batch = await Promise.all(b.items.map(async (it) => ({ prompt: it.prompt, targets: await this.encodeTarget(it.sample) })))
     const t1 = performance.now() / 1000
     const m = await this.opts.policy.sftStep(batch, { microBatchSize: this.sft.microBatchSize })
     const t2 = performance.now() / 1000
-    const tokens = batch.reduce((a, x) => a + x.targets.length, 0)
+    let tokens = batch.reduce((a, x) => a + x.targets.length, 0)
+    let loss = m.loss
+    if (d && d.worldSize > 1) {
+      // each rank's loss is its share of the step's token mean; the mean over ranks is the step's loss
+      const [l, t] = await allreduceMean([m.loss, tokens])
+      loss = l!
+      tokens = Math.round(t! * d.worldSize)
+    }
     const record: SftRecord = {
       step, position: b.position, indices: b.items.map((it) => it.index), epoch: Math.floor(position / data.length),
-      loss: m.loss, gradNorm: m.gradNorm, lr: m.lr, tokens, skippedUpdate: m.skipped, skippedPrompts: b.skipped.length,
+      loss, gradNorm: m.gradNorm, lr: m.lr, tokens, skippedUpdate: m.skipped, skippedPrompts: b.skipped.length,
       tokensPerSecond: tokens / Math.max(t2 - t1, 1e-9),
       seconds: { encode: t1 - t0, update: t2 - t1, total: t2 - t0 }, time: new Date().toISOString(),
     }

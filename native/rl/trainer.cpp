@@ -426,13 +426,22 @@ StepReport Trainer::sft_step(const std::vector<Prompt>& prompts, const std::vect
   int64_t tokens = 0;
   for (auto& s : seqs) tokens += s.tokens.size(0);
   if (tokens == 0) throw_arg("Expected at least one target token in the SFT batch but received none");
+  // the mean over every target token of the step: data-parallel ranks average their gradients, so each
+  // rank divides by (all ranks' tokens / ranks), as the GRPO loss does for dapo
+  double norm = double(tokens);
+  if (auto g = dist::current()) {
+    auto counts = g->allgather(double(tokens));
+    double all = 0;
+    for (double c : counts) all += c;
+    norm = all / double(counts.size());
+  }
   opt_->zero_grad();
   bool nonfinite = false;
   for (size_t b = 0; b < seqs.size() && !nonfinite; b += micro_batch) {
     auto p = pack(seqs, b, std::min(seqs.size(), b + size_t(micro_batch)));
     torch::AutoGradMode on(true);
       auto logp = forward_logp(policy_, prompts, p, true).logp;                    // (B, L)
-    auto loss = -(logp * p.tmask.to(logp.device())).sum() / double(tokens);      // mean over all targets
+    auto loss = -(logp * p.tmask.to(logp.device())).sum() / norm;                // mean over all targets
     const double lv = loss.item<double>();
     if (!std::isfinite(lv)) {
       nonfinite = true;

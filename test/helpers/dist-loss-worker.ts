@@ -1,7 +1,7 @@
 // One rank of test/dist-loss.test.ts: joins the c10d group (when WORLD_SIZE > 1), takes its shard of a fixed
 // global batch of 4 completions of different lengths (2 prompts × 2), runs one GRPO step with update: false
 // (the ranks' gradients are all-reduced all the same) for the loss type and micro-batch size given on the
-// command line, and prints the averaged gradients of a few tensors as one JSON line.
+// command line (or, for 'sft', one SFT step on the same completions), and prints the averaged gradients of a few tensors as one JSON line.
 import { distEnv, initDistributed, shard, shutdownDistributed } from '../../lib/train/distributed.js'
 import { NativePolicy, toNativeBatch } from '../../lib/train/native-policy.js'
 import { trainerBinding } from '../../lib/train/trainer-settings.js'
@@ -24,9 +24,12 @@ const all: Rollout[] = [
 const [a, b] = shard(2, env.rank, env.worldSize)
 const mine = all.slice(a * 2, b * 2)
 const tb = trainerBinding()
-const r = await tb.trainerGrpoStep(policy.trainer, toNativeBatch(mine, false), {
-  beta: 0, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: lossType, microBatchSize: micro, clipped: false, maxCompletionLength: 0, update: false, details: false,
-})
+// lossType 'sft': one SFT step (cross-entropy on the same completions as targets) instead of GRPO
+const r = lossType === ('sft' as LossType)
+  ? await tb.trainerSftStep(policy.trainer, toNativeBatch(mine.map((x) => ({ prompt: x.prompt, tokens: x.tokens })), false), { microBatchSize: micro, update: false })
+  : await tb.trainerGrpoStep(policy.trainer, toNativeBatch(mine, false), {
+    beta: 0, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: lossType, microBatchSize: micro, clipped: false, maxCompletionLength: 0, update: false, details: false,
+  })
 const grads: Record<string, number[]> = {}
 for (const name of ['model.layers.0.self_attn.q_proj.weight', 'model.layers.1.mlp.down_proj.weight', 'visual.blocks.0.attn.qkv.weight']) {
   grads[name] = Array.from(tb.trainerGrad(policy.trainer, name).data)
