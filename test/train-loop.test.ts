@@ -13,6 +13,7 @@ import { rewardSet, type NamedReward } from '../lib/rewards/scorer.js'
 import { readJsonl } from '../lib/train/checkpoint.js'
 import { GRPOTrainer, type GrpoSettings } from '../lib/train/grpo.js'
 import { arraySource, type StepRecord } from '../lib/train/loop.js'
+import type { Sample } from '../lib/sample.js'
 import { SFTTrainer } from '../lib/train/sft.js'
 import { FakePolicy, fakeDecoder, fakeEncode, fakeSamples } from './train-fake.js'
 import { plotRun } from '../lib/app/plot.js'
@@ -210,6 +211,34 @@ t.test('SFT trainer: same data order, sftStep per batch, checkpoints, resume', a
   const g = await trainer(new FakePolicy(), undefined, { maxSteps: 4 }).train()
   t.same(m.map((r) => r.indices), g.records.map((r) => r.indices))
   t.match(JSON.parse(readFileSync(join(dir, 'checkpoint-4', 'trainer_state.json'), 'utf8')), { kind: 'sft', step: 4 })
+})
+
+t.test('SFT trainer, data parallel: each rank trains on its share of every step and encodes only that share', async (t) => {
+  const run = async (dist: { rank: number; worldSize: number } | undefined, encode = fakeEncode) => {
+    const policy = new FakePolicy()
+    const encoded: number[] = []
+    const r = await new SFTTrainer({
+      policy, decoder: fakeDecoder, train: data, eosTokenIds: [0], progress: false, plots: false, ...(dist ? { dist } : {}),
+      encode: async (x) => { const p = await encode(x); encoded.push(p.inputIds[1]!); return p },
+      encodeTarget: async () => Int32Array.from([1, 2, 3]), settings: { promptsPerStep: 4, maxSteps: 3, evalEvery: 0 },
+    }).train()
+    return { steps: policy.calls.filter((c) => c.kind === 'sftStep').map((c) => c.prompts), encoded, step: r.step }
+  }
+  const one = await run(undefined)
+  const r0 = await run({ rank: 0, worldSize: 2 })
+  const r1 = await run({ rank: 1, worldSize: 2 })
+  t.equal(one.steps.length, 3)
+  one.steps.forEach((all, i) => {
+    t.same(r0.steps[i], all!.slice(0, 2), `step ${i + 1}: rank 0 takes the first half`)
+    t.same(r1.steps[i], all!.slice(2), `step ${i + 1}: rank 1 takes the second half`)
+  })
+  t.same(r1.encoded, r1.steps.flat(), 'rank 1 encodes only its own prompts')
+  // a prompt over maxPromptLength in the step: every rank takes the whole batch as one process would (skipping it)
+  const longFive = async (x: Sample) => { const p = await fakeEncode(x); return x.id === 's-5' ? { ...p, inputIds: Int32Array.from({ length: 5000 }, () => 9999) } : p }
+  const oneSkip = await run(undefined, longFive)
+  const r1Skip = await run({ rank: 1, worldSize: 2 }, longFive)
+  t.ok(oneSkip.encoded.includes(9999), 'the long prompt comes up')
+  oneSkip.steps.forEach((all, i) => t.same(r1Skip.steps[i], all!.slice(2), `step ${i + 1} with the skipped prompt: rank 1 takes the second half`))
 })
 
 t.test('prompts longer than maxPromptLength are skipped, never truncated', async (t) => {

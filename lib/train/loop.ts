@@ -71,6 +71,36 @@ export async function takeBatch(
 }
 
 /**
+ * This rank's share of the batch {@link takeBatch} would take (`shard` of the `count` prompts), encoding
+ * only that share: the ranks agree (one allgather) that none of the step's prompts is over
+ * `maxPromptLength`, else every rank takes the whole batch, skipping as takeBatch does, and keeps its share.
+ */
+export async function takeShardedBatch(
+  data: SampleSource,
+  order: DataOrder,
+  position: number,
+  count: number,
+  encode: PromptEncoder,
+  maxPromptLength: number,
+  dist: { rank: number; worldSize: number },
+): Promise<{ items: BatchItem[]; position: number; skipped: Array<{ id: string; length: number }> }> {
+  const [a, b] = shard(count, dist.rank, dist.worldSize)
+  const items: BatchItem[] = []
+  let long = 0
+  for (let k = a; k < b; k++) {
+    const index = order.at(position + k)
+    const sample = await data.get(index)
+    const prompt = await encode(sample)
+    if (prompt.inputIds.length > maxPromptLength) long++
+    items.push({ index, sample, prompt })
+  }
+  if ((await allgather(long)).every((n) => n === 0)) return { items, position: position + count, skipped: [] }
+  const full = await takeBatch(data, order, position, count, encode, maxPromptLength)
+  const [lo, hi] = shard(full.items.length, dist.rank, dist.worldSize)
+  return { ...full, items: full.items.slice(lo, hi) }
+}
+
+/**
  * Sample G completions per prompt. The rollout's completions are prompt-major — completion i follows prompt
  * ⌊i / G⌋, the one grouping every later stage (rewards, advantages, the native loss) relies on; a policy that
  * returns anything else is an ERR_POLICY.

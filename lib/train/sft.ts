@@ -4,10 +4,10 @@
  * order, run files, checkpoints, resume and signals as GRPOTrainer (trainer.ts).
  */
 import type { Sample } from '../sample.js'
-import { takeBatch, type SampleSource } from './loop.js'
+import { takeBatch, takeShardedBatch, type SampleSource } from './loop.js'
 import { Trainer, type BaseSettings, type TrainerOptions } from './trainer.js'
 import { GRPO_DEFAULTS } from './defaults.js'
-import { allreduceMean, shard } from './distributed.js'
+import { allreduceMean } from './distributed.js'
 
 /** Token ids of the target of a sample (the completion to learn, ending with the end-of-turn id). */
 export type TargetEncoder = (sample: Sample) => Promise<Int32Array>
@@ -75,19 +75,17 @@ export class SFTTrainer extends Trainer<SftRecord> {
   protected async runStep(step: number, position: number) {
     const t0 = performance.now() / 1000
     const data: SampleSource = this.opts.train
-    const b = await takeBatch(data, this.order, position, this.sft.promptsPerStep, this.opts.encode, this.sft.maxPromptLength)
-    const d = this.dist
-    if (d && d.worldSize > 1) {
-      const [lo, hi] = shard(b.items.length, d.rank, d.worldSize)
-      b.items = b.items.slice(lo, hi)
-    }
+    const d = this.dist && this.dist.worldSize > 1 ? this.dist : undefined
+    const b = d
+      ? await takeShardedBatch(data, this.order, position, this.sft.promptsPerStep, this.opts.encode, this.sft.maxPromptLength, d)
+      : await takeBatch(data, this.order, position, this.sft.promptsPerStep, this.opts.encode, this.sft.maxPromptLength)
     const batch = await Promise.all(b.items.map(async (it) => ({ prompt: it.prompt, targets: await this.encodeTarget(it.sample) })))
     const t1 = performance.now() / 1000
     const m = await this.opts.policy.sftStep(batch, { microBatchSize: this.sft.microBatchSize })
     const t2 = performance.now() / 1000
     let tokens = batch.reduce((a, x) => a + x.targets.length, 0)
     let loss = m.loss
-    if (d && d.worldSize > 1) {
+    if (d) {
       // each rank's loss is its share of the step's token mean; the mean over ranks is the step's loss
       const [l, t] = await allreduceMean([m.loss, tokens])
       loss = l!
