@@ -196,6 +196,14 @@ t.test('demo data per task: shots of novel classes only, detection shots contain
     t.ok([...d.shots, ...d.test].every((s) => d.classes.novel.includes(cls(s)!)), `${task}: shots and test on novel classes`)
     if (task === 'detection') t.ok(d.shots.every((s) => s.boxes!.length > 0))
   }
+  // detection's absentShots: that many images per novel class without it (answer No Objects), after the k with it
+  const d = await builtinData({ task: 'detection', seed: 3, imageSize: 112, warmStartImages: 12, shots: 2, testImages: 6, absentShots: 1 }, { base: false })
+  t.equal(d.shots.length, 12, '2 with + 1 without × 4 novel classes')
+  const absent = d.shots.filter((s) => s.boxes!.length === 0)
+  t.same(absent.map((s) => s.category).sort(), [...d.classes.novel].sort(), 'one image without each novel class')
+  t.ok(absent.every((s) => /No Objects/.test(s.solution)), 'whose solution is No Objects')
+  t.same([d.base.length, d.phases.length], [0, 0], 'base: false leaves out the warm-start images')
+  t.equal(builtinSettings({ task: 'detection' }).absentShots, 4, 'the detection demo adds 4 per class')
 })
 
 t.test('box tasks warm-start in the phases of WARM_START_PHASES: their stages plus their own scenes', async (t) => {

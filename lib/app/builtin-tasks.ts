@@ -20,7 +20,11 @@ import { detectionTruth } from '../rewards/rewards.js'
 export const BUILTIN_TASKS = ['detection', 'classification', 'grounding'] as const satisfies readonly Task[]
 
 /** What the data sets of a demo run need. */
-export interface BuiltinDataSettings { task: Task; seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number; grid?: number; maxInstances?: number }
+export interface BuiltinDataSettings {
+  task: Task; seed: number; imageSize: number; warmStartImages: number; shots: number; testImages: number; grid?: number; maxInstances?: number
+  /** Detection: images per novel class in which it is absent (answer `No Objects`), added to its `shots`. */
+  absentShots?: number
+}
 
 /**
  * One part of a warm-start phase: base-class scenes of `task` on a `grid` × `grid` layout, the asked object
@@ -133,9 +137,13 @@ export async function builtinData(s: BuiltinDataSettings, o: { base?: boolean } 
   }
   const base = phases.flatMap((p) => p.samples)
   // k shots per novel class: for detection, k images in which the class is present (a few-shot data set
-  // is annotated where the class occurs).
+  // is annotated where the class occurs), and absentShots in which it is verified absent (as LVIS lists
+  // the categories known to be absent from an image)
   const pool = await scenes(classes.novel, poolSize, 2, 'shot')
-  const shots = perClass(s.task === 'detection' ? pool.filter((x) => (x.boxes?.length ?? 0) > 0) : pool, classes.novel, s.shots, (x) => x.category)
+  const present = (x: Sample) => (x.boxes?.length ?? 0) > 0
+  const shots = s.task === 'detection'
+    ? [...perClass(pool.filter(present), classes.novel, s.shots, (x) => x.category), ...perClass(pool.filter((x) => !present(x)), classes.novel, s.absentShots ?? 0, (x) => x.category)]
+    : perClass(pool, classes.novel, s.shots, (x) => x.category)
   const test = await scenes(classes.novel, s.testImages, 3, 'test')
   return { base, phases, shots, test, classes }
 }

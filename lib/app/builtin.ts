@@ -65,6 +65,8 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   warmStartLearningRate: 3e-3,
   warmStartPromptsPerStep: 16,
   shots: 4,
+  /** Detection: images per novel class without it (`No Objects`), added to the shots; see BUILTIN_TASK_DEFAULTS. */
+  absentShots: 0,
   testImages: 64,
   maxSteps: 30,
   evalEvery: 10,
@@ -121,9 +123,15 @@ const BOX_TASK_DEFAULTS = Object.freeze({
 
 /**
  * Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data).
- * Detection's warm start is 2,500 steps (its phases weighted to the detection prompt: WARM_START_PHASES),
- * which keeps `train --task detection` under 15 minutes on the 2-core machine, and its GRPO samples at
- * temperature 1 for 100 steps: a detection answer is ~75 tokens, so at 1 the groups already differ (at 1.5
+ * Detection's warm start is 2,500 steps (its phases weighted to the detection prompt: WARM_START_PHASES) in
+ * 2 single-threaded data-parallel processes (8.5 instead of 10.7 minutes on the 2-core machine; 3,000 steps
+ * took 11 minutes and gave no better a warm start on seed 1: 1.9 % mAP over 512 images, session 15), it
+ * is evaluated on 512 held-out images (128 moved one model's mAP by up to ±1.2 points, as much as the
+ * seeds: bench/results/demo-detection-cross-eval.mjs), its few-shot set adds 4 images per novel class
+ * without it (`No Objects`; with present-class shots only, GRPO unlearned `No Objects`: 74 → 30 % correct
+ * on seed 42; with them 97–100 % on seeds 1–3, mAP the same on average: 2.4 vs 2.5 %, session 15), and its
+ * GRPO samples at temperature 1 for 100 steps: a detection answer is ~75 tokens, so at 1 the groups already
+ * differ (at 1.5
  * most samples were worse than the greedy answer, and GRPO stayed flat: 7.6 → 7.9 % mAP after 300 steps,
  * against 7.6 → 10.3 % after 100 at 1; bench/results/demo-detection-2026-12-06.md, session 14).
  * Grounding warm-starts for 4,500 steps and samples its ~25-token answers at temperature 1.5 for 300 steps:
@@ -132,7 +140,7 @@ const BOX_TASK_DEFAULTS = Object.freeze({
  */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 3000, warmStartRanks: 2, maxSteps: 100, temperature: 1, testImages: 512 },
+  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, warmStartRanks: 2, maxSteps: 100, temperature: 1, testImages: 512, absentShots: 4 },
   grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48, warmStartSteps: 4500, maxSteps: 300, temperature: 1.5 },
 })
 
@@ -328,7 +336,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     // the warm-start images only when this process trains on them (not cached, one rank)
     const needBase = warmStartRanks(s, o) === 1 && !existsSync(join(s.cacheDir, `demo-warmstart-${warmStartKey(s)}`, 'model', 'config.json'))
     const data = await builtinData(s, { base: needBase })
-    log(`data: ${s.warmStartImages} base images (${data.classes.base.length} classes)${needBase ? '' : ' for the warm start'}, ${data.shots.length} shots of ${data.classes.novel.join(', ')}, ${data.test.length} novel test images`)
+    log(`data: ${s.warmStartImages} base images (${data.classes.base.length} classes)${needBase ? '' : ' for the warm start'}, ${data.shots.length} shots of ${data.classes.novel.join(', ')}${task === 'detection' && s.absentShots ? ` (${s.shots} with the class and ${s.absentShots} without it, per class)` : ''}, ${data.test.length} novel test images`)
     let ws: Awaited<ReturnType<typeof warmStart>>
     try {
       ws = await warmStart(s, needBase ? data : undefined, { ...o, log, ...(sig ? { signal: sig.stop } : {}) })
@@ -396,7 +404,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     const metrics: Record<string, Record<string, number>> = {}
     for (const k of Object.keys(mBefore)) metrics[k] = { warmStart: mBefore[k]!, grpo: mAfter[k]!, ...(mSft ? { sft: mSft[k]! } : {}) }
     const summary = {
-      task, headline: head, novelClasses: data.classes.novel, shots: s.shots, shotImages: data.shots.length, testImages: data.test.length, steps: grpo.step,
+      task, headline: head, novelClasses: data.classes.novel, shots: s.shots, ...(task === 'detection' ? { absentShots: s.absentShots } : {}), shotImages: data.shots.length, testImages: data.test.length, steps: grpo.step,
       metrics, [head]: metrics[head], format: metrics.format,
       seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, warmStartCached: ws.cached, warmStartSeconds: ws.seconds, warmStartModel: ws.dir,
       pictures,
@@ -416,7 +424,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
       `pictures (green dashed: truth, red: predicted; warm start | GRPO):`,
       ...pictures.map((p) => `  ${p}`),
       `charts: ${join(runDir, 'grpo', 'plots')}  comparison: ${join(runDir, 'plots', 'compare.png')}  summary: ${join(runDir, 'summary.json')}`,
-      `time: ${summary.seconds.toFixed(0)} s wall-clock, ${summary.cpuSeconds.toFixed(0)} s CPU${ws.cached ? ' (warm start cached)' : ''}`,
+      `time: ${summary.seconds.toFixed(0)} s wall-clock, ${summary.cpuSeconds.toFixed(0)} s CPU${ws.cached ? ' (warm start cached)' : warmStartRanks(s, o) > 1 ? ' in this process (the warm-start ranks not counted)' : ''}`,
     ].join('\n'))
     return {
       runDir, step: grpo.step, stopped: grpo.stopped, ...(grpo.checkpoint ? { checkpoint: grpo.checkpoint } : {}), plots: grpo.plots,
