@@ -106,7 +106,9 @@ export async function builtinData(s: BuiltinDataSettings, o: { base?: boolean } 
   const all = [...classes.base, ...classes.novel]
   const size = s.imageSize
   const seed = (k: number) => s.seed * 1000 + k
-  const poolSize = s.shots * classes.novel.length * 4
+  // enough images to find the shots: 4 per shot, and for detection's absent shots 15 each (a fifth of the
+  // scenes lack the asked class)
+  const poolSize = Math.max(s.shots * 4, (s.absentShots ?? 0) * 15) * classes.novel.length
   if (s.task === 'classification') {
     const base = withBase ? await makeSyntheticSet({ task: 'classification', count: s.warmStartImages, seed: seed(1), size, classes: classes.base, idPrefix: 'base' }) : []
     // k shots per novel class: draw until every class has k.
