@@ -250,8 +250,8 @@ export async function trainWarmStart(job: WarmStartJob, phases: BuiltinDataSets[
 export async function warmStart(s: BuiltinSettings, data: Pick<BuiltinDataSets, 'base' | 'phases'> | undefined, o: RunCommandOptions & { signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
   const key = warmStartKey(s)
-  const dir = join(s.cacheDir, `demo-warmstart-${key}`)
-  if (existsSync(join(dir, 'model', 'config.json'))) return { dir: join(dir, 'model'), cached: true, seconds: 0 }
+  const dir = warmStartDir(s)
+  if (isWarmStartCached(s)) return { dir: join(dir, 'model'), cached: true, seconds: 0 }
   const ranks = warmStartRanks(s, o)
   if (s.warmStartPromptsPerStep % ranks !== 0) {
     throw new VrftError('ERR_CONFIG', `Expected the warm start's prompts per step (${s.warmStartPromptsPerStep}) to be a multiple of its ranks (warmStartRanks ${ranks}) so every rank takes the same share`)
@@ -291,6 +291,16 @@ export async function warmStart(s: BuiltinSettings, data: Pick<BuiltinDataSets, 
   rmSync(dir, { recursive: true, force: true })
   renameSync(tmp, dir)
   return { dir: join(dir, 'model'), cached: false, seconds: (performance.now() - t0) / 1000 }
+}
+
+/** The warm start's cache folder (its model in `model/`). */
+function warmStartDir(s: BuiltinSettings): string {
+  return join(s.cacheDir, `demo-warmstart-${warmStartKey(s)}`)
+}
+
+/** Whether the warm start of these settings is in the cache. */
+function isWarmStartCached(s: BuiltinSettings): boolean {
+  return existsSync(join(warmStartDir(s), 'model', 'config.json'))
 }
 
 /** The warm start's processes: `warmStartRanks`, or 1 when a policy factory is injected (it lives in this process). */
@@ -334,7 +344,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
     const t0 = performance.now()
     const cpu0 = process.cpuUsage()
     // the warm-start images only when this process trains on them (not cached, one rank)
-    const needBase = warmStartRanks(s, o) === 1 && !existsSync(join(s.cacheDir, `demo-warmstart-${warmStartKey(s)}`, 'model', 'config.json'))
+    const needBase = warmStartRanks(s, o) === 1 && !isWarmStartCached(s)
     const data = await builtinData(s, { base: needBase })
     log(`data: ${s.warmStartImages} base images (${data.classes.base.length} classes)${needBase ? '' : ' for the warm start'}, ${data.shots.length} shots of ${data.classes.novel.join(', ')}${task === 'detection' && s.absentShots ? ` (${s.shots} with the class and ${s.absentShots} without it, per class)` : ''}, ${data.test.length} novel test images`)
     let ws: Awaited<ReturnType<typeof warmStart>>
