@@ -45,6 +45,7 @@ export interface BatchItem {
 /**
  * Take `count` prompts from `order` starting at `position`. Prompts longer than `maxPromptLength` are
  * skipped (never truncated: they hold image tokens) and reported. Returns the items and the new position.
+ * With `dist` (data parallel, the group joined): this rank's share of those items, encoding only its share.
  */
 export async function takeBatch(
   data: SampleSource,
@@ -53,7 +54,26 @@ export async function takeBatch(
   count: number,
   encode: PromptEncoder,
   maxPromptLength: number,
+  dist?: { rank: number; worldSize: number },
 ): Promise<{ items: BatchItem[]; position: number; skipped: Array<{ id: string; length: number }> }> {
+  if (dist && dist.worldSize > 1) {
+    // this rank's share (`shard`), encoding only that: the ranks agree (one allgather) that none of the
+    // step's prompts is over maxPromptLength, else every rank takes the whole batch, skipping as below
+    const [a, b] = shard(count, dist.rank, dist.worldSize)
+    const mine: BatchItem[] = []
+    let long = 0
+    for (let k = a; k < b; k++) {
+      const index = order.at(position + k)
+      const sample = await data.get(index)
+      const prompt = await encode(sample)
+      if (prompt.inputIds.length > maxPromptLength) long++
+      mine.push({ index, sample, prompt })
+    }
+    if ((await allgather(long)).every((n) => n === 0)) return { items: mine, position: position + count, skipped: [] }
+    const full = await takeBatch(data, order, position, count, encode, maxPromptLength)
+    const [lo, hi] = shard(full.items.length, dist.rank, dist.worldSize)
+    return { ...full, items: full.items.slice(lo, hi) }
+  }
   const items: BatchItem[] = []
   const skipped: Array<{ id: string; length: number }> = []
   let pos = position
@@ -68,36 +88,6 @@ export async function takeBatch(
     else items.push({ index, sample, prompt })
   }
   return { items, position: pos, skipped }
-}
-
-/**
- * This rank's share of the batch {@link takeBatch} would take (`shard` of the `count` prompts), encoding
- * only that share: the ranks agree (one allgather) that none of the step's prompts is over
- * `maxPromptLength`, else every rank takes the whole batch, skipping as takeBatch does, and keeps its share.
- */
-export async function takeShardedBatch(
-  data: SampleSource,
-  order: DataOrder,
-  position: number,
-  count: number,
-  encode: PromptEncoder,
-  maxPromptLength: number,
-  dist: { rank: number; worldSize: number },
-): Promise<{ items: BatchItem[]; position: number; skipped: Array<{ id: string; length: number }> }> {
-  const [a, b] = shard(count, dist.rank, dist.worldSize)
-  const items: BatchItem[] = []
-  let long = 0
-  for (let k = a; k < b; k++) {
-    const index = order.at(position + k)
-    const sample = await data.get(index)
-    const prompt = await encode(sample)
-    if (prompt.inputIds.length > maxPromptLength) long++
-    items.push({ index, sample, prompt })
-  }
-  if ((await allgather(long)).every((n) => n === 0)) return { items, position: position + count, skipped: [] }
-  const full = await takeBatch(data, order, position, count, encode, maxPromptLength)
-  const [lo, hi] = shard(full.items.length, dist.rank, dist.worldSize)
-  return { ...full, items: full.items.slice(lo, hi) }
 }
 
 /**

@@ -4,7 +4,7 @@
  * order, run files, checkpoints, resume and signals as GRPOTrainer (trainer.ts).
  */
 import type { Sample } from '../sample.js'
-import { takeBatch, takeShardedBatch, type SampleSource } from './loop.js'
+import { takeBatch, type SampleSource } from './loop.js'
 import { Trainer, type BaseSettings, type TrainerOptions } from './trainer.js'
 import { GRPO_DEFAULTS } from './defaults.js'
 import { allreduceMean } from './distributed.js'
@@ -76,9 +76,7 @@ export class SFTTrainer extends Trainer<SftRecord> {
     const t0 = performance.now() / 1000
     const data: SampleSource = this.opts.train
     const d = this.dist && this.dist.worldSize > 1 ? this.dist : undefined
-    const b = d
-      ? await takeShardedBatch(data, this.order, position, this.sft.promptsPerStep, this.opts.encode, this.sft.maxPromptLength, d)
-      : await takeBatch(data, this.order, position, this.sft.promptsPerStep, this.opts.encode, this.sft.maxPromptLength)
+    const b = await takeBatch(data, this.order, position, this.sft.promptsPerStep, this.opts.encode, this.sft.maxPromptLength, d)
     const batch = await Promise.all(b.items.map(async (it) => ({ prompt: it.prompt, targets: await this.encodeTarget(it.sample) })))
     const t1 = performance.now() / 1000
     const m = await this.opts.policy.sftStep(batch, { microBatchSize: this.sft.microBatchSize })
