@@ -101,7 +101,7 @@ export const BUILTIN_DEFAULTS = Object.freeze({
   /**
    * Data-parallel processes of the warm start (c10d Gloo on loopback, one thread each; 1 = in this process
    * with the addon's threads). Detection uses 2: on the 2-core machine two single-threaded ranks train
-   * ~1.65× faster than one process with two threads (a step's matrices are too small to split well across
+   * 1.3–1.5× faster than one process with two threads (a step's matrices are too small to split well across
    * threads). Part of the cache key: a step's update equals one process's up to rounding, a run's drifts.
    */
   warmStartRanks: 1,
@@ -124,7 +124,7 @@ const BOX_TASK_DEFAULTS = Object.freeze({
 /**
  * Per-task values that replace BUILTIN_DEFAULTS (boxes need longer answers and more warm-start data).
  * Detection's warm start is 2,500 steps (its phases weighted to the detection prompt: WARM_START_PHASES) in
- * 2 single-threaded data-parallel processes (8.5 instead of 10.7 minutes on the 2-core machine; 3,000 steps
+ * 2 single-threaded data-parallel processes (8.7 instead of 10.7 minutes on the 2-core machine; 3,000 steps
  * took 11 minutes and gave no better a warm start on seed 1: 1.9 % mAP over 512 images, session 15), it
  * is evaluated on 512 held-out images (128 moved one model's mAP by up to ±1.2 points, as much as the
  * seeds: bench/results/demo-detection-cross-eval.mjs), its few-shot set adds 4 images per novel class
