@@ -16,8 +16,7 @@ import { nativeAvailable } from '../lib/native/binding.js'
 import { builtinSettings, readSummary, runBuiltin, warmStart, warmStartKey } from '../lib/app/builtin.js'
 import { createTinyModel } from '../lib/app/tiny.js'
 import { native } from '../lib/native/binding.js'
-import { WARM_START_PHASES, builtinData, demoTarget, stageCounts } from '../lib/app/builtin-tasks.js'
-import { parseDetectionCompletion } from '../lib/rewards/parse.js'
+import { WARM_START_PHASES, builtinData, stageCounts } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
 import { splitClasses } from '../lib/data/synthetic.js'
 import { PICTURE_HEIGHT, PICTURE_WIDTH, answerBoxes } from '../lib/app/pictures.js'
@@ -81,32 +80,6 @@ t.test('detection scenes: asked class absent sometimes, 0–3 instances, perfect
   const sc = await scoreCompletions(rewardSet('detection'), set.map(syntheticTarget), set)
   t.ok([...sc.totals].every((v) => Math.abs(v - 3) < 1e-9), 'the warm-start target scores iou + confidence + format = 3')
   t.match(syntheticTarget(set.find((s) => s.boxes!.length === 0)!), /^<think>no \w+ \w+<\/think><answer>No Objects<\/answer>$/)
-})
-
-t.test('demo targets: confidence 1 by default; with targetConfidenceMin each box has its own fixed confidence in [min, 1), boxes and parse unchanged', async (t) => {
-  const { base, novel } = splitClasses()
-  const set = await makeSceneSet({ task: 'detection', count: 40, seed: 9, classes: novel, allClasses: [...base, ...novel] })
-  t.equal(demoTarget(1), syntheticTarget, 'min 1: the reference targets')
-  const f = demoTarget(0.5)
-  const confs: number[] = []
-  for (const s of set) {
-    const text = f(s)
-    t.equal(text, f(s), 'the same sample gets the same target')
-    const p = parseDetectionCompletion(text)
-    if (!s.boxes!.length) { t.equal(text, syntheticTarget(s), 'No Objects unchanged'); continue }
-    t.equal(p.kind, 'boxes')
-    if (p.kind !== 'boxes') continue
-    const ref = parseDetectionCompletion(syntheticTarget(s))
-    t.same(p.boxes.map((b) => b.box), ref.kind === 'boxes' ? ref.boxes.map((b) => b.box) : null, 'the same boxes')
-    confs.push(...p.boxes.map((b) => b.confidence))
-  }
-  t.ok(confs.length >= 20 && confs.every((c) => c >= 0.5 && c < 1 && Math.abs(c * 100 - Math.round(c * 100)) < 1e-9), 'every confidence in [0.5, 1) with two decimals')
-  t.ok(new Set(confs).size >= confs.length / 3, `spread: ${new Set(confs).size} values over ${confs.length} boxes`)
-  t.ok(Math.max(...confs) - Math.min(...confs) > 0.3, 'they span the range')
-  const d = builtinSettings({ task: 'detection' })
-  t.equal(d.targetConfidenceMin, 0.5, 'detection\'s demo draws them')
-  t.not(warmStartKey(d), warmStartKey({ ...d, targetConfidenceMin: 1 }), 'and they are in the cache key')
-  t.equal(builtinSettings({ task: 'grounding' }).targetConfidenceMin, 1, 'grounding keeps the reference targets')
 })
 
 t.test('grid scenes: every box centred in a cell of the grid, one object per cell', async (t) => {

@@ -9,8 +9,7 @@
  * - grounding: one referring expression per image; reward IoU + format; mIoU and accuracy at IoU ≥ 0.5.
  * - classification: one object per image; reward accuracy + format; accuracy.
  */
-import { createHash } from 'node:crypto'
-import { makeSyntheticSet, splitClasses, syntheticTarget } from '../data/synthetic.js'
+import { makeSyntheticSet, splitClasses } from '../data/synthetic.js'
 import { makeSceneSet } from '../data/synthetic-scenes.js'
 import type { Sample, Task } from '../sample.js'
 import type { PolicyEvaluation } from '../train/evaluate.js'
@@ -149,28 +148,6 @@ export async function builtinData(s: BuiltinDataSettings, o: { base?: boolean } 
     : perClass(pool, classes.novel, s.shots, (x) => x.category)
   const test = await scenes(classes.novel, s.testImages, 3, 'test')
   return { base, phases, shots, test, classes }
-}
-
-/**
- * The demo's SFT target of a sample (the warm start's and the SFT baseline's): `syntheticTarget`, and with
- * `confidenceMin` below 1 every detection box's `Confidence` drawn uniformly from [confidenceMin, 1) with
- * two decimals, fixed per sample id and box (the reference's solutions write 1 for every box). With every
- * target at 1 the model answers 1 for every box: COCO AP then has no ranking to use and the confidence
- * reward (c when the box matches, 1 − c when not) is the same for every sample of a group, so GRPO cannot
- * learn calibration; with a spread the policy samples different confidences and R_conf ranks them.
- */
-export function demoTarget(confidenceMin: number): (s: Sample) => string {
-  if (!(confidenceMin < 1)) return syntheticTarget
-  return (s) => {
-    if (s.task !== 'detection' || !s.boxes?.length) return syntheticTarget(s)
-    const why = typeof s.meta?.reasoning === 'string' ? s.meta.reasoning : ''
-    const items = s.boxes.map((b, i) => {
-      const u = createHash('sha256').update(`${s.id}\0${i}`).digest().readUInt32BE(0) / 2 ** 32
-      const c = Math.min(0.99, Math.floor((confidenceMin + (1 - confidenceMin) * u) * 100) / 100)
-      return `{'Position': [${b.join(', ')}], 'Confidence': ${c.toFixed(2)}}`
-    })
-    return `<think>${why}</think><answer>[${items.join(', ')}]</answer>`
-  }
 }
 
 /** The held-out numbers of one evaluation, by task (all in [0, 1]). */

@@ -24,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { homedir } from 'node:os'
 import { dirname, extname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { syntheticTarget } from '../data/synthetic.js'
 import { SCENE_DEFAULTS } from '../data/synthetic-scenes.js'
 import type { Sample, Task } from '../sample.js'
 import { VrftError, describeValue } from '../errors.js'
@@ -43,7 +44,7 @@ import type { ModelFolder } from '../model/load.js'
 import { installStopSignals } from './signals.js'
 import { SFTTrainer } from '../train/sft.js'
 import { DEMO_MODELS, DEMO_MODEL_IMAGE_SIZE, createTinyModel, type DemoModelName } from './tiny.js'
-import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, WARM_START_PHASES, builtinData, builtinMetrics, demoTarget, type BuiltinDataSets, type BuiltinMetrics } from './builtin-tasks.js'
+import { BUILTIN_TASKS, METRIC_LABELS, TASK_BLURB, WARM_START_PHASES, builtinData, builtinMetrics, type BuiltinDataSets, type BuiltinMetrics } from './builtin-tasks.js'
 import { writePictures } from './pictures.js'
 import { detectionTruth } from '../rewards/rewards.js'
 import { launchLocal } from '../train/distributed.js'
@@ -104,12 +105,6 @@ export const BUILTIN_DEFAULTS = Object.freeze({
    * threads). Part of the cache key: a step's update equals one process's up to rounding, a run's drifts.
    */
   warmStartRanks: 1,
-  /**
-   * The SFT targets' box confidences (warm start and SFT baseline, detection): 1 as in the reference's
-   * solutions; below 1, each box's drawn from [targetConfidenceMin, 1) (`demoTarget` in builtin-tasks.ts).
-   * Part of the cache key when below 1.
-   */
-  targetConfidenceMin: 1,
 })
 
 type BuiltinNumbers = { -readonly [K in keyof typeof BUILTIN_DEFAULTS]: (typeof BUILTIN_DEFAULTS)[K] extends number ? number : (typeof BUILTIN_DEFAULTS)[K] }
@@ -145,7 +140,7 @@ const BOX_TASK_DEFAULTS = Object.freeze({
  */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, warmStartRanks: 2, maxSteps: 100, temperature: 1, testImages: 512, absentShots: 4, targetConfidenceMin: 0.5 },
+  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, warmStartRanks: 2, maxSteps: 100, temperature: 1, testImages: 512, absentShots: 4 },
   grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48, warmStartSteps: 4500, maxSteps: 300, temperature: 1.5 },
 })
 
@@ -205,7 +200,6 @@ export function warmStartKey(s: BuiltinSettings): string {
     ...(s.task === 'classification' ? {} : { phases: WARM_START_PHASES[s.task] }),
     ...(s.warmStartLrSchedule === D.lrScheduler ? {} : { schedule: s.warmStartLrSchedule }),
     ...(s.warmStartRanks > 1 ? { ranks: s.warmStartRanks } : {}),
-    ...(s.targetConfidenceMin < 1 ? { confidenceMin: s.targetConfidenceMin } : {}),
   })).digest('hex').slice(0, 16)
 }
 
@@ -234,7 +228,7 @@ export async function trainWarmStart(job: WarmStartJob, phases: BuiltinDataSets[
       if (phases.length > 1) log(`warm start phase ${p + 1}/${phases.length}: ${part.length} images, ${steps} steps`)
       const tr = new SFTTrainer({
         policy, decoder: io.tokenizer, encode: io.encode, train: arraySource(part), eosTokenIds: io.eosTokenIds,
-        encodeTarget: makeTargetEncoder(io.tokenizer, demoTarget(s.targetConfidenceMin)), ...(lead ? { runDir: join(job.runs, String(p)) } : {}),
+        encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), ...(lead ? { runDir: join(job.runs, String(p)) } : {}),
         progress: s.quiet || !lead ? false : new Progress(), plots: false, ...(o.signal ? { signal: o.signal } : {}), ...(o.dist ? { dist: o.dist } : {}),
         settings: { promptsPerStep: s.warmStartPromptsPerStep, microBatchSize: s.microBatchSize, maxSteps: steps, seed: s.seed + p, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, maxPromptLength: D.maxPromptLength, evalMaxNewTokens: s.maxCompletionLength },
       })
@@ -400,7 +394,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
       try {
         const st = new SFTTrainer({
           policy: sp, decoder: io.tokenizer, encode: io.encode, train: arraySource(data.shots), eosTokenIds: io.eosTokenIds,
-          encodeTarget: makeTargetEncoder(io.tokenizer, demoTarget(s.targetConfidenceMin)), runDir: join(runDir, 'sft'), config: { demo: true, baseline: 'sft', ...s }, plot: plotRun,
+          encodeTarget: makeTargetEncoder(io.tokenizer, syntheticTarget), runDir: join(runDir, 'sft'), config: { demo: true, baseline: 'sft', ...s }, plot: plotRun,
           progress: s.quiet ? false : new Progress(), ...(sig ? { signal: sig.stop, abandonSignal: sig.abandon } : {}),
           settings: { promptsPerStep: s.promptsPerStep, microBatchSize: s.microBatchSize, maxSteps: s.maxSteps, seed: s.seed, saveEvery: 0, evalEvery: 0, keepCheckpoints: 1, evalMaxNewTokens: s.maxCompletionLength },
         })
