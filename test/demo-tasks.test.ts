@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { nativeAvailable } from '../lib/native/binding.js'
 import { builtinSettings, readSummary, runBuiltin, warmStart, warmStartKey } from '../lib/app/builtin.js'
-import { createTinyModel } from '../lib/app/tiny.js'
+import { DEMO_MODELS, createTinyModel } from '../lib/app/tiny.js'
 import { native } from '../lib/native/binding.js'
 import { WARM_START_PHASES, builtinData, stageCounts } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
@@ -44,10 +44,13 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
   })).digest('hex').slice(0, 16)
   t.equal(warmStartKey(c), before, 'the classification warm start keeps the cache key it had before the model presets')
   t.same([c.model, c.imageSize, c.maxPixels], ['tiny', 112, 112 * 112], 'classification: the tiny Qwen2-VL')
-  for (const task of ['detection', 'grounding']) {
+  for (const [task, model] of [['detection', 'detect'], ['grounding', 'boxes']]) {
     const d = builtinSettings({ task })
-    t.same([d.model, d.imageSize, d.maxPixels, d.grid], ['boxes', 128, 128 * 128, 4], `${task}: the boxes model, one image token per cell`)
+    t.same([d.model, d.imageSize, d.maxPixels, d.grid], [model, 128, 128 * 128, 4], `${task}: the ${model} model, one image token per cell`)
   }
+  t.equal((DEMO_MODELS.detect.configPatch.text_config as Record<string, unknown>).rope_theta, 100, 'detect: RoPE base 100')
+  t.same({ ...DEMO_MODELS.detect.configPatch.text_config, rope_theta: undefined }, { ...DEMO_MODELS.boxes.configPatch.text_config, rope_theta: undefined }, 'otherwise the boxes model')
+  t.not(warmStartKey(builtinSettings({ task: 'detection' })), warmStartKey({ ...builtinSettings({ task: 'detection' }), model: 'boxes' }), 'and its own cache key')
   process.env.VRFT_DEMO_MODEL = 'tiny'
   const tiny = builtinSettings({ task: 'detection' })
   t.same([tiny.model, tiny.imageSize, tiny.maxPixels], ['tiny', 112, 112 * 112], 'VRFT_DEMO_MODEL=tiny overrides the box tasks\' model')
@@ -59,7 +62,7 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
   t.same([c.warmStartLrSchedule, boxes.warmStartLrSchedule], ['linear', 'constant'], 'the box tasks warm-start at a constant lr')
   t.not(warmStartKey(boxes), warmStartKey({ ...boxes, warmStartLrSchedule: 'linear' }), 'and the schedule is in the cache key')
   process.env.VRFT_DEMO_MODEL = 'huge'
-  t.throws(() => builtinSettings({}), { code: 'ERR_INVALID_ARG', message: /tiny or boxes for VRFT_DEMO_MODEL.*huge/ })
+  t.throws(() => builtinSettings({}), { code: 'ERR_INVALID_ARG', message: /tiny or boxes or detect for VRFT_DEMO_MODEL.*huge/ })
 })
 
 t.test('detection scenes: asked class absent sometimes, 0–3 instances, perfect answers score 3', async (t) => {

@@ -140,7 +140,7 @@ const BOX_TASK_DEFAULTS = Object.freeze({
  */
 export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNumbers, 'task'>>>> = Object.freeze({
   classification: {},
-  detection: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 110, warmStartSteps: 2500, warmStartRanks: 2, maxSteps: 100, temperature: 1, testImages: 512, absentShots: 4 },
+  detection: { ...BOX_TASK_DEFAULTS, model: 'detect', maxCompletionLength: 110, warmStartSteps: 2500, warmStartRanks: 2, maxSteps: 100, temperature: 1, testImages: 512, absentShots: 4 },
   grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48, warmStartSteps: 4500, maxSteps: 300, temperature: 1.5 },
 })
 
