@@ -48,7 +48,7 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
     const d = builtinSettings({ task })
     t.same([d.model, d.imageSize, d.maxPixels, d.grid], [model, 128, 128 * 128, 4], `${task}: the ${model} model, one image token per cell`)
   }
-  t.equal((DEMO_MODELS.detect.configPatch.text_config as Record<string, unknown>).rope_theta, 100, 'detect: RoPE base 100')
+  t.equal((DEMO_MODELS.detect.configPatch.text_config as Record<string, unknown>).rope_theta, 10, 'detect: RoPE base 10')
   t.same({ ...DEMO_MODELS.detect.configPatch.text_config, rope_theta: undefined }, { ...DEMO_MODELS.boxes.configPatch.text_config, rope_theta: undefined }, 'otherwise the boxes model')
   t.not(warmStartKey(builtinSettings({ task: 'detection' })), warmStartKey({ ...builtinSettings({ task: 'detection' }), model: 'boxes' }), 'and its own cache key')
   process.env.VRFT_DEMO_MODEL = 'tiny'

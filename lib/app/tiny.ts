@@ -13,7 +13,7 @@
  *   Qwen3-VL adds learned absolute position embeddings to the patches. Measured (bench/results/
  *   demo-detection-2026-12-06.md): with the mixed warm start of lib/app/builtin-tasks.ts it localizes and,
  *   with enough steps, picks the asked class among distractors (issue #19).
- * - `detect` (the detection demo's): `boxes` with the text model's RoPE base at 100 instead of 5,000,000.
+ * - `detect` (the detection demo's): `boxes` with the text model's RoPE base at 10 instead of 5,000,000.
  * `VRFT_DEMO_MODEL=tiny|boxes|detect` overrides the task's choice.
  */
 import { initModel, type InitArch } from '../model/init-model.js'
@@ -50,12 +50,13 @@ export const DEMO_MODELS = Object.freeze({
   tiny: Object.freeze({ arch: 'qwen2-vl', size: 'tiny' }),
   boxes: boxesModel(),
   /**
-   * `boxes` with the text model's RoPE base 100: with head_dim 32 the image tokens' row and column get 5
-   * rotary pairs each, and at Qwen3-VL's base of 5,000,000 the fastest column pair turns 0.15 rad per cell,
-   * at 100 0.56 rad. Detection's warm start localizes far better with it (seed 1, 128 base-class scenes:
-   * 28 % of its boxes on the right object against 12 %, mAP 7.0 % against 1.6 %; session 16).
+   * `boxes` with the text model's RoPE base 10: with head_dim 32 the image tokens' row and column get 5
+   * rotary pairs each, and at Qwen3-VL's base of 5,000,000 the fastest column pair turns 0.15 rad per cell
+   * (at 100 0.56, at 10 0.75). Detection's warm start localizes far better with it (128 base-class scenes:
+   * seed 1 at base 100, 28 % of its boxes on the right object against 12 %, mAP 7.0 % against 1.6 %; seed
+   * 2, 15 % and 3.5 % at 100, 27 % and 10.7 % at 10; bench/results/demo-detection-2026-12-06.md, session 16).
    */
-  detect: boxesModel(100),
+  detect: boxesModel(10),
 } satisfies Record<string, DemoModel>)
 
 /** Name of a demo model. */
