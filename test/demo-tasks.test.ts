@@ -48,8 +48,9 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
     const d = builtinSettings({ task })
     t.same([d.model, d.imageSize, d.maxPixels, d.grid], [model, 128, 128 * 128, 4], `${task}: the ${model} model, one image token per cell`)
   }
-  t.equal((DEMO_MODELS.detect.configPatch.text_config as Record<string, unknown>).rope_theta, 10, 'detect: RoPE base 10')
-  t.same({ ...DEMO_MODELS.detect.configPatch.text_config, rope_theta: undefined }, { ...DEMO_MODELS.boxes.configPatch.text_config, rope_theta: undefined }, 'otherwise the boxes model')
+  const textConfig = (m: (typeof DEMO_MODELS)[keyof typeof DEMO_MODELS]): Record<string, unknown> => ({ ...(m as { configPatch?: { text_config?: Record<string, unknown> } }).configPatch?.text_config })
+  t.equal(textConfig(DEMO_MODELS.detect).rope_theta, 10, 'detect: RoPE base 10')
+  t.same({ ...textConfig(DEMO_MODELS.detect), rope_theta: undefined }, { ...textConfig(DEMO_MODELS.boxes), rope_theta: undefined }, 'otherwise the boxes model')
   t.not(warmStartKey(builtinSettings({ task: 'detection' })), warmStartKey({ ...builtinSettings({ task: 'detection' }), model: 'boxes' }), 'and its own cache key')
   process.env.VRFT_DEMO_MODEL = 'tiny'
   const tiny = builtinSettings({ task: 'detection' })
