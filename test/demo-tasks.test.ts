@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { nativeAvailable } from '../lib/native/binding.js'
 import { builtinSettings, readSummary, runBuiltin, warmStart, warmStartKey } from '../lib/app/builtin.js'
-import { DEMO_MODELS, createTinyModel } from '../lib/app/tiny.js'
+import { DEMO_MODELS, createTinyModel, type DemoModel } from '../lib/app/tiny.js'
 import { native } from '../lib/native/binding.js'
 import { WARM_START_PHASES, builtinData, stageCounts } from '../lib/app/builtin-tasks.js'
 import { makeSceneSet, relation } from '../lib/data/synthetic-scenes.js'
@@ -48,7 +48,7 @@ t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value i
     const d = builtinSettings({ task })
     t.same([d.model, d.imageSize, d.maxPixels, d.grid], [model, 128, 128 * 128, 4], `${task}: the ${model} model, one image token per cell`)
   }
-  const textConfig = (m: (typeof DEMO_MODELS)[keyof typeof DEMO_MODELS]): Record<string, unknown> => ({ ...(m as { configPatch?: { text_config?: Record<string, unknown> } }).configPatch?.text_config })
+  const textConfig = (m: DemoModel) => ({ ...(m.configPatch?.text_config as Record<string, unknown> | undefined) })
   t.equal(textConfig(DEMO_MODELS.detect).rope_theta, 10, 'detect: RoPE base 10')
   t.same({ ...textConfig(DEMO_MODELS.detect), rope_theta: undefined }, { ...textConfig(DEMO_MODELS.boxes), rope_theta: undefined }, 'otherwise the boxes model')
   t.not(warmStartKey(builtinSettings({ task: 'detection' })), warmStartKey({ ...builtinSettings({ task: 'detection' }), model: 'boxes' }), 'and its own cache key')

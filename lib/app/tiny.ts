@@ -11,8 +11,9 @@
  *   training step cost 5× more). Why Qwen3-VL: to write a box the decoder must read *where* an image token
  *   is, and attention values carry no RoPE; Qwen2-VL's vision tower has only relative 2-D RoPE, while
  *   Qwen3-VL adds learned absolute position embeddings to the patches. Measured (bench/results/
- *   demo-detection-2026-12-06.md): with the mixed warm start of lib/app/builtin-tasks.ts it localizes and,
- *   with enough steps, picks the asked class among distractors (issue #19).
+ *   demo-detection-2026-12-06.md): with the mixed warm start of lib/app/builtin-tasks.ts it localizes for
+ *   grounding and, with enough steps, picks the asked class among distractors (issue #19); for detection
+ *   its 2,500-step warm start left 77 % of its boxes on no object (session 16), hence `detect`.
  * - `detect` (the detection demo's): `boxes` with the text model's RoPE base at 10 instead of 5,000,000.
  * `VRFT_DEMO_MODEL=tiny|boxes|detect` overrides the task's choice.
  */
