@@ -127,8 +127,9 @@ const BOX_TASK_DEFAULTS = Object.freeze({
  * Detection runs on the `detect` model (`boxes` with RoPE base 10: its warm start localizes on every seed,
  * mAP 6.3 % (sd 0.8) over seeds 1–3 against 2.5 % with `boxes`; session 16). Its warm start is 2,500
  * steps (its phases weighted to the detection prompt: WARM_START_PHASES) in 2 single-threaded
- * data-parallel processes (8.7 instead of 10.7 minutes on the 2-core machine; 3,000 steps took 11 minutes and gave no better a warm start on seed 1: 1.9 % mAP over 512 images, session 15), it
- * is evaluated on 512 held-out images (128 moved one model's mAP by up to ±1.2 points, as much as the
+ * data-parallel processes (8.7 instead of 10.7 minutes on the 2-core machine; 3,000 steps took 11
+ * minutes and gave no better a warm start on seed 1: 1.9 % mAP over 512 images, session 15), it is
+ * evaluated on 512 held-out images (128 moved one model's mAP by up to ±1.2 points, as much as the
  * seeds: bench/results/demo-detection-cross-eval.mjs), its few-shot set adds 4 images per novel class
  * without it (`No Objects`; with present-class shots only, GRPO unlearned `No Objects`: 74 → 30 % correct
  * on seed 42; with them 97–100 % on seeds 1–3, mAP the same on average: 2.4 vs 2.5 %, session 15), and its
