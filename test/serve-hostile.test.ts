@@ -92,7 +92,7 @@ t.test('2. /v1/rewards: bounded sizes, linear parsers, /healthz answers within 1
   const many = {
     reward: 'classification',
     options: { mode: 'substring', classes },
-    completions: Array.from({ length: n }, (_, i) => `<think>t</think><answer>class number ${i % 1024} ${'z'.repeat(200)}</answer>`),
+    completions: Array.from({ length: n }, (_, i) => `<think>t</think><answer>class number ${i % 1024} ${'z'.repeat(1000)}</answer>`),
     solutions: Array.from({ length: n }, (_, i) => `<answer>class number ${(i * 7) % 1024}</answer>`),
   }
   const t0 = performance.now()
@@ -172,7 +172,14 @@ t.test('4. timeouts and the connection cap', async (t) => {
   // slowloris: one header line every 100 ms, forever
   const headers = await slow(['GET /healthz HTTP/1.1\r\n', ...Array.from({ length: 200 }, (_, i) => `X-${i}: y\r\n`)], 100)
   t.ok(headers.ms < 2500, `slow headers cut off after ${headers.ms.toFixed(0)} ms (headers timeout 400 ms)`)
-  t.match(headers.got, /^HTTP\/1.1 408|^$/, 'answered 408 (or closed)')
+  t.match(headers.got, /^HTTP\/1.1 408[^]*"code":"ERR_REQUEST_TIMEOUT"|^$/, 'answered 408 with code ERR_REQUEST_TIMEOUT (or closed)')
+  // errors of the HTTP layer itself carry the same coded JSON body as every route's errors
+  const garbage = await slow(['NOT HTTP AT ALL\r\n\r\n'], 1)
+  t.match(garbage.got, /^HTTP\/1.1 400 [^]*"code":"ERR_BAD_HTTP"/, `unparsable bytes: 400 ERR_BAD_HTTP (${garbage.got.split('\r\n')[0]})`)
+  const huge = await slow([`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(40_000)}\r\n\r\n`], 1)
+  t.match(huge.got, /^HTTP\/1.1 431 [^]*"code":"ERR_HEADERS_TOO_LARGE"/, `40 kB of headers: 431 ERR_HEADERS_TOO_LARGE (${huge.got.split('\r\n')[0]})`)
+  const parsed = JSON.parse(huge.got.slice(huge.got.indexOf('\r\n\r\n') + 4)) as { error: { type: string; message: string } }
+  t.equal(parsed.error.type, 'invalid_request_error')
   // a connection that never sends a byte
   const mute = await slow([], 100)
   t.ok(mute.ms < 2500, `a silent connection is closed after ${mute.ms.toFixed(0)} ms`)

@@ -168,8 +168,10 @@ t.test(`1,000 mixed hostile requests: no /healthz stall, flat RSS, coded 4xx (${
   for (const o of outcomes) byKind.set(o.kind, [...(byKind.get(o.kind) ?? []), o.status])
   t.comment([...byKind].map(([k, v]) => `${k}: ${v.length} (${[...new Set(v)].join('/')})`).join('; '))
   const badInvalid = outcomes.filter((o) => o.invalid && !(o.status >= 400 && o.status < 500 && typeof o.code === 'string' && o.code.startsWith('ERR_')))
-  t.same(badInvalid, [], `every invalid request (${outcomes.filter((o) => o.invalid).length}) answered 4xx with a code`)
-  t.same(outcomes.filter((o) => !o.invalid && o.kind !== 'stalled client' && o.status !== 200), [], 'every valid, slow or dropped request answered 200')
+  const show = (os: Outcome[]) => os.length ? `; not so: ${os.slice(0, 6).map((o) => `${o.kind} → ${o.status} ${o.code ?? 'no code'}`).join(', ')}${os.length > 6 ? ` and ${os.length - 6} more` : ''}` : ''
+  t.same(badInvalid, [], `every invalid request (${outcomes.filter((o) => o.invalid).length}) answered 4xx with a code${show(badInvalid)}`)
+  const badValid = outcomes.filter((o) => !o.invalid && o.kind !== 'stalled client' && o.status !== 200)
+  t.same(badValid, [], `every valid, slow or dropped request answered 200${show(badValid)}`)
   t.ok(outcomes.filter((o) => o.kind === 'stalled client').every((o) => o.status === 408 || o.status === 0), 'stalled clients cut off (408 or closed)')
   t.ok(worst < 200, `worst /healthz ${worst.toFixed(1)} ms < 200 ms over ${polls} polls (${seconds.toFixed(1)} s, ${(1000 / seconds).toFixed(0)} req/s)`)
   const growth = (after - before) / before

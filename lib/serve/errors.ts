@@ -4,6 +4,7 @@
  * shutting down or out of device memory, 500 for our own faults (logged, message kept generic unless
  * it is a coded vrft error).
  */
+import type { Duplex } from 'node:stream'
 import { VrftError } from '../errors.js'
 
 /** An error with an explicit HTTP status. */
@@ -94,4 +95,25 @@ function fastifyMessage(code: string, message: string): string {
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'Expected a JSON body but the body was empty'
   if (code === 'FST_ERR_CTP_INVALID_JSON_BODY') return 'Expected a JSON body but the body is not valid JSON'
   return `Malformed request: ${message}`
+}
+
+/** Status, code and message for an error Node's HTTP parser raises before a request reaches a route. */
+export function clientErrorAnswer(errCode: string | undefined): { status: number; code: string; message: string } {
+  if (errCode === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'ERR_REQUEST_TIMEOUT', message: 'The request was not received in time (headers or body too slow); send the whole request within the server\'s timeouts' }
+  if (errCode === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'ERR_HEADERS_TOO_LARGE', message: 'The request headers are larger than this server accepts' }
+  return { status: 400, code: 'ERR_BAD_HTTP', message: `Expected an HTTP/1.1 request; the bytes received did not parse${errCode ? ` (${errCode})` : ''}` }
+}
+
+/**
+ * Answer a client error on the raw socket (fastify's `clientErrorHandler`): the same coded JSON body as
+ * every other error, then close. Nothing is written to a socket that is already gone.
+ */
+export function answerClientError(err: { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const { status, code, message } = clientErrorAnswer(err.code)
+  const body = JSON.stringify({ error: { message, type: errorType(status), param: null, code } } satisfies ErrorBody)
+  const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
+  if (!socket.writable) return void socket.destroy()
+  // end, then destroy once flushed: a client that never reads or closes does not keep the socket
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy())
 }

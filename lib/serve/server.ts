@@ -24,7 +24,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { bearerChecker } from './auth.js'
-import { HttpError, RETRY_AFTER_SECONDS, toHttpError } from './errors.js'
+import { answerClientError, HttpError, RETRY_AFTER_SECONDS, toHttpError } from './errors.js'
 import { ServeMetrics } from './metrics.js'
 import { StopStream, applyStop, parseChatRequest, type ChatCompletion, type ChatCompletionChunk, type ChatRequest } from './openai.js'
 import { HEALTH_RESERVE_CONNECTIONS, OVER_CAP_IDLE_MS, resolveServeOptions, type ResolvedServeOptions, type ServeOptions } from './options.js'
@@ -85,7 +85,8 @@ export function createServer(generator: Generator, options: ServeOptions = {}): 
     })
     return srv
   }
-  const app = Fastify({ bodyLimit: o.limits.maxBodyBytes, logger: o.logger, return503OnClosing: true, serverFactory })
+  // clientErrorHandler: timeouts and unparsable bytes are answered in the same coded JSON as every other error
+  const app = Fastify({ bodyLimit: o.limits.maxBodyBytes, logger: o.logger, return503OnClosing: true, serverFactory, clientErrorHandler: answerClientError })
   app.removeContentTypeParser('text/plain')
   const checkKey = o.apiKey ? bearerChecker(o.apiKey) : undefined
 
