@@ -49,7 +49,7 @@ function markdown(runs: readonly RunRecord[], command: string, commit: string): 
     '# Built-in demo over seeds, per task (`vrft-native train --task T --seed N`)',
     '',
     `Command: \`${command}\` at commit ${commit}. Held-out images of the 4 novel colour–shape classes; numbers in %.`,
-    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); load averages per run below (the machine is shared: wall-clock is an upper bound, CPU seconds are the process's own).`,
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); load averages per run below (the machine is shared: wall-clock is an upper bound, CPU seconds are the run's own: the process and its warm-start ranks).`,
     '',
   ]
   for (const task of BUILTIN_TASKS) {
