@@ -4,6 +4,7 @@
  * shutting down or out of device memory, 500 for our own faults (logged, message kept generic unless
  * it is a coded vrft error).
  */
+import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { VrftError } from '../errors.js'
 
@@ -112,8 +113,7 @@ export function answerClientError(err: { code?: string }, socket: Duplex): void 
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const { status, code, message } = clientErrorAnswer(err.code)
   const body = JSON.stringify({ error: { message, type: errorType(status), param: null, code } } satisfies ErrorBody)
-  const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
   if (!socket.writable) return void socket.destroy()
   // end, then destroy once flushed: a client that never reads or closes does not keep the socket
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy())
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy())
 }
