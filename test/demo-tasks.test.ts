@@ -261,6 +261,13 @@ t.test('seeds benchmark: mean, sample sd, the 3-sd and beats-SFT verdicts', asyn
   t.equal(w.gainOver3Sd, false, 'a gain inside 3 sd of the warm start does not count')
   t.equal(w.beatsSft, false)
   t.equal(verdict([run(1, 0, 1, 0)]).gainOver3Sd, false, 'one seed has no spread: never passes')
+  // paired gain per seed, and the same verdict on another metric
+  t.ok(Math.abs(v.gain.mean - 0.56 / 3) < 1e-12 && Math.abs(v.gain.sd - meanSd([0.2, 0.17, 0.19]).sd) < 1e-12, `paired gain ${JSON.stringify(v.gain)}`)
+  const two = (seed: number, w: number, g: number) => ({ ...run(seed, 0.5, 0.1, 0.2), summary: { ...run(seed, 0.5, 0.1, 0.2).summary, metrics: { mAP: { warmStart: 0.5, grpo: 0.1, sft: 0.2 }, iouReward: { warmStart: w, grpo: g, sft: 0.3 } } } })
+  const r = [two(1, 0.27, 0.33), two(2, 0.28, 0.36), two(3, 0.27, 0.33)]
+  t.equal(verdict(r).gainOver3Sd, false, 'the headline (mAP) fell')
+  t.equal(verdict(r, 'iouReward').gainOver3Sd, true, 'iouReward gained > 3 sd')
+  t.ok(Number.isNaN(verdict(r, 'absent').warm.mean), 'a metric the runs lack is NaN, not 0')
 })
 
 t.test('answers drawn: detection boxes and No Objects, grounding box, unreadable answers', async (t) => {
@@ -287,7 +294,7 @@ if (!nativeAvailable()) {
       t.equal(r.step, 1)
       const sum = readSummary(out) as { task: string; headline: string; metrics: Record<string, Record<string, number>>; pictures: string[]; seconds: number; cpuSeconds: number; childCpuSeconds?: number; testImages: number }
       t.equal(sum.task, task)
-      const keys = { detection: ['mAP', 'AP50', 'format', 'noObjects'], grounding: ['mIoU', 'acc50', 'format'], classification: ['accuracy', 'format'] }[task]
+      const keys = { detection: ['mAP', 'AP50', 'format', 'noObjects', 'iouReward'], grounding: ['mIoU', 'acc50', 'format'], classification: ['accuracy', 'format'] }[task]
       t.same(Object.keys(sum.metrics), keys)
       t.equal(sum.headline, keys[0])
       for (const k of keys) {

@@ -164,11 +164,17 @@ export function noObjectsRate(ev: Pick<PolicyEvaluation, 'samples' | 'completion
   return n ? ok / n : NaN
 }
 
-/** The demo's metrics of one evaluation; `headline` is the first key. */
+/**
+ * The demo's metrics of one evaluation; `headline` is the first key. Detection also reports `iouReward`, the
+ * mean IoU reward (R_IoU) of the greedy answers on the held-out images: what GRPO optimizes, measured where
+ * it did not train. Every box the model writes says `'Confidence': 1` (as the reference's targets do), so
+ * COCO AP ranks tied detections in image order and moves with how many boxes a model writes; R_IoU scores
+ * each answer on its own (bench/results/demo-detection-2026-12-06.md, session 18).
+ */
 export function builtinMetrics(task: Task, ev: PolicyEvaluation): BuiltinMetrics {
   const r = ev.report
   const format = ev.rewards.format ?? NaN
-  if (r.task === 'detection' && task === 'detection') return { mAP: r.AP, AP50: r.AP50, format, noObjects: noObjectsRate(ev) }
+  if (r.task === 'detection' && task === 'detection') return { mAP: r.AP, AP50: r.AP50, format, noObjects: noObjectsRate(ev), iouReward: ev.rewards.iou ?? NaN }
   if (r.task === 'grounding') return { mIoU: r.mIoU, acc50: r.iou50, format }
   if (r.task === 'classification') return { accuracy: r.accuracy, format }
   return { score: ev.score, format }
@@ -176,7 +182,7 @@ export function builtinMetrics(task: Task, ev: PolicyEvaluation): BuiltinMetrics
 
 /** Display name of a metric. */
 export const METRIC_LABELS: Readonly<Record<string, string>> = Object.freeze({
-  mAP: 'mAP (AP@[.5:.95])', AP50: 'AP50', format: 'format rate', noObjects: '"No Objects" correct', mIoU: 'mIoU', acc50: 'accuracy (IoU ≥ 0.5)', accuracy: 'accuracy',
+  mAP: 'mAP (AP@[.5:.95])', AP50: 'AP50', format: 'format rate', noObjects: '"No Objects" correct', mIoU: 'mIoU', acc50: 'accuracy (IoU ≥ 0.5)', accuracy: 'accuracy', iouReward: 'IoU reward',
 })
 
 /** One line per task explaining the demo. */
