@@ -263,7 +263,10 @@ t.test('seeds benchmark: mean, sample sd, the 3-sd and beats-SFT verdicts', asyn
   t.equal(verdict([run(1, 0, 1, 0)]).gainOver3Sd, false, 'one seed has no spread: never passes')
   // paired gain per seed, and the same verdict on another metric
   t.ok(Math.abs(v.gain.mean - 0.56 / 3) < 1e-12 && Math.abs(v.gain.sd - meanSd([0.2, 0.17, 0.19]).sd) < 1e-12, `paired gain ${JSON.stringify(v.gain)}`)
-  const two = (seed: number, w: number, g: number) => ({ ...run(seed, 0.5, 0.1, 0.2), summary: { ...run(seed, 0.5, 0.1, 0.2).summary, metrics: { mAP: { warmStart: 0.5, grpo: 0.1, sft: 0.2 }, iouReward: { warmStart: w, grpo: g, sft: 0.3 } } } })
+  const two = (seed: number, w: number, g: number) => {
+    const b = run(seed, 0.5, 0.1, 0.2)
+    return { ...b, summary: { ...b.summary, metrics: { ...b.summary.metrics, iouReward: { warmStart: w, grpo: g, sft: 0.3 } } } }
+  }
   const r = [two(1, 0.27, 0.33), two(2, 0.28, 0.36), two(3, 0.27, 0.33)]
   t.equal(verdict(r).gainOver3Sd, false, 'the headline (mAP) fell')
   t.equal(verdict(r, 'iouReward').gainOver3Sd, true, 'iouReward gained > 3 sd')
