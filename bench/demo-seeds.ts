@@ -9,13 +9,13 @@
  *   node dist/bench/demo-seeds.js --tasks detection,grounding,classification --seeds 1,2,3 \
  *     --out bench/results/demo-tasks-3-seeds [--cache DIR] [--runs DIR]
  */
-import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { runBuiltin } from '../lib/app/builtin.js'
 import { BUILTIN_TASKS } from '../lib/app/builtin-tasks.js'
 import type { Task } from '../lib/sample.js'
+import { sourceCommit } from './harness.js'
 
 type Summary = { task: Task; headline: string; metrics: Record<string, { warmStart: number; grpo: number; sft?: number }>; seconds: number; cpuSeconds: number; warmStartCached: boolean }
 interface RunRecord { task: Task; seed: number; summary: Summary; loadBefore: number[]; loadAfter: number[] }
@@ -90,8 +90,7 @@ async function main(): Promise<void> {
   const runsDir = resolve(arg('runs', join(tmpdir(), 'vrft-demo-seeds')))
   const cache = arg('cache', '')
   const command = `node dist/bench/demo-seeds.js ${process.argv.slice(2).join(' ')}`
-  let commit = '?'
-  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim() } catch { /* not a checkout */ }
+  const commit = sourceCommit()
   const runs: RunRecord[] = existsSync(`${out}.json`) ? (JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { runs: RunRecord[] }).runs : []
   for (const task of tasks) {
     for (const seed of seeds) {

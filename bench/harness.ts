@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
-import { native, type ModelArch } from '../lib/native/binding.js'
+import { native, packageRoot, type ModelArch } from '../lib/native/binding.js'
 
 /** Statistics of repeated timings, in seconds. */
 export interface Timing { median: number; min: number; max: number; p10: number; p90: number; runs: number }
@@ -73,15 +73,24 @@ export function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024
 }
 
+/**
+ * The commit of the code that ran: the git HEAD of this package's own checkout (not of the working
+ * directory, which may be another clone), `+dirty` when tracked files differ from it, `unknown` outside
+ * a checkout.
+ */
+export function sourceCommit(root: string = packageRoot()): string {
+  const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  let commit: string
+  try { commit = git('rev-parse', '--short', 'HEAD').trim() } catch { return 'unknown' } // not a git checkout
+  try { git('diff', '--quiet', 'HEAD', '--') } catch { commit += '+dirty' } // exit 1: tracked files changed
+  return commit
+}
+
 /** Machine and build description recorded with every result. */
 export function machineInfo(): Record<string, unknown> {
-  let commit = 'unknown'
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-  } catch { /* not a git checkout */ }
   const info = native().runtimeInfo()
   return {
-    commit,
+    commit: sourceCommit(),
     date: new Date().toISOString(),
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism?.() ?? os.cpus().length,

@@ -7,14 +7,15 @@
  */
 import { tempDir } from './tmp.js'
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { syntheticDetection } from '../bench/suites/rewards.js'
 import { syntheticLvis } from '../bench/suites/eval.js'
 import { evaluateLvis } from '../lib/eval/lvis.js'
 import { benchModelConfig, forwardFlops } from '../bench/suites/shapes.js'
 import { timeCpu } from '../bench/suites/cputime.js'
+import { sourceCommit } from '../bench/harness.js'
 import { parseDetectionCompletion, rewardSet, scoreCompletions } from '../lib/rewards/index.js'
 
 const root = resolve(import.meta.dirname, '..')
@@ -32,6 +33,25 @@ t.test('timeCpu counts CPU seconds of busy work and leaves out sleeping', async 
   const busy = await timeCpu(() => { for (let i = 0; i < 2e6; i++) x = (x + i * i) % 1000003 }, { warmup: 0, reps: 3 })
   t.ok(busy.cpu.median > 0.002, `busy loop: ${(busy.cpu.median * 1000).toFixed(1)} ms CPU (${x})`)
   t.ok(busy.cpu.median <= busy.wall.median * 1.5 + 0.005, `one thread cannot use much more CPU than wall time (${(busy.wall.median * 1000).toFixed(1)} ms wall)`)
+})
+
+t.test('sourceCommit: the HEAD of the given checkout (not the working directory\'s), +dirty when tracked files changed', (t) => {
+  const repo = tempDir('vrft-commit-')
+  const git = (...args: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { encoding: 'utf8' }).trim()
+  t.equal(sourceCommit(repo), 'unknown', 'not a checkout')
+  git('init', '-q')
+  writeFileSync(join(repo, 'a.txt'), '1\n')
+  git('add', 'a.txt')
+  git('commit', '-q', '-m', 'one')
+  const head = git('rev-parse', '--short', 'HEAD')
+  t.equal(sourceCommit(repo), head, 'clean: the short hash')
+  mkdirSync(join(repo, 'new'))
+  writeFileSync(join(repo, 'new', 'untracked.txt'), 'x')
+  t.equal(sourceCommit(repo), head, 'an untracked file is not a change to the code that ran')
+  writeFileSync(join(repo, 'a.txt'), '2\n')
+  t.equal(sourceCommit(repo), `${head}+dirty`, 'a changed tracked file')
+  t.notOk(sourceCommit(root).startsWith(head), 'the default is this package\'s own checkout')
+  t.end()
 })
 
 t.test('synthetic detection completions: five parseable boxes each, G per sample, rewards spread out', async (t) => {
