@@ -33,6 +33,16 @@ t.test('--task picks the demo task (detection by default); another value is a ty
   t.throws(() => builtinSettings({ task: 'segmentation' }), { code: 'ERR_INVALID_ARG', message: /detection, classification, grounding.*segmentation/ })
 })
 
+t.test('the demo takes its own options of train and refuses any other with ERR_CONFIG naming it', async (t) => {
+  const s = builtinSettings({ task: 'grounding', seed: 7, maxSteps: 3, learningRate: 1e-3, output: '/tmp/x', quiet: true })
+  t.match(s, { task: 'grounding', seed: 7, maxSteps: 3, learningRate: 1e-3 }, 'the GRPO options it honours are taken over')
+  t.throws(() => builtinSettings({ seed: 7, lossType: 'dapo' }), {
+    code: 'ERR_CONFIG', message: /^The built-in demo \(no --model and no --data\) uses only --task, --output, --quiet, --seed, .*--micro-batch-size; received --loss-type, which applies to training a given --model on given --data$/,
+  })
+  t.throws(() => builtinSettings({ loraRank: 8, nproc: 2 }), { code: 'ERR_CONFIG', message: /received --lora-rank, --nproc, which apply/ })
+  t.same(builtinSettings({ lossType: undefined }).task, 'detection', 'an option given as undefined is not given')
+})
+
 t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value is a typed error; the model is in the cache key', async (t) => {
   const saved = process.env.VRFT_DEMO_MODEL
   t.teardown(() => { if (saved === undefined) delete process.env.VRFT_DEMO_MODEL; else process.env.VRFT_DEMO_MODEL = saved })

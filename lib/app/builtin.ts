@@ -29,6 +29,7 @@ import { SCENE_DEFAULTS } from '../data/synthetic-scenes.js'
 import type { Sample, Task } from '../sample.js'
 import { VrftError, describeValue } from '../errors.js'
 import { formatConfig, type TrainConfig } from '../train/config.js'
+import { flagName } from '../train/defaults.js'
 import { GRPO_DEFAULTS as D, needsReference } from '../defaults.js'
 import { writeFileAtomic, writeJsonAtomic } from '../train/checkpoint.js'
 import type { CommandResult, RunCommandOptions } from './commands.js'
@@ -162,11 +163,25 @@ function builtinTask(v: unknown): Task {
   return v as Task
 }
 
-/** Flags of `train` that the demo honours, mapped onto its settings. */
+/** Options of `train` that the demo takes over into its GRPO settings (and its SFT's, where they apply). */
+const DEMO_RUN_OPTIONS = ['seed', 'maxSteps', 'promptsPerStep', 'numGenerations', 'maxCompletionLength', 'temperature', 'topK', 'beta', 'learningRate', 'microBatchSize'] as const
+
+/** The options of `train` the built-in demo uses; every other one needs --model and --data. */
+export const BUILTIN_OPTIONS: readonly string[] = Object.freeze(['task', 'output', 'quiet', ...DEMO_RUN_OPTIONS])
+
+/**
+ * Options of `train` that the demo honours, mapped onto its settings. `flags` are the options the user gave
+ * (flags, and a config file's keys); one the demo does not use is ERR_CONFIG rather than silently ignored.
+ */
 export function builtinSettings(flags: Record<string, unknown>, cfg?: Partial<TrainConfig>): BuiltinSettings {
+  const unused = Object.keys(flags).filter((k) => flags[k] !== undefined && !BUILTIN_OPTIONS.includes(k))
+  if (unused.length) {
+    throw new VrftError('ERR_CONFIG', `The built-in demo (no --model and no --data) uses only ${BUILTIN_OPTIONS.map(flagName).join(', ')}; ` +
+      `received ${unused.map(flagName).join(', ')}, which ${unused.length > 1 ? 'apply' : 'applies'} to training a given --model on given --data`, { unused })
+  }
   const task = builtinTask(flags.task ?? cfg?.task ?? process.env.VRFT_DEMO_TASK)
   const s: BuiltinSettings = { ...BUILTIN_DEFAULTS, ...BUILTIN_TASK_DEFAULTS[task], task, output: cfg?.output ?? defaultRunDir('demo'), cacheDir: cacheDir(), quiet: Boolean(cfg?.quiet), sft: true }
-  for (const k of ['seed', 'maxSteps', 'promptsPerStep', 'numGenerations', 'maxCompletionLength', 'temperature', 'topK', 'beta', 'learningRate', 'microBatchSize'] as const) {
+  for (const k of DEMO_RUN_OPTIONS) {
     if (flags[k] !== undefined) (s as Record<string, unknown>)[k] = flags[k]
   }
   const model = process.env.VRFT_DEMO_MODEL
