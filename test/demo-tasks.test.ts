@@ -33,14 +33,18 @@ t.test('--task picks the demo task (detection by default); another value is a ty
   t.throws(() => builtinSettings({ task: 'segmentation' }), { code: 'ERR_INVALID_ARG', message: /detection, classification, grounding.*segmentation/ })
 })
 
-t.test('the demo takes its own options of train and refuses any other with ERR_CONFIG naming it', async (t) => {
+t.test('the demo takes its own options of train (GRPO objective options too) and refuses any other with ERR_CONFIG naming it', async (t) => {
   const s = builtinSettings({ task: 'grounding', seed: 7, maxSteps: 3, learningRate: 1e-3, output: '/tmp/x', quiet: true })
   t.match(s, { task: 'grounding', seed: 7, maxSteps: 3, learningRate: 1e-3 }, 'the GRPO options it honours are taken over')
-  t.throws(() => builtinSettings({ seed: 7, lossType: 'dapo' }), {
-    code: 'ERR_CONFIG', message: /^The built-in demo \(no --model and no --data\) uses only --task, --output, --quiet, --seed, .*--micro-batch-size; received --loss-type, which applies to training a given --model on given --data$/,
+  t.equal(s.objective, undefined, 'no objective option given: none recorded')
+  const v = builtinSettings({ task: 'grounding', seed: 7, lossType: 'dapo', importanceSamplingLevel: 'sequence', epsilonHigh: 0.28 })
+  t.same(v.objective, { lossType: 'dapo', importanceSamplingLevel: 'sequence', epsilonHigh: 0.28 }, 'objective options are kept for the GRPO stage')
+  t.equal(warmStartKey(v), warmStartKey(builtinSettings({ task: 'grounding', seed: 7 })), 'and leave the warm start (its cache key) alone')
+  t.throws(() => builtinSettings({ seed: 7, loraRank: 8 }), {
+    code: 'ERR_CONFIG', message: /^The built-in demo \(no --model and no --data\) uses only --task, --output, --quiet, --seed, .*--micro-batch-size, .*--loss-type, .*; received --lora-rank, which applies to training a given --model on given --data$/,
   })
-  t.throws(() => builtinSettings({ loraRank: 8, nproc: 2 }), { code: 'ERR_CONFIG', message: /received --lora-rank, --nproc, which apply/ })
-  t.same(builtinSettings({ lossType: undefined }).task, 'detection', 'an option given as undefined is not given')
+  t.throws(() => builtinSettings({ saveEvery: 5, nproc: 2 }), { code: 'ERR_CONFIG', message: /received --save-every, --nproc, which apply/ })
+  t.same(builtinSettings({ loraRank: undefined }).task, 'detection', 'an option given as undefined is not given')
 })
 
 t.test('VRFT_DEMO_MODEL picks the demo model and its image size; another value is a typed error; the model is in the cache key', async (t) => {

@@ -14,6 +14,8 @@ import { native, nativeAvailable } from '../lib/native/binding.js'
 import { builtinData, builtinSettings, cacheDir, runBuiltin } from '../lib/app/builtin.js'
 import { readJsonl } from '../lib/train/checkpoint.js'
 import { FakePolicy } from './train-fake.js'
+import { GRPO_DEFAULTS } from '../lib/defaults.js'
+import type { StepOptions } from '../lib/train/types.js'
 
 t.test('cache directory follows XDG_CACHE_HOME, else ~/.cache', async (t) => {
   t.equal(cacheDir({ XDG_CACHE_HOME: '/x/cache', HOME: '/h' }), '/x/cache/vrft-native')
@@ -67,5 +69,24 @@ if (!nativeAvailable() || typeof (native() as unknown as Record<string, unknown>
     // Different warm-start settings → a different cache entry.
     await runBuiltin({ createPolicy, handleSignals: false, log: () => {}, settings: { ...settings, output: join(out, 'c'), warmStartSteps: 3, maxSteps: 1 } })
     t.equal(readdirSync(cache).filter((d) => d.startsWith('demo-warmstart-') && !d.includes('.tmp')).length, 2)
+  })
+
+  t.test('demo run: objective options given as flags reach every GRPO step, and the cached warm start is reused', async (t) => {
+    const cache = tempDir('vrft-cache-')
+    const out = tempDir('vrft-demo-')
+    const policies: FakePolicy[] = []
+    const createPolicy = async () => { const p = new FakePolicy(); policies.push(p); return p }
+    const settings = { cacheDir: cache, quiet: true, warmStartImages: 16, warmStartSteps: 2, warmStartPromptsPerStep: 4, shots: 1, testImages: 4, maxSteps: 2, promptsPerStep: 2, numGenerations: 2, evalEvery: 2 }
+    await runBuiltin({ createPolicy, handleSignals: false, log: () => {}, flags: { task: 'classification' }, settings: { ...settings, output: join(out, 'a') } })
+    const defaults = policies[1]!.calls.filter((c) => c.kind === 'grpoStep').map((c) => c.opts as StepOptions)
+    t.ok(defaults.length > 0 && defaults.every((o) => o.lossType === GRPO_DEFAULTS.lossType && o.epsilonLow === GRPO_DEFAULTS.epsilon), 'without them: the defaults')
+    policies.length = 0
+    const r = await runBuiltin({ createPolicy, handleSignals: false, log: () => {}, flags: { task: 'classification', lossType: 'dr_grpo', epsilon: 0.1, maxSteps: 2 }, settings: { ...settings, output: join(out, 'b') } })
+    t.equal(r.summary.warmStartCached, true, 'the GRPO objective is not part of the warm start')
+    t.equal(policies.length, 2, 'GRPO and SFT policies only')
+    const steps = policies[0]!.calls.filter((c) => c.kind === 'grpoStep').map((c) => c.opts as StepOptions)
+    t.equal(steps.length, 2)
+    t.ok(steps.every((o) => o.lossType === 'dr_grpo' && o.epsilonLow === 0.1 && o.epsilonHigh === 0.1), `every step: ${JSON.stringify(steps.map((o) => [o.lossType, o.epsilonLow, o.epsilonHigh]))}`)
+    t.match(JSON.parse(readFileSync(join(out, 'b', 'config.json'), 'utf8')), { objective: { lossType: 'dr_grpo', epsilon: 0.1 } }, 'recorded in config.json')
   })
 }

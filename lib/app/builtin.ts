@@ -35,7 +35,8 @@ import { writeFileAtomic, writeJsonAtomic } from '../train/checkpoint.js'
 import type { CommandResult, RunCommandOptions } from './commands.js'
 import { makeTargetEncoder } from '../train/encode.js'
 import { evaluatePolicy, type PolicyEvaluation } from '../train/evaluate.js'
-import { GRPOTrainer } from '../train/grpo.js'
+import { GRPOTrainer, type GrpoSettings } from '../train/grpo.js'
+import { OBJECTIVE_KEYS } from '../train/variants.js'
 import { arraySource } from '../train/loop.js'
 import { barChartSvg, plotRun, svgToPng } from './plot.js'
 import { Progress } from '../train/progress.js'
@@ -149,7 +150,12 @@ export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNu
 })
 
 /** The demo's settings after flags. */
-export type BuiltinSettings = BuiltinNumbers & { output: string; cacheDir: string; quiet: boolean; sft: boolean }
+/** The GRPO objective options (the field's variants: loss type, GSPO, DAPO, GDPO, TIS, …) the demo passes to its GRPO stage. */
+const DEMO_OBJECTIVE_OPTIONS = ['numIterations', 'epsilon', 'epsilonHigh', 'advantageScale', 'topP', ...OBJECTIVE_KEYS] as const
+type DemoObjective = Partial<Pick<GrpoSettings, (typeof DEMO_OBJECTIVE_OPTIONS)[number]>>
+
+/** `objective`: the GRPO objective options given to the demo (absent: the defaults); they do not touch the warm start. */
+export type BuiltinSettings = BuiltinNumbers & { output: string; cacheDir: string; quiet: boolean; sft: boolean; objective?: DemoObjective }
 
 /** The user's cache directory for vrft-native. */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -167,7 +173,7 @@ function builtinTask(v: unknown): Task {
 const DEMO_RUN_OPTIONS = ['seed', 'maxSteps', 'promptsPerStep', 'numGenerations', 'maxCompletionLength', 'temperature', 'topK', 'beta', 'learningRate', 'microBatchSize'] as const
 
 /** The options of `train` the built-in demo uses; every other one needs --model and --data. */
-export const BUILTIN_OPTIONS: readonly string[] = Object.freeze(['task', 'output', 'quiet', ...DEMO_RUN_OPTIONS])
+export const BUILTIN_OPTIONS: readonly string[] = Object.freeze(['task', 'output', 'quiet', ...DEMO_RUN_OPTIONS, ...DEMO_OBJECTIVE_OPTIONS])
 
 /**
  * Options of `train` that the demo honours, mapped onto its settings. `flags` are the options the user gave
@@ -183,6 +189,9 @@ export function builtinSettings(flags: Record<string, unknown>, cfg?: Partial<Tr
   const s: BuiltinSettings = { ...BUILTIN_DEFAULTS, ...BUILTIN_TASK_DEFAULTS[task], task, output: cfg?.output ?? defaultRunDir('demo'), cacheDir: cacheDir(), quiet: Boolean(cfg?.quiet), sft: true }
   for (const k of DEMO_RUN_OPTIONS) {
     if (flags[k] !== undefined) (s as Record<string, unknown>)[k] = flags[k]
+  }
+  for (const k of DEMO_OBJECTIVE_OPTIONS) {
+    if (flags[k] !== undefined) s.objective = { ...s.objective, [k]: flags[k] }
   }
   const model = process.env.VRFT_DEMO_MODEL
   if (model !== undefined) {
@@ -408,7 +417,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
         settings: {
           promptsPerStep: s.promptsPerStep, numGenerations: s.numGenerations, maxCompletionLength: s.maxCompletionLength, temperature: s.temperature,
           topK: s.topK, beta: s.beta, microBatchSize: s.microBatchSize, maxSteps: s.maxSteps, seed: s.seed, saveEvery: 0, evalEvery: s.evalEvery, sampleEvery: 5,
-          keepCheckpoints: 1, evalMaxNewTokens: s.maxCompletionLength,
+          keepCheckpoints: 1, evalMaxNewTokens: s.maxCompletionLength, ...s.objective,
         },
       })
       grpo = await tr.train()
