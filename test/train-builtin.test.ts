@@ -81,7 +81,10 @@ if (!nativeAvailable() || typeof (native() as unknown as Record<string, unknown>
     const defaults = policies[1]!.calls.filter((c) => c.kind === 'grpoStep').map((c) => c.opts as StepOptions)
     t.ok(defaults.length > 0 && defaults.every((o) => o.lossType === GRPO_DEFAULTS.lossType && o.epsilonLow === GRPO_DEFAULTS.epsilon), 'without them: the defaults')
     policies.length = 0
-    const r = await runBuiltin({ createPolicy, handleSignals: false, log: () => {}, flags: { task: 'classification', lossType: 'dr_grpo', epsilon: 0.1, maxSteps: 2 }, settings: { ...settings, output: join(out, 'b') } })
+    const logs: string[] = []
+    const r = await runBuiltin({ createPolicy, handleSignals: false, log: (m) => logs.push(m), flags: { task: 'classification', lossType: 'dr_grpo', epsilon: 0.1, maxSteps: 2 }, settings: { ...settings, output: join(out, 'b') } })
+    t.match(logs[0], /\n {2}--epsilon +0\.1\n[^]*\n {2}--loss-type +"dr_grpo"\n/, 'logged at the start under their own flags')
+    t.notMatch(logs[0], /--objective/)
     t.equal(r.summary.warmStartCached, true, 'the GRPO objective is not part of the warm start')
     t.equal(policies.length, 2, 'GRPO and SFT policies only')
     const steps = policies[0]!.calls.filter((c) => c.kind === 'grpoStep').map((c) => c.opts as StepOptions)

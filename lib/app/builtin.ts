@@ -370,6 +370,12 @@ function pictureIndexes(task: Task, test: readonly Sample[], n: number): number[
   return [...present.slice(0, Math.max(0, n - 1)), ...absent.slice(0, 1)].slice(0, n)
 }
 
+/** The settings as flags: the objective options given beside the others, under their own names. */
+function flatSettings(s: BuiltinSettings): Record<string, unknown> {
+  const { objective, ...rest } = s
+  return { ...rest, ...objective }
+}
+
 /** Run the demo (see the file header). */
 export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string, unknown>; config?: Partial<TrainConfig>; settings?: Partial<BuiltinSettings> } = {}): Promise<BuiltinResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'))
@@ -380,7 +386,7 @@ export async function runBuiltin(o: RunCommandOptions & { flags?: Record<string,
   mkdirSync(runDir, { recursive: true })
   log(`vrft-native train: built-in demo, task ${task} (no --model/--data given) — run directory ${runDir}\n` +
     `${TASK_BLURB[task]}\n` +
-    `settings (saved to config.json):\n${formatConfig(s as unknown as Record<string, unknown>)}`)
+    `settings (saved to config.json${s.objective ? ', the GRPO objective options under "objective"' : ''}):\n${formatConfig(flatSettings(s))}`)
   writeJsonAtomic(join(runDir, 'config.json'), { demo: true, ...s })
   const sig = o.handleSignals === false ? undefined : installStopSignals(log)
   try {
