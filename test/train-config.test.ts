@@ -8,7 +8,7 @@ import { tempDir } from './tmp.js'
 import t from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { resolveSftConfig, resolveTrainConfig } from '../lib/train/config.js'
+import { givenOptionKeys, resolveSftConfig, resolveTrainConfig } from '../lib/train/config.js'
 import { DEFAULTS_TABLE, defaultsMarkdown } from '../lib/train/defaults.js'
 import { hubCacheDirs, resolveModel } from '../lib/model/hub.js'
 import { DataOrder } from '../lib/train/order.js'
@@ -49,6 +49,9 @@ t.test('config file (YAML and JSON, kebab or camel) < flags', async (t) => {
   t.equal(c.learningRate, 2e-6)
   writeFileSync(join(d, 'b.json'), JSON.stringify({ maxSteps: 7 }))
   t.equal(resolveTrainConfig({}, join(d, 'b.json')).maxSteps, 7)
+  t.same([...givenOptionKeys(c)].sort(), ['beta', 'learningRate', 'numGenerations'], 'the given options: the file\'s keys and the flags, not the defaults')
+  t.same(givenOptionKeys(resolveTrainConfig({ seed: 3 })), ['seed'])
+  t.same(givenOptionKeys({ beta: 1 }), [], 'an object that is not a resolved config gave nothing')
 })
 
 t.test('ERR_CONFIG names the option, the expected and the received value', async (t) => {

@@ -149,12 +149,14 @@ export const BUILTIN_TASK_DEFAULTS: Readonly<Record<Task, Partial<Omit<BuiltinNu
   grounding: { ...BOX_TASK_DEFAULTS, maxCompletionLength: 48, warmStartSteps: 4500, maxSteps: 300, temperature: 1.5 },
 })
 
-/** The demo's settings after flags. */
 /** The GRPO objective options (the field's variants: loss type, GSPO, DAPO, GDPO, TIS, …) the demo passes to its GRPO stage. */
 const DEMO_OBJECTIVE_OPTIONS = ['numIterations', 'epsilon', 'epsilonHigh', 'advantageScale', 'topP', ...OBJECTIVE_KEYS] as const
 type DemoObjective = Partial<Pick<GrpoSettings, (typeof DEMO_OBJECTIVE_OPTIONS)[number]>>
 
-/** `objective`: the GRPO objective options given to the demo (absent: the defaults); they do not touch the warm start. */
+/**
+ * The demo's settings after flags. `objective`: the GRPO objective options given to the demo (absent: the
+ * defaults); they do not touch the warm start.
+ */
 export type BuiltinSettings = BuiltinNumbers & { output: string; cacheDir: string; quiet: boolean; sft: boolean; objective?: DemoObjective }
 
 /** The user's cache directory for vrft-native. */

@@ -187,6 +187,14 @@ export function validateConfig<S extends z.ZodType>(schema: S, raw: Record<strin
  * Merge defaults < config file < flags and validate. `flags` holds only options the user gave (camelCase).
  * Also checks relations between options (min ≤ max pixels, G and micro-batches).
  */
+/** The options a resolved config was given (flags and config-file keys), by config: see {@link givenOptionKeys}. */
+const GIVEN = new WeakMap<object, readonly string[]>()
+
+/** The keys of a config from resolveConfig that the user gave (as flags or in the config file), not defaults. */
+export function givenOptionKeys(cfg: object): readonly string[] {
+  return GIVEN.get(cfg) ?? []
+}
+
 export function resolveConfig<S extends typeof trainConfigSchema | typeof sftConfigSchema>(
   schema: S,
   flags: Record<string, unknown>,
@@ -213,6 +221,7 @@ export function resolveConfig<S extends typeof trainConfigSchema | typeof sftCon
   if (cfg.rolloutCorrection === 'tis' && (cfg.numIterations as number) > 1) {
     fail('rolloutCorrection', "'none' with --num-iterations > 1 (the clipped ratio already compares against the sampler's log-probs; tis needs --num-iterations 1)", cfg.rolloutCorrection)
   }
+  GIVEN.set(cfg, Object.freeze(Object.keys(sources)))
   return Object.freeze(cfg) as z.output<S>
 }
 

@@ -5,18 +5,12 @@
  * Every option has a documented default (lib/defaults.ts); `--config file.yaml` sets many at once.
  */
 import type { CommandModule } from 'yargs'
-import { readConfigFile, resolveTrainConfig } from '../../train/config.js'
+import { givenOptionKeys, resolveTrainConfig } from '../../train/config.js'
 import { addOptions, givenFlags, TRAIN_OPTIONS } from '../options.js'
 import { runTrain, type CommandResult } from '../../app/commands.js'
 import { VrftError } from '../../errors.js'
 import { printDryRun } from '../options.js'
 import { runBuiltin } from '../../app/builtin.js'
-
-/** The options the user gave, from flags and the config file, with their validated values. */
-function givenOptions(cfg: Record<string, unknown>, flags: Record<string, unknown>, configFile: string | undefined): Record<string, unknown> {
-  const keys = new Set([...Object.keys(configFile ? readConfigFile(configFile) : {}), ...Object.keys(flags)])
-  return Object.fromEntries([...keys].map((k) => [k, cfg[k]]))
-}
 
 export const trainCommand: CommandModule<object, Record<string, unknown>> = {
   command: 'train',
@@ -31,7 +25,9 @@ export const trainCommand: CommandModule<object, Record<string, unknown>> = {
     const flags = givenFlags(argv, TRAIN_OPTIONS)
     const cfg = resolveTrainConfig(flags, argv.config as string | undefined)
     if (cfg.dryRun && !cfg.model) throw new VrftError('ERR_CONFIG', 'Invalid option --model: expected the model to plan for with --dry-run but received undefined')
-    const r = !cfg.model && !cfg.data ? await runBuiltin({ flags: givenOptions(cfg, flags, argv.config as string | undefined), config: cfg }) : await runTrain(cfg)
+    // the demo gets the options the user gave (flags and the config file's keys), with their validated values
+    const given = (): Record<string, unknown> => Object.fromEntries(givenOptionKeys(cfg).map((k) => [k, (cfg as Record<string, unknown>)[k]]))
+    const r = !cfg.model && !cfg.data ? await runBuiltin({ flags: given(), config: cfg }) : await runTrain(cfg)
     process.exitCode = 0
     if (printDryRun(cfg.dryRun, (r as CommandResult).memoryPlan)) return
     console.log(JSON.stringify({ runDir: r.runDir, step: r.step, stopped: r.stopped, checkpoint: r.checkpoint ?? null }))
